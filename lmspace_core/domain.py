@@ -1,0 +1,243 @@
+"""Dataclasses that cross layer boundaries.
+
+They are frozen so that a value handed to a store, an agent or a page cannot be changed behind the caller's back.
+Every record that lives in a store carries `enterprise_id` and `space_id`: the embedded store and the Azure store
+(Cosmos DB partitions by enterprise) both scope every read and write by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which enterprise and which space a call is about; every store method takes one."""
+
+    enterprise_id: str
+    space_id: str
+
+
+@dataclass(frozen=True)
+class Space:
+    """A named collection of knowledge owned by an enterprise, with the instructions its agent always follows."""
+
+    id: str
+    enterprise_id: str
+    name: str
+    description: str
+    instructions: str
+    embedder_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.enterprise_id, self.id)
+
+
+@dataclass(frozen=True)
+class SpaceStats:
+    """Counts for a space, computed by the store (documents, chunks, bytes of raw content)."""
+
+    documents: int
+    chunks: int
+    bytes: int
+    last_update: datetime | None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One ingested source (a file, a pasted text or one file of a codebase) at its current version.
+
+    `source` is the name a user recognises (a relative path, or `codebase/path` for codebase files); `version` grows
+    by one each time different content is ingested under the same source, which is what sync turns into deltas.
+    """
+
+    id: str
+    enterprise_id: str
+    space_id: str
+    source: str
+    title: str
+    doc_type: str
+    tags: tuple[str, ...]
+    content_hash: str
+    size_bytes: int
+    version: int
+    chunk_count: int
+    codebase: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChangeKind(StrEnum):
+    ADDED = "added"
+    REPLACED = "replaced"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """One entry of a space's append-only change log: the raw material of sync deltas."""
+
+    enterprise_id: str
+    space_id: str
+    document_id: str
+    source: str
+    version: int
+    kind: ChangeKind
+    content_hash: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a passage sits in its source: a page (PDF), a heading path (markdown), lines (code and text)."""
+
+    page: int | None = None
+    heading: str | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.page is not None:
+            parts.append(f"page {self.page}")
+        if self.heading:
+            parts.append(f"§ {self.heading}")
+        if self.start_line is not None:
+            end = self.end_line if self.end_line is not None else self.start_line
+            parts.append(f"line {self.start_line}" if end == self.start_line else f"lines {self.start_line}-{end}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk as a chunker produces it, before it belongs to a stored document."""
+
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored passage of a document, the unit that is embedded, searched and cited."""
+
+    id: str
+    enterprise_id: str
+    space_id: str
+    document_id: str
+    ordinal: int
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Metadata restrictions applied before ranking: document types and tags (a chunk must carry every tag)."""
+
+    doc_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.doc_types and not self.tags
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by search, with its cosine similarity to the query and the document it came from."""
+
+    chunk: Chunk
+    document: Document
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference in an answer: which document, where in it, and the quoted passage."""
+
+    number: int
+    document_id: str
+    source: str
+    location: Location
+    quote: str
+    score: float
+
+
+class AnswerMode(StrEnum):
+    GENERATED = "generated"
+    EXTRACTED = "extracted"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask` returns: the text, how it was produced, and the citations it relies on."""
+
+    question: str
+    text: str
+    mode: AnswerMode
+    citations: tuple[Citation, ...]
+    space_id: str
+
+    @property
+    def found(self) -> bool:
+        return self.mode is not AnswerMode.NOT_FOUND
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, handed back to the agent as history."""
+
+    question: str
+    answer: str
+
+
+class Outcome(StrEnum):
+    ADDED = "added"
+    UNCHANGED = "unchanged"
+    REPLACED = "replaced"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one input of an ingest; `reason` says why when it failed."""
+
+    source: str
+    outcome: Outcome
+    chunks: int = 0
+    reason: str = ""
+    document_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The end report of an ingest: one outcome per input, in input order."""
+
+    space_id: str
+    files: tuple[FileOutcome, ...] = field(default_factory=tuple)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for f in self.files if f.outcome is outcome)
+
+    @property
+    def failed(self) -> tuple[FileOutcome, ...]:
+        return tuple(f for f in self.files if f.outcome is Outcome.FAILED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of long work, rendered by the CLI as a progress bar and by the dashboard as `st.progress`.
+
+    `done`/`total` count items (files, chunks); `total` is None while unknown. `item` names what is being worked on.
+    """
+
+    stage: str
+    done: int
+    total: int | None
+    item: str = ""
+    message: str = ""

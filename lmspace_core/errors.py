@@ -1,0 +1,56 @@
+"""The few exceptions LMSpace raises on purpose.
+
+Every message is written for the person who has to act on it: it names the thing that is wrong and, where there is
+one, the command or setting that fixes it. The CLI prints the message and exits with `exit_code`; the dashboard shows
+it with `st.error`. Nothing else should need a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LMSpaceError(Exception):
+    """Base of every error LMSpace raises for a user to read."""
+
+    exit_code = 1
+
+
+class ConfigError(LMSpaceError):
+    """`lmspace.yaml` or an `LMSPACE_*` variable is malformed, unknown or incomplete."""
+
+    exit_code = 3
+
+
+class NotFoundError(LMSpaceError):
+    """A space, document or job that was named does not exist (in this enterprise)."""
+
+    exit_code = 4
+
+
+class AlreadyExistsError(LMSpaceError):
+    """A name that must be unique (a space in an enterprise) is taken."""
+
+    exit_code = 5
+
+
+class IngestError(LMSpaceError):
+    """One input could not be turned into text: corrupt, encrypted, binary, empty, too large or unsafe."""
+
+    exit_code = 6
+
+
+class EmbedderMismatchError(LMSpaceError):
+    """A space was built with another embedding model than the one configured now."""
+
+    exit_code = 7
+
+
+class ModelError(LMSpaceError):
+    """The language model could not be built or called."""
+
+    exit_code = 8
+
+
+class NotAvailableYetError(LMSpaceError):
+    """A feature whose issue has not landed yet (codebase research, LLM sync)."""
+
+    exit_code = 9
