@@ -7,6 +7,7 @@ Every record that lives in a store carries `enterprise_id` and `space_id`: the e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +83,7 @@ class ChangeKind(StrEnum):
 class DocumentChange:
     """One entry of a space's append-only change log: the raw material of sync deltas."""
 
+    sequence: int
     enterprise_id: str
     space_id: str
     document_id: str
@@ -241,3 +243,10 @@ class Progress:
     total: int | None
     item: str = ""
     message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ignore_progress(_: Progress) -> None:
+    """The progress callback used when nobody is watching."""

@@ -1,0 +1,40 @@
+"""Numbering retrieved passages for a model, and checking that what the model cites exists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lmspace_core.domain import Citation, Hit
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def format_passage(number: int, hit: Hit) -> str:
+    """`[n] source (location): text`, the form the `AnswerWithCitations` signature describes."""
+    where = hit.chunk.location.describe()
+    label = f"{hit.document.source} ({where})" if where else hit.document.source
+    return f"[{number}] {label}: {hit.chunk.text}"
+
+
+def cited_numbers(answer: str, cited: Sequence[int] | None) -> list[int]:
+    """Passage numbers an answer relies on: its `cited` list plus any inline [n] markers, in first-seen order."""
+    numbers = list(cited or []) + [int(n) for n in _MARKER.findall(answer)]
+    return list(dict.fromkeys(numbers))
+
+
+def citation(number: int, hit: Hit, quote: str | None = None) -> Citation:
+    return Citation(
+        number=number,
+        document_id=hit.document.id,
+        source=hit.document.source,
+        location=hit.chunk.location,
+        quote=hit.chunk.text if quote is None else quote,
+        score=hit.score,
+    )
+
+
+def renumber(answer: str, numbers: Sequence[int]) -> str:
+    """Rewrite inline markers so the cited passages read [1], [2], ... in the order they are listed."""
+    mapping = {old: new for new, old in enumerate(numbers, start=1)}
+    return _MARKER.sub(lambda m: f"[{mapping.get(int(m.group(1)), int(m.group(1)))}]", answer)

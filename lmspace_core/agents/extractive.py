@@ -1,0 +1,55 @@
+"""Answers without a language model: the sentences of the retrieved passages that best match the question.
+
+This is what a space answers when no model is configured. It is labelled as extracted text everywhere it is shown,
+so nobody mistakes it for a generated answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from lmspace_core.agents.citations import citation
+from lmspace_core.domain import Answer, AnswerMode, Hit
+from lmspace_core.embeddings.base import Embedder
+
+EXTRACTED_LABEL = "Extracted passages (no language model is configured; these are the best-matching sentences, cited):"
+NOT_FOUND_TEXT = "Not found in this space: none of its passages answer this question."
+
+# Below this cosine similarity the best passage is unrelated to the question (MiniLM scores unrelated text ~0-0.15).
+MIN_RELEVANCE = 0.2
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*[-*#|]|\s*\d+\.)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and list items of a passage, stripped, dropping fragments too short to answer anything."""
+    pieces = (piece.strip(" \n\t-*#") for piece in _SENTENCE_END.split(text))
+    return [piece for piece in pieces if len(piece.split()) >= 4]
+
+
+def not_found(question: str, space_id: str) -> Answer:
+    return Answer(question=question, text=NOT_FOUND_TEXT, mode=AnswerMode.NOT_FOUND, citations=(), space_id=space_id)
+
+
+def extract_answer(
+    question: str, hits: Sequence[Hit], embedder: Embedder, space_id: str, max_sentences: int = 3
+) -> Answer:
+    """The `max_sentences` sentences of `hits` closest to the question, each cited to its passage."""
+    if not hits or hits[0].score < MIN_RELEVANCE:
+        return not_found(question, space_id)
+    candidates = [(hit, sentence) for hit in hits for sentence in split_sentences(hit.chunk.text)]
+    if not candidates:
+        candidates = [(hit, hit.chunk.text.strip()) for hit in hits[:max_sentences]]
+    vectors = embedder.embed([question] + [sentence for _, sentence in candidates])
+    scores = vectors[1:] @ vectors[0]
+    chosen = np.argsort(-scores, kind="stable")[:max_sentences]
+    citations = tuple(
+        citation(number, candidates[i][0], quote=candidates[i][1]) for number, i in enumerate(chosen, start=1)
+    )
+    lines = [EXTRACTED_LABEL] + [
+        f"[{c.number}] “{c.quote}” — {c.source}" + (f" ({c.location.describe()})" if c.location.describe() else "")
+        for c in citations
+    ]
+    return Answer(question, "\n".join(lines), AnswerMode.EXTRACTED, citations, space_id)

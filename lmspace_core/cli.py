@@ -1,0 +1,386 @@
+"""The `lmspace` command: spaces, ingest, ask, documents and configuration, for people and for scripts.
+
+Every command takes `--json` for machine-readable output. Exit codes: 0 success; 2 usage error; the error's own
+`exit_code` for LMSpace errors (3 configuration, 4 not found, 5 already exists, 6 ingest failures, 7 embedder
+mismatch, 8 model, 9 not available yet, 1 anything else LMSpace reports).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space
+from lmspace_core.domain import Progress as WorkProgress
+from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.workspace import Workspace
+
+app = typer.Typer(help="LMSpace: knowledge spaces with grounded, cited answers.", no_args_is_help=True)
+spaces_app = typer.Typer(help="Create, list, describe, edit, re-embed and delete spaces.", no_args_is_help=True)
+docs_app = typer.Typer(help="List, show and delete the documents of a space.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(spaces_app, name="spaces")
+app.add_typer(docs_app, name="docs")
+app.add_typer(config_app, name="config")
+
+console = Console()
+errors = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+SpaceArg = Annotated[str, typer.Argument(help="Space name (or id).")]
+YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+class _State:
+    config: Path | None = None
+    enterprise: str | None = None
+
+
+@app.callback()
+def main(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Path to lmspace.yaml.")] = None,
+    enterprise: Annotated[str | None, typer.Option("--enterprise", "-e", help="Enterprise (tenant) id.")] = None,
+) -> None:
+    _State.config = config
+    _State.enterprise = enterprise
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def _handles_errors(command: Callable) -> Callable:
+    """Turn LMSpace errors into a one-line message and the error's exit code; no tracebacks for users."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LMSpaceError as error:
+            errors.print(f"[red]error:[/red] {escape(str(error))}")
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+@contextmanager
+def _workspace() -> Iterator[Workspace]:
+    workspace = Workspace.open(_State.config, _State.enterprise)
+    try:
+        yield workspace
+    finally:
+        workspace.close()
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[WorkProgress], None]]:
+    """A rich progress bar fed by the core's progress events (silent when output is JSON)."""
+    if not enabled:
+        yield lambda _: None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[item]}"), console=errors, transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None, item="")
+
+        def update(event: WorkProgress) -> None:
+            bar.update(task, description=event.stage, completed=event.done, total=event.total,
+                       item=escape(event.item or event.message))
+
+        yield update
+
+
+def _space_row(workspace: Workspace, space: Space) -> dict[str, Any]:
+    stats = workspace.space_stats(space)
+    return {
+        "id": space.id, "name": space.name, "enterprise": space.enterprise_id, "description": space.description,
+        "instructions": space.instructions, "embedder": space.embedder_id, "documents": stats.documents,
+        "chunks": stats.chunks, "bytes": stats.bytes,
+        "created_at": space.created_at, "updated_at": stats.last_update or space.updated_at,
+    }
+
+
+def _print_space(row: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    for key, value in row.items():
+        table.add_row(f"[bold]{key}", escape(str(value)))
+    console.print(table)
+
+
+# -- spaces ---------------------------------------------------------------------------------------------------
+
+
+@spaces_app.command("create")
+@_handles_errors
+def spaces_create(
+    name: Annotated[str, typer.Argument(help="Name of the new space.")],
+    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    instructions: Annotated[str, typer.Option("--instructions", "-i", help="Standing instructions for the agent.")] = "",
+    enterprise: Annotated[str | None, typer.Option("--enterprise", "-e", help="Enterprise (tenant) id.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a space."""
+    _State.enterprise = enterprise or _State.enterprise
+    with _workspace() as workspace:
+        row = _space_row(workspace, workspace.create_space(name, description, instructions))
+    _print_json(row) if as_json else console.print(f"Created space [bold]{escape(name)}[/] ({row['id']}).")
+
+
+@spaces_app.command("list")
+@_handles_errors
+def spaces_list(as_json: JsonFlag = False) -> None:
+    """List the spaces of the enterprise."""
+    with _workspace() as workspace:
+        rows = [_space_row(workspace, space) for space in workspace.list_spaces()]
+        enterprise = workspace.enterprise_id
+    if as_json:
+        return _print_json(rows)
+    if not rows:
+        return console.print(f"No spaces in enterprise '{enterprise}'. Create one with `lmspace spaces create NAME`.")
+    table = Table("name", "documents", "chunks", "bytes", "updated", "description", title=f"Spaces of {enterprise}")
+    for row in rows:
+        table.add_row(escape(row["name"]), str(row["documents"]), str(row["chunks"]), str(row["bytes"]),
+                      row["updated_at"].strftime("%Y-%m-%d %H:%M"), escape(row["description"]))
+    console.print(table)
+
+
+@spaces_app.command("show")
+@_handles_errors
+def spaces_show(space: SpaceArg, as_json: JsonFlag = False) -> None:
+    """Describe a space: description, instructions, embedder and counts."""
+    with _workspace() as workspace:
+        row = _space_row(workspace, workspace.space(space))
+    _print_json(row) if as_json else _print_space(row)
+
+
+@spaces_app.command("rename")
+@_handles_errors
+def spaces_rename(space: SpaceArg, new_name: str, as_json: JsonFlag = False) -> None:
+    """Rename a space (its id, documents and history stay)."""
+    with _workspace() as workspace:
+        row = _space_row(workspace, workspace.update_space(workspace.space(space), name=new_name))
+    _print_json(row) if as_json else console.print(f"Renamed to [bold]{escape(new_name)}[/].")
+
+
+@spaces_app.command("edit")
+@_handles_errors
+def spaces_edit(
+    space: SpaceArg,
+    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    instructions: Annotated[str | None, typer.Option("--instructions", "-i")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a space's description or instructions."""
+    with _workspace() as workspace:
+        updated = workspace.update_space(workspace.space(space), description=description, instructions=instructions)
+        row = _space_row(workspace, updated)
+    _print_json(row) if as_json else _print_space(row)
+
+
+@spaces_app.command("delete")
+@_handles_errors
+def spaces_delete(space: SpaceArg, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
+    """Delete a space with all its documents, chunks, vectors and stored files."""
+    with _workspace() as workspace:
+        target = workspace.space(space)
+        if not yes:
+            typer.confirm(f"Delete space '{target.name}' and everything in it?", abort=True)
+        workspace.delete_space(target)
+    _print_json({"deleted": target.id}) if as_json else console.print(f"Deleted space {escape(target.name)}.")
+
+
+@spaces_app.command("reembed")
+@_handles_errors
+def spaces_reembed(space: SpaceArg, as_json: JsonFlag = False) -> None:
+    """Re-embed every chunk of a space with the configured embedder."""
+    with _workspace() as workspace, _progress_bar(not as_json) as progress:
+        target = workspace.space(space)
+        count = workspace.reembed_space(target, progress)
+    result = {"space": target.name, "chunks": count, "embedder": workspace.embedder_id()}
+    _print_json(result) if as_json else console.print(f"Re-embedded {count} chunks with {result['embedder']}.")
+
+
+# -- ingest ---------------------------------------------------------------------------------------------------
+
+
+def _print_report(report: IngestReport) -> None:
+    table = Table("source", "outcome", "chunks", "reason")
+    colours = {Outcome.ADDED: "green", Outcome.REPLACED: "cyan", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red"}
+    for item in report.files:
+        colour = colours[item.outcome]
+        table.add_row(escape(item.source), f"[{colour}]{item.outcome.value}", str(item.chunks), escape(item.reason))
+    console.print(table)
+    summary = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
+    console.print(summary)
+
+
+@app.command()
+@_handles_errors
+def ingest(
+    space: SpaceArg,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files, folders or .zip archives.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Ingest this text (pasted content).")] = None,
+    title: Annotated[str, typer.Option("--title", help="Document name for --text.")] = "pasted-text",
+    tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag the documents (repeatable).")] = None,
+    codebase: Annotated[
+        bool | None, typer.Option("--codebase/--no-codebase", help="Treat folders/zips as a codebase (default: auto).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest files, folders, .zip codebases or pasted text into a space."""
+    if not paths and text is None:
+        raise typer.BadParameter("give at least one path, or --text")
+    with _workspace() as workspace:
+        target = workspace.space(space)
+        reports = []
+        if text is not None:
+            reports.append(workspace.ingest_text(target, title, text, tags=tags or ()))
+        if paths:
+            with _progress_bar(not as_json) as progress:
+                reports.append(workspace.ingest(target, paths, tags=tags or (), as_codebase=codebase,
+                                                progress=progress))
+    report = IngestReport(space_id=target.id, files=tuple(f for r in reports for f in r.files))
+    _print_json(report) if as_json else _print_report(report)
+    if report.failed:
+        raise typer.Exit(IngestError.exit_code)
+
+
+# -- ask ------------------------------------------------------------------------------------------------------
+
+
+def _print_answer(answer: Answer) -> None:
+    style = {AnswerMode.GENERATED: "", AnswerMode.EXTRACTED: "yellow", AnswerMode.NOT_FOUND: "red"}[answer.mode]
+    console.print(f"[{style}]{escape(answer.text)}" if style else escape(answer.text))
+    if answer.citations and answer.mode is AnswerMode.GENERATED:
+        console.print()
+        for cited in answer.citations:
+            where = cited.location.describe()
+            console.print(f"[bold][{cited.number}][/] {escape(cited.source)}" + (f" ({escape(where)})" if where else ""))
+            console.print(f"    [dim]{escape(' '.join(cited.quote.split())[:300])}")
+
+
+@app.command()
+@_handles_errors
+def ask(
+    space: SpaceArg,
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Only documents of this type.")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only documents with this tag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask a question; the answer cites the passages it comes from."""
+    from lmspace_core.agents.knowledge import KnowledgeAgent
+
+    with _workspace() as workspace:
+        agent = KnowledgeAgent(workspace)
+        answer = agent.query(question, workspace.space(space), search_filter=SearchFilter(tuple(doc_type or ()),
+                                                                                        tuple(tags or ())))
+    _print_json(answer) if as_json else _print_answer(answer)
+
+
+# -- documents ------------------------------------------------------------------------------------------------
+
+
+@docs_app.command("list")
+@_handles_errors
+def docs_list(
+    space: SpaceArg,
+    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Only documents of this type.")] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only documents with this tag.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the documents of a space."""
+    with _workspace() as workspace:
+        documents = workspace.documents(workspace.space(space), SearchFilter(tuple(doc_type or ()), tuple(tags or ())))
+    if as_json:
+        return _print_json(documents)
+    table = Table("source", "type", "version", "chunks", "bytes", "tags", "updated", "id")
+    for doc in documents:
+        table.add_row(escape(doc.source), doc.doc_type, str(doc.version), str(doc.chunk_count), str(doc.size_bytes),
+                      escape(", ".join(doc.tags)), doc.updated_at.strftime("%Y-%m-%d %H:%M"), doc.id)
+    console.print(table)
+
+
+@docs_app.command("show")
+@_handles_errors
+def docs_show(
+    space: SpaceArg, document: Annotated[str, typer.Argument(help="Document source name or id.")], as_json: JsonFlag = False
+) -> None:
+    """Show a document's chunks with their locations."""
+    with _workspace() as workspace:
+        target = workspace.space(space)
+        doc = workspace.document(target, document)
+        chunks = workspace.chunks(target, doc)
+    if as_json:
+        return _print_json({"document": doc, "chunks": chunks})
+    console.print(f"[bold]{escape(doc.source)}[/] — {doc.doc_type}, version {doc.version}, {len(chunks)} chunks")
+    for chunk in chunks:
+        console.rule(f"#{chunk.ordinal} {escape(chunk.location.describe())}")
+        console.print(escape(chunk.text))
+
+
+@docs_app.command("delete")
+@_handles_errors
+def docs_delete(
+    space: SpaceArg,
+    document: Annotated[str, typer.Argument(help="Document source name or id.")],
+    yes: YesFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a document with its chunks, vectors and stored file."""
+    with _workspace() as workspace:
+        target = workspace.space(space)
+        doc = workspace.document(target, document)
+        if not yes:
+            typer.confirm(f"Delete '{doc.source}' from space '{target.name}'?", abort=True)
+        workspace.delete_document(target, doc)
+    _print_json({"deleted": doc.id, "source": doc.source}) if as_json else console.print(f"Deleted {escape(doc.source)}.")
+
+
+# -- config ---------------------------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+@_handles_errors
+def config_check(as_json: JsonFlag = False) -> None:
+    """Validate the configuration and show the effective settings (secrets masked)."""
+    from lmspace_core.config import load_config
+    from lmspace_core.lm import describe_lm
+
+    settings = load_config(_State.config)
+    result = {"source": settings.source, "language_model": describe_lm(settings.lm), "settings": settings.masked_dict()}
+    if as_json:
+        return _print_json(result)
+    console.print(f"[green]Configuration is valid[/] (from {escape(settings.source)}).")
+    console.print(f"Language model: {escape(result['language_model'])}")
+    console.print_json(json.dumps(_jsonable(result["settings"])))

@@ -1,0 +1,1 @@
+"""Embedders turn passages and questions into normalised float32 vectors."""

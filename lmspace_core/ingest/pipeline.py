@@ -1,0 +1,160 @@
+"""The ingest pipeline: read -> hash -> load -> chunk -> embed -> store, one report line per input.
+
+Inputs are processed in order; an input that fails is reported with its reason and the others go on. Unchanged
+inputs (same content hash under the same name) are recognised before anything is parsed or embedded. Chunks of
+several documents are embedded together in batches, because the embedder is the bottleneck and small batches waste
+it; each batch of documents is then written in one store transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lmspace_core.domain import (
+    ChunkDraft,
+    FileOutcome,
+    IngestReport,
+    Outcome,
+    Progress,
+    ProgressCallback,
+    Scope,
+    ignore_progress,
+)
+from lmspace_core.embeddings.base import Embedder
+from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.ingest.chunking import chunk_document
+from lmspace_core.ingest.inputs import IngestItem, memory_source
+from lmspace_core.ingest.loaders import LoadedDocument, load
+from lmspace_core.stores.base import BlobStore, DocumentDraft, KnowledgeStore
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: IngestItem
+    data: bytes
+    content_hash: str
+    loaded: LoadedDocument
+    chunks: tuple[ChunkDraft, ...]
+
+
+def embedding_text(title: str, chunk: ChunkDraft) -> str:
+    """What the embedder sees for a chunk: its text, led by the document title when the text does not carry it.
+
+    A passage like "Records are kept for 7 years" only matches "retention policy" questions through its title.
+    """
+    if title and title.lower() not in chunk.text[:200].lower():
+        return f"{title}\n{chunk.text}"
+    return chunk.text
+
+
+class IngestPipeline:
+    """Ingests `IngestItem`s into one space of a store, with an embedder and a blob store."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        blobs: BlobStore,
+        embedder: Embedder,
+        chunk_tokens: int,
+        chunk_overlap: int,
+        batch_chunks: int = 256,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._embedder = embedder
+        self._chunk_tokens = chunk_tokens
+        self._chunk_overlap = chunk_overlap
+        self._batch_chunks = batch_chunks
+
+    def run(
+        self,
+        scope: Scope,
+        items: Sequence[IngestItem],
+        tags: Sequence[str] = (),
+        progress: ProgressCallback = ignore_progress,
+    ) -> IngestReport:
+        outcomes: dict[int, FileOutcome] = {}
+        pending: list[tuple[int, _Prepared]] = []
+        total = len(items)
+        for index, item in enumerate(items):
+            progress(Progress("ingest", done=index, total=total, item=item.source))
+            try:
+                prepared = self._prepare(scope, item)
+            except IngestError as error:
+                outcomes[index] = FileOutcome(item.source, Outcome.FAILED, reason=str(error))
+                continue
+            if prepared is None:
+                outcomes[index] = FileOutcome(item.source, Outcome.UNCHANGED)
+                continue
+            pending.append((index, prepared))
+            if sum(len(p.chunks) for _, p in pending) >= self._batch_chunks:
+                outcomes.update(self._write(scope, pending, tags, progress, done=index + 1, total=total))
+                pending = []
+        if pending:
+            outcomes.update(self._write(scope, pending, tags, progress, done=total, total=total))
+        progress(Progress("ingest", done=total, total=total, message="done"))
+        return IngestReport(space_id=scope.space_id, files=tuple(outcomes[i] for i in range(total)))
+
+    def _prepare(self, scope: Scope, item: IngestItem) -> _Prepared | None:
+        """Read, hash, load and chunk one input; None when it is already stored with the same content."""
+        if item.file is None:
+            raise IngestError(item.error)
+        data = item.file.read()
+        content_hash = hashlib.sha256(data).hexdigest()
+        existing = self._store.find_document(scope, item.source)
+        if existing is not None and existing.content_hash == content_hash:
+            return None
+        loaded = load(memory_source(item.file.path, data))
+        chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap))
+        if not chunks:
+            raise IngestError(f"{item.source} has no text to index.")
+        return _Prepared(item, data, content_hash, loaded, chunks)
+
+    def _write(
+        self,
+        scope: Scope,
+        batch: list[tuple[int, _Prepared]],
+        tags: Sequence[str],
+        progress: ProgressCallback,
+        done: int,
+        total: int,
+    ) -> dict[int, FileOutcome]:
+        chunk_total = sum(len(p.chunks) for _, p in batch)
+        progress(Progress("embed", done=done, total=total, message=f"embedding {chunk_total} chunks"))
+        try:
+            texts = [embedding_text(p.loaded.title, chunk) for _, p in batch for chunk in p.chunks]
+            vectors = self._embedder.embed(texts)
+            drafts, start = [], 0
+            for _, prepared in batch:
+                count = len(prepared.chunks)
+                drafts.append(self._draft(prepared, tags, vectors[start : start + count]))
+                start += count
+                self._blobs.put(scope, prepared.content_hash, prepared.data)
+            stored = self._store.put_documents(scope, drafts)
+        except (LMSpaceError, OSError) as error:
+            reason = f"could not be stored: {error}"
+            return {index: FileOutcome(p.item.source, Outcome.FAILED, reason=reason) for index, p in batch}
+        for result in stored:
+            if result.replaced_hash and not self._store.content_hash_in_use(scope, result.replaced_hash):
+                self._blobs.delete(scope, result.replaced_hash)
+        return {
+            index: FileOutcome(
+                prepared.item.source, result.outcome, chunks=result.document.chunk_count, document_id=result.document.id
+            )
+            for (index, prepared), result in zip(batch, stored, strict=True)
+        }
+
+    @staticmethod
+    def _draft(prepared: _Prepared, tags: Sequence[str], vectors) -> DocumentDraft:
+        return DocumentDraft(
+            source=prepared.item.source,
+            title=prepared.loaded.title,
+            doc_type=prepared.loaded.doc_type,
+            tags=tuple(tags),
+            content_hash=prepared.content_hash,
+            size_bytes=len(prepared.data),
+            codebase=prepared.item.codebase,
+            chunks=prepared.chunks,
+            vectors=vectors,
+        )

@@ -1,0 +1,1 @@
+"""Persistence: the protocols, the embedded implementation (SQLite + vector files + content-addressed files)."""

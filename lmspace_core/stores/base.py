@@ -1,0 +1,123 @@
+"""Protocols for persistence, so that the embedded store and the Azure store are interchangeable.
+
+Every method takes a `Scope` (enterprise and space) or an enterprise id: no call can read or write across tenants
+by accident, and the Azure implementation maps the enterprise to a Cosmos DB partition key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from lmspace_core.domain import (
+    Chunk,
+    ChunkDraft,
+    Document,
+    DocumentChange,
+    Hit,
+    Outcome,
+    Scope,
+    SearchFilter,
+    Space,
+    SpaceStats,
+)
+
+
+@dataclass(frozen=True)
+class DocumentDraft:
+    """A document as the ingest pipeline hands it to a store, with its chunks and their vectors (one row each)."""
+
+    source: str
+    title: str
+    doc_type: str
+    tags: tuple[str, ...]
+    content_hash: str
+    size_bytes: int
+    codebase: str | None
+    chunks: tuple[ChunkDraft, ...]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """What writing a draft did: the document as stored now and whether it was added, replaced or unchanged."""
+
+    document: Document
+    outcome: Outcome
+    replaced_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class SpaceEdit:
+    """Changes to a space's editable fields; None leaves a field as it is."""
+
+    name: str | None = None
+    description: str | None = None
+    instructions: str | None = None
+
+
+class KnowledgeStore(Protocol):
+    """Spaces, documents (with versions and a change log), chunks and their vectors."""
+
+    def create_space(
+        self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int
+    ) -> Space: ...
+
+    def get_space(self, scope: Scope) -> Space: ...
+
+    def find_space(self, enterprise_id: str, name: str) -> Space | None: ...
+
+    def list_spaces(self, enterprise_id: str) -> list[Space]: ...
+
+    def list_enterprises(self) -> list[str]:
+        """Enterprises that own at least one space (for tools that administer several tenants)."""
+        ...
+
+    def update_space(self, scope: Scope, edit: SpaceEdit) -> Space: ...
+
+    def delete_space(self, scope: Scope) -> None: ...
+
+    def space_stats(self, scope: Scope) -> SpaceStats: ...
+
+    def find_document(self, scope: Scope, source: str) -> Document | None: ...
+
+    def get_document(self, scope: Scope, document_id: str) -> Document: ...
+
+    def list_documents(self, scope: Scope, search_filter: SearchFilter = SearchFilter()) -> list[Document]: ...
+
+    def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
+        """Add or replace documents with their chunks and vectors, all in one transaction."""
+        ...
+
+    def delete_document(self, scope: Scope, document_id: str) -> Document: ...
+
+    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool: ...
+
+    def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]: ...
+
+    def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]: ...
+
+    def replace_vectors(self, scope: Scope, embedder_id: str, vectors: np.ndarray, chunk_ids: Sequence[str]) -> None:
+        """Swap every chunk's vector at once (re-embedding with another model); `chunk_ids` gives the row order."""
+        ...
+
+    def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
+        """Exact cosine top-k over the space's vectors, best first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Raw bytes of ingested sources, addressed by their content hash within a space."""
+
+    def put(self, scope: Scope, content_hash: str, data: bytes) -> None: ...
+
+    def get(self, scope: Scope, content_hash: str) -> bytes: ...
+
+    def delete(self, scope: Scope, content_hash: str) -> None: ...
+
+    def delete_space(self, scope: Scope) -> None: ...

@@ -1,0 +1,1 @@
+"""The embedded default: one data directory with a SQLite database, vector files and raw files."""

@@ -1,0 +1,92 @@
+"""Numbered schema migrations for the embedded SQLite database, applied in order and recorded in `user_version`.
+
+Append new migrations; never edit one that has shipped, since existing data directories already ran it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lmspace_core.errors import LMSpaceError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: spaces, versioned documents, chunks with their vector rows, and the change log that sync reads.
+    """
+    CREATE TABLE spaces (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        instructions TEXT NOT NULL DEFAULT '',
+        embedder_id TEXT NOT NULL,
+        dimension INTEGER NOT NULL,
+        vector_file TEXT NOT NULL,
+        vector_count INTEGER NOT NULL DEFAULT 0,
+        generation INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (enterprise_id, name),
+        UNIQUE (enterprise_id, id)
+    );
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        title TEXT NOT NULL,
+        doc_type TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        content_hash TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        codebase TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (space_id, source),
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    CREATE INDEX documents_by_hash ON documents (space_id, content_hash);
+    CREATE TABLE chunks (
+        row_key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        page INTEGER,
+        heading TEXT,
+        start_line INTEGER,
+        end_line INTEGER,
+        vector_row INTEGER NOT NULL
+    );
+    CREATE INDEX chunks_by_document ON chunks (document_id, ordinal);
+    CREATE UNIQUE INDEX chunks_by_vector_row ON chunks (space_id, vector_row);
+    CREATE TABLE document_changes (
+        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    CREATE INDEX document_changes_by_space ON document_changes (space_id, sequence);
+    """,
+)
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the database to the newest schema; return the version it is at now."""
+    current = connection.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise LMSpaceError(
+            f"This data directory was written by a newer LMSpace (schema {current}, this one knows "
+            f"{len(MIGRATIONS)}); upgrade LMSpace to open it."
+        )
+    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        connection.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

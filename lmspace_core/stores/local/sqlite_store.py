@@ -1,0 +1,584 @@
+"""The embedded knowledge store: SQLite for records, one vector file per space for embeddings.
+
+Write protocol (what makes a crash harmless): a write takes SQLite's write lock (`BEGIN IMMEDIATE`), appends the new
+vectors to the space's file and fsyncs them, then commits the rows that point at them together with the new row
+count. A crash before the commit leaves extra rows at the end of the file, which `open` cuts off again. Rewrites of
+a whole matrix (compaction, re-embedding) go to a new file whose name is committed with the rows; files no space
+names are removed on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lmspace_core.domain import (
+    ChangeKind,
+    Chunk,
+    Document,
+    DocumentChange,
+    Hit,
+    Location,
+    Outcome,
+    Scope,
+    SearchFilter,
+    Space,
+    SpaceStats,
+)
+from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
+from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
+from lmspace_core.stores.local.migrations import migrate
+from lmspace_core.stores.local.vectors import VectorFile, top_k
+
+# Compact a space's vector file once masked rows outnumber live ones (and there are enough to matter).
+COMPACT_MIN_DEAD_ROWS = 1000
+
+_DOCUMENT_COLUMNS = (
+    "d.id, d.enterprise_id, d.space_id, d.source, d.title, d.doc_type, d.tags, d.content_hash, d.size_bytes, "
+    "d.version, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id), d.codebase, d.created_at, d.updated_at"
+)
+_CHUNK_COLUMNS = (
+    "c.id, c.enterprise_id, c.space_id, c.document_id, c.ordinal, c.text, c.page, c.heading, c.start_line, c.end_line"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _space(row: sqlite3.Row) -> Space:
+    return Space(
+        id=row["id"],
+        enterprise_id=row["enterprise_id"],
+        name=row["name"],
+        description=row["description"],
+        instructions=row["instructions"],
+        embedder_id=row["embedder_id"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def _document(row: Sequence) -> Document:
+    return Document(
+        id=row[0],
+        enterprise_id=row[1],
+        space_id=row[2],
+        source=row[3],
+        title=row[4],
+        doc_type=row[5],
+        tags=tuple(json.loads(row[6])),
+        content_hash=row[7],
+        size_bytes=row[8],
+        version=row[9],
+        chunk_count=row[10],
+        codebase=row[11],
+        created_at=datetime.fromisoformat(row[12]),
+        updated_at=datetime.fromisoformat(row[13]),
+    )
+
+
+def _chunk(row: Sequence) -> Chunk:
+    return Chunk(
+        id=row[0],
+        enterprise_id=row[1],
+        space_id=row[2],
+        document_id=row[3],
+        ordinal=row[4],
+        text=row[5],
+        location=Location(page=row[6], heading=row[7], start_line=row[8], end_line=row[9]),
+    )
+
+
+def _document_filter_sql(search_filter: SearchFilter) -> tuple[str, list]:
+    """SQL conditions on documents `d` for a filter: any of the doc types, all of the tags."""
+    clauses, params = [], []
+    if search_filter.doc_types:
+        clauses.append(f"d.doc_type IN ({','.join('?' * len(search_filter.doc_types))})")
+        params.extend(search_filter.doc_types)
+    if search_filter.tags:
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM json_each(?) wanted "
+            "WHERE wanted.value NOT IN (SELECT value FROM json_each(d.tags)))"
+        )
+        params.append(json.dumps(list(search_filter.tags)))
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+class LocalKnowledgeStore:
+    """`KnowledgeStore` over `<data_dir>/lmspace.db` and `<data_dir>/vectors/<enterprise>/<file>.f32`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._vector_dir = data_dir / "vectors"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._db_path = data_dir / "lmspace.db"
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._vector_files: dict[str, VectorFile] = {}
+        self._row_keys: dict[str, tuple[int, np.ndarray]] = {}
+        migrate(self._connection())
+        self._repair_vector_files()
+
+    # -- connections and transactions -------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._db_path, isolation_level=None, timeout=30, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock (and this process's, so threads queue politely)."""
+        with self._write_lock:
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot even while another process writes."""
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
+            connection.execute("COMMIT")
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # -- vector files -----------------------------------------------------------------------------------------
+
+    def _vector_file(self, enterprise_id: str, file_name: str, dimension: int) -> VectorFile:
+        vector_file = self._vector_files.get(file_name)
+        if vector_file is None:
+            vector_file = VectorFile(self._vector_dir / enterprise_id / file_name, dimension)
+            self._vector_files[file_name] = vector_file
+        return vector_file
+
+    def _repair_vector_files(self) -> None:
+        """Cut uncommitted rows and remove files no space names (left by a crash during a write or rewrite)."""
+        with self._write() as connection:
+            spaces = connection.execute("SELECT enterprise_id, vector_file, vector_count, dimension FROM spaces")
+            named = set()
+            for row in spaces.fetchall():
+                named.add(self._vector_dir / row["enterprise_id"] / row["vector_file"])
+                vector_file = self._vector_file(row["enterprise_id"], row["vector_file"], row["dimension"])
+                vector_file.repair(row["vector_count"])
+            for path in self._vector_dir.glob("*/*.f32"):
+                if path not in named:
+                    path.unlink()
+
+    def _rewrite_vectors(
+        self, connection: sqlite3.Connection, scope: Scope, row_keys: Sequence[int], vectors: np.ndarray
+    ) -> str:
+        """Write `vectors` to a fresh file, point chunk `row_keys[i]` at row i, and return the new file's name."""
+        file_name = f"{scope.space_id}-{uuid.uuid4().hex[:8]}.f32"
+        self._vector_file(scope.enterprise_id, file_name, vectors.shape[1]).append(vectors, at_row=0)
+        # Negative rows first so that renumbering never collides with the unique (space, row) index.
+        connection.execute(
+            "UPDATE chunks SET vector_row = -1 - vector_row WHERE space_id = ? AND enterprise_id = ?",
+            (scope.space_id, scope.enterprise_id),
+        )
+        connection.executemany(
+            "UPDATE chunks SET vector_row = ? WHERE row_key = ?", [(row, key) for row, key in enumerate(row_keys)]
+        )
+        return file_name
+
+    def _retire_vector_file(self, enterprise_id: str, file_name: str) -> None:
+        vector_file = self._vector_files.pop(file_name, None)
+        (vector_file.path if vector_file else self._vector_dir / enterprise_id / file_name).unlink(missing_ok=True)
+
+    # -- spaces -----------------------------------------------------------------------------------------------
+
+    def create_space(
+        self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int
+    ) -> Space:
+        space_id = uuid.uuid4().hex[:16]
+        now = _now()
+        try:
+            with self._write() as connection:
+                connection.execute(
+                    "INSERT INTO spaces (id, enterprise_id, name, description, instructions, embedder_id, dimension, "
+                    "vector_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (space_id, enterprise_id, name, description, instructions, embedder_id, dimension,
+                     f"{space_id}-0.f32", now, now),
+                )
+        except sqlite3.IntegrityError:
+            raise AlreadyExistsError(
+                f"A space named '{name}' already exists in enterprise '{enterprise_id}'; pick another name."
+            ) from None
+        return self.get_space(Scope(enterprise_id, space_id))
+
+    def _space_row(self, connection: sqlite3.Connection, scope: Scope) -> sqlite3.Row:
+        row = connection.execute(
+            "SELECT * FROM spaces WHERE enterprise_id = ? AND id = ?", (scope.enterprise_id, scope.space_id)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"No space {scope.space_id} in enterprise '{scope.enterprise_id}'.")
+        return row
+
+    def get_space(self, scope: Scope) -> Space:
+        return _space(self._space_row(self._connection(), scope))
+
+    def find_space(self, enterprise_id: str, name: str) -> Space | None:
+        row = self._connection().execute(
+            "SELECT * FROM spaces WHERE enterprise_id = ? AND name = ?", (enterprise_id, name)
+        ).fetchone()
+        return _space(row) if row else None
+
+    def list_spaces(self, enterprise_id: str) -> list[Space]:
+        rows = self._connection().execute(
+            "SELECT * FROM spaces WHERE enterprise_id = ? ORDER BY name", (enterprise_id,)
+        )
+        return [_space(row) for row in rows.fetchall()]
+
+    def list_enterprises(self) -> list[str]:
+        rows = self._connection().execute("SELECT DISTINCT enterprise_id FROM spaces ORDER BY enterprise_id")
+        return [row[0] for row in rows.fetchall()]
+
+    def update_space(self, scope: Scope, edit: SpaceEdit) -> Space:
+        changes = {key: value for key, value in vars(edit).items() if value is not None}
+        if changes:
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            try:
+                with self._write() as connection:
+                    self._space_row(connection, scope)
+                    connection.execute(
+                        f"UPDATE spaces SET {assignments}, updated_at = ? WHERE enterprise_id = ? AND id = ?",
+                        (*changes.values(), _now(), scope.enterprise_id, scope.space_id),
+                    )
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(
+                    f"A space named '{edit.name}' already exists in enterprise '{scope.enterprise_id}'."
+                ) from None
+        return self.get_space(scope)
+
+    def delete_space(self, scope: Scope) -> None:
+        with self._write() as connection:
+            file_name = self._space_row(connection, scope)["vector_file"]
+            connection.execute(
+                "DELETE FROM spaces WHERE enterprise_id = ? AND id = ?", (scope.enterprise_id, scope.space_id)
+            )
+        self._retire_vector_file(scope.enterprise_id, file_name)
+        self._row_keys.pop(scope.space_id, None)
+
+    def space_stats(self, scope: Scope) -> SpaceStats:
+        with self._read() as connection:
+            self._space_row(connection, scope)
+            documents, size, last = connection.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MAX(updated_at) FROM documents "
+                "WHERE enterprise_id = ? AND space_id = ?",
+                (scope.enterprise_id, scope.space_id),
+            ).fetchone()
+            chunks = connection.execute(
+                "SELECT COUNT(*) FROM chunks WHERE enterprise_id = ? AND space_id = ?",
+                (scope.enterprise_id, scope.space_id),
+            ).fetchone()[0]
+        return SpaceStats(documents, chunks, size, datetime.fromisoformat(last) if last else None)
+
+    # -- documents --------------------------------------------------------------------------------------------
+
+    def find_document(self, scope: Scope, source: str) -> Document | None:
+        row = self._connection().execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? "
+            "AND d.source = ?",
+            (scope.enterprise_id, scope.space_id, source),
+        ).fetchone()
+        return _document(row) if row else None
+
+    def get_document(self, scope: Scope, document_id: str) -> Document:
+        row = self._connection().execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? AND d.id = ?",
+            (scope.enterprise_id, scope.space_id, document_id),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"No document {document_id} in this space.")
+        return _document(row)
+
+    def list_documents(self, scope: Scope, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
+        conditions, params = _document_filter_sql(search_filter)
+        rows = self._connection().execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ?{conditions} "
+            "ORDER BY d.source",
+            (scope.enterprise_id, scope.space_id, *params),
+        )
+        return [_document(row) for row in rows.fetchall()]
+
+    def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
+        with self._write() as connection:
+            space = self._space_row(connection, scope)
+            vector_file = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"])
+            first_row = space["vector_count"]
+            next_row = first_row
+            written: list[tuple[str, Outcome, str | None]] = []
+            new_vectors = []
+            for draft in drafts:
+                if draft.vectors.shape != (len(draft.chunks), space["dimension"]):
+                    raise ValueError(f"{draft.source}: {len(draft.chunks)} chunks but vectors {draft.vectors.shape}")
+                document_id, outcome, replaced_hash = self._write_document(connection, scope, draft)
+                written.append((document_id, outcome, replaced_hash))
+                if outcome is Outcome.UNCHANGED:
+                    continue
+                connection.executemany(
+                    "INSERT INTO chunks (id, enterprise_id, space_id, document_id, ordinal, text, page, heading, "
+                    "start_line, end_line, vector_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (f"{document_id}:{uuid.uuid4().hex[:8]}:{ordinal}", scope.enterprise_id, scope.space_id,
+                         document_id, ordinal, chunk.text, chunk.location.page, chunk.location.heading,
+                         chunk.location.start_line, chunk.location.end_line, next_row + ordinal)
+                        for ordinal, chunk in enumerate(draft.chunks)
+                    ],
+                )
+                next_row += len(draft.chunks)
+                new_vectors.append(draft.vectors)
+            if new_vectors:
+                vector_file.append(np.concatenate(new_vectors), at_row=first_row)
+            connection.execute(
+                "UPDATE spaces SET vector_count = ?, generation = generation + 1, updated_at = ? "
+                "WHERE enterprise_id = ? AND id = ?",
+                (next_row, _now(), scope.enterprise_id, scope.space_id),
+            )
+            replaced_any = any(outcome is Outcome.REPLACED for _, outcome, _ in written)
+            retired = self._compact_if_sparse(connection, scope) if replaced_any else None
+        if retired:
+            self._retire_vector_file(scope.enterprise_id, retired)
+        return [
+            StoredDocument(self.get_document(scope, document_id), outcome, replaced_hash)
+            for document_id, outcome, replaced_hash in written
+        ]
+
+    def _write_document(
+        self, connection: sqlite3.Connection, scope: Scope, draft: DocumentDraft
+    ) -> tuple[str, Outcome, str | None]:
+        """Insert or bump the document row for a draft and log the change; old chunks go, new ones follow."""
+        existing = connection.execute(
+            "SELECT id, content_hash, version FROM documents WHERE enterprise_id = ? AND space_id = ? AND source = ?",
+            (scope.enterprise_id, scope.space_id, draft.source),
+        ).fetchone()
+        now = _now()
+        tags = json.dumps(sorted(set(draft.tags)))
+        if existing and existing["content_hash"] == draft.content_hash:
+            return existing["id"], Outcome.UNCHANGED, None
+        if existing:
+            document_id, version, outcome = existing["id"], existing["version"] + 1, Outcome.REPLACED
+            connection.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            connection.execute(
+                "UPDATE documents SET title = ?, doc_type = ?, tags = ?, content_hash = ?, size_bytes = ?, "
+                "version = ?, codebase = ?, updated_at = ? WHERE id = ?",
+                (draft.title, draft.doc_type, tags, draft.content_hash, draft.size_bytes, version, draft.codebase,
+                 now, document_id),
+            )
+        else:
+            document_id, version, outcome = uuid.uuid4().hex[:16], 1, Outcome.ADDED
+            connection.execute(
+                "INSERT INTO documents (id, enterprise_id, space_id, source, title, doc_type, tags, content_hash, "
+                "size_bytes, version, codebase, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (document_id, scope.enterprise_id, scope.space_id, draft.source, draft.title, draft.doc_type, tags,
+                 draft.content_hash, draft.size_bytes, version, draft.codebase, now, now),
+            )
+        kind = ChangeKind.ADDED if outcome is Outcome.ADDED else ChangeKind.REPLACED
+        self._log_change(connection, scope, document_id, draft.source, version, kind, draft.content_hash)
+        return document_id, outcome, existing["content_hash"] if existing else None
+
+    @staticmethod
+    def _log_change(
+        connection: sqlite3.Connection,
+        scope: Scope,
+        document_id: str,
+        source: str,
+        version: int,
+        kind: ChangeKind,
+        content_hash: str,
+    ) -> None:
+        connection.execute(
+            "INSERT INTO document_changes (enterprise_id, space_id, document_id, source, version, kind, content_hash, "
+            "changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (scope.enterprise_id, scope.space_id, document_id, source, version, str(kind), content_hash, _now()),
+        )
+
+    def delete_document(self, scope: Scope, document_id: str) -> Document:
+        document = self.get_document(scope, document_id)
+        with self._write() as connection:
+            connection.execute(
+                "DELETE FROM documents WHERE enterprise_id = ? AND space_id = ? AND id = ?",
+                (scope.enterprise_id, scope.space_id, document_id),
+            )
+            self._log_change(
+                connection, scope, document_id, document.source, document.version, ChangeKind.DELETED,
+                document.content_hash,
+            )
+            connection.execute(
+                "UPDATE spaces SET generation = generation + 1, updated_at = ? WHERE enterprise_id = ? AND id = ?",
+                (_now(), scope.enterprise_id, scope.space_id),
+            )
+            retired = self._compact_if_sparse(connection, scope)
+        if retired:
+            self._retire_vector_file(scope.enterprise_id, retired)
+        return document
+
+    def _compact_if_sparse(self, connection: sqlite3.Connection, scope: Scope) -> str | None:
+        """Rewrite the space's vectors without masked rows when those dominate; return the file to retire.
+
+        The caller removes the old file only after committing, so a crash in between leaves it for the repair on open.
+        """
+        space = self._space_row(connection, scope)
+        live_count = connection.execute(
+            "SELECT COUNT(*) FROM chunks WHERE space_id = ? AND enterprise_id = ?", (scope.space_id, scope.enterprise_id)
+        ).fetchone()[0]
+        if space["vector_count"] - live_count < max(COMPACT_MIN_DEAD_ROWS, live_count):
+            return None
+        live = connection.execute(
+            "SELECT row_key, vector_row FROM chunks WHERE space_id = ? AND enterprise_id = ? ORDER BY vector_row",
+            (scope.space_id, scope.enterprise_id),
+        ).fetchall()
+        old = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"])
+        rows = np.fromiter((row["vector_row"] for row in live), dtype=np.int64, count=len(live))
+        vectors = np.asarray(old.matrix(space["vector_count"])[rows])
+        file_name = self._rewrite_vectors(connection, scope, [row["row_key"] for row in live], vectors)
+        connection.execute(
+            "UPDATE spaces SET vector_file = ?, vector_count = ?, generation = generation + 1 "
+            "WHERE enterprise_id = ? AND id = ?",
+            (file_name, len(live), scope.enterprise_id, scope.space_id),
+        )
+        return space["vector_file"]
+
+    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
+        row = self._connection().execute(
+            "SELECT 1 FROM documents WHERE enterprise_id = ? AND space_id = ? AND content_hash = ? LIMIT 1",
+            (scope.enterprise_id, scope.space_id, content_hash),
+        ).fetchone()
+        return row is not None
+
+    def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]:
+        query = f"SELECT {_CHUNK_COLUMNS} FROM chunks c WHERE c.enterprise_id = ? AND c.space_id = ?"
+        params: list = [scope.enterprise_id, scope.space_id]
+        if document_id is not None:
+            query += " AND c.document_id = ?"
+            params.append(document_id)
+        rows = self._connection().execute(query + " ORDER BY c.document_id, c.ordinal", params)
+        return [_chunk(row) for row in rows.fetchall()]
+
+    def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]:
+        rows = self._connection().execute(
+            "SELECT * FROM document_changes WHERE enterprise_id = ? AND space_id = ? AND sequence > ? "
+            "ORDER BY sequence",
+            (scope.enterprise_id, scope.space_id, after_sequence),
+        )
+        return [
+            DocumentChange(
+                sequence=row["sequence"],
+                enterprise_id=row["enterprise_id"],
+                space_id=row["space_id"],
+                document_id=row["document_id"],
+                source=row["source"],
+                version=row["version"],
+                kind=ChangeKind(row["kind"]),
+                content_hash=row["content_hash"],
+                changed_at=datetime.fromisoformat(row["changed_at"]),
+            )
+            for row in rows.fetchall()
+        ]
+
+    def replace_vectors(self, scope: Scope, embedder_id: str, vectors: np.ndarray, chunk_ids: Sequence[str]) -> None:
+        with self._write() as connection:
+            old_file = self._space_row(connection, scope)["vector_file"]
+            keys = dict(
+                connection.execute(
+                    "SELECT id, row_key FROM chunks WHERE enterprise_id = ? AND space_id = ?",
+                    (scope.enterprise_id, scope.space_id),
+                ).fetchall()
+            )
+            if set(keys) != set(chunk_ids) or len(chunk_ids) != vectors.shape[0]:
+                raise LMSpaceError("The space changed while it was being re-embedded; run the re-embed again.")
+            file_name = self._rewrite_vectors(connection, scope, [keys[chunk_id] for chunk_id in chunk_ids], vectors)
+            connection.execute(
+                "UPDATE spaces SET embedder_id = ?, dimension = ?, vector_file = ?, vector_count = ?, "
+                "generation = generation + 1, updated_at = ? WHERE enterprise_id = ? AND id = ?",
+                (embedder_id, vectors.shape[1], file_name, len(chunk_ids), _now(), scope.enterprise_id,
+                 scope.space_id),
+            )
+        self._retire_vector_file(scope.enterprise_id, old_file)
+
+    # -- search -----------------------------------------------------------------------------------------------
+
+    def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
+        with self._read() as connection:
+            space = self._space_row(connection, scope)
+            if query.shape != (space["dimension"],):
+                raise LMSpaceError(
+                    f"The query vector has shape {query.shape}; this space holds {space['dimension']}-d vectors."
+                )
+            count = space["vector_count"]
+            row_keys = self._live_row_keys(connection, scope, space["generation"], count)
+            if search_filter.is_empty:
+                mask = row_keys >= 0
+            else:
+                conditions, params = _document_filter_sql(search_filter)
+                allowed = connection.execute(
+                    "SELECT c.vector_row FROM chunks c JOIN documents d ON d.id = c.document_id "
+                    f"WHERE c.enterprise_id = ? AND c.space_id = ?{conditions}",
+                    (scope.enterprise_id, scope.space_id, *params),
+                ).fetchall()
+                mask = np.zeros(count, dtype=bool)
+                mask[[row[0] for row in allowed]] = True
+            matrix = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"]).matrix(count)
+            best = top_k(matrix, query, k, mask)
+            return self._hits(connection, [(int(row_keys[row]), score) for row, score in best])
+
+    def _live_row_keys(self, connection: sqlite3.Connection, scope: Scope, generation: int, count: int) -> np.ndarray:
+        """Chunk row key for each vector row (-1 where the row is masked), cached until the space changes."""
+        cached = self._row_keys.get(scope.space_id)
+        if cached is not None and cached[0] == generation and cached[1].shape[0] == count:
+            return cached[1]
+        keys = np.full(count, -1, dtype=np.int64)
+        rows = connection.execute(
+            "SELECT vector_row, row_key FROM chunks WHERE enterprise_id = ? AND space_id = ?",
+            (scope.enterprise_id, scope.space_id),
+        ).fetchall()
+        if rows:
+            pairs = np.array(rows, dtype=np.int64)
+            keys[pairs[:, 0]] = pairs[:, 1]
+        self._row_keys[scope.space_id] = (generation, keys)
+        return keys
+
+    @staticmethod
+    def _hits(connection: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[Hit]:
+        if not ranked:
+            return []
+        placeholders = ",".join("?" * len(ranked))
+        rows = connection.execute(
+            f"SELECT c.row_key, {_CHUNK_COLUMNS}, {_DOCUMENT_COLUMNS} FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.row_key IN ({placeholders})",
+            [key for key, _ in ranked],
+        ).fetchall()
+        by_key = {row[0]: row for row in rows}
+        chunk_width = _CHUNK_COLUMNS.count(",") + 1
+        return [
+            Hit(chunk=_chunk(row[1 : 1 + chunk_width]), document=_document(row[1 + chunk_width :]), score=score)
+            for key, score in ranked
+            if (row := by_key.get(key)) is not None
+        ]

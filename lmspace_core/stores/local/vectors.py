@@ -1,0 +1,96 @@
+"""One append-only float32 matrix per space, memory-mapped for search.
+
+The file holds `rows × dimension` little-endian float32 values and nothing else. SQLite records how many rows are
+committed; the ingest path appends rows *before* committing, so after a crash the file can only be longer than
+the committed count, and `repair` truncates it back. Rows of deleted chunks stay in the file (masked) until the
+space is compacted into a new file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lmspace_core.errors import LMSpaceError
+
+ROW_DTYPE = np.dtype("<f4")
+
+
+class VectorFile:
+    """A space's vector matrix on disk."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path = path
+        self.dimension = dimension
+        self._row_bytes = dimension * ROW_DTYPE.itemsize
+        self._mapped: tuple[int, np.ndarray] | None = None
+
+    def stored_rows(self) -> int:
+        try:
+            return self.path.stat().st_size // self._row_bytes
+        except FileNotFoundError:
+            return 0
+
+    def repair(self, committed_rows: int) -> bool:
+        """Cut rows that were appended but never committed; return whether anything was cut."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        expected = committed_rows * self._row_bytes
+        if size < expected:
+            raise LMSpaceError(
+                f"The vector file {self.path} has {size // self._row_bytes} rows but the database expects "
+                f"{committed_rows}; it was damaged outside LMSpace. Run `lmspace spaces reembed` on this space."
+            )
+        if size > expected:
+            self.truncate(committed_rows)
+            return True
+        return False
+
+    def append(self, vectors: np.ndarray, at_row: int) -> None:
+        """Write `vectors` starting at `at_row` (dropping anything after it) and make them durable."""
+        data = np.ascontiguousarray(vectors, dtype=ROW_DTYPE)
+        if data.ndim != 2 or data.shape[1] != self.dimension:
+            raise ValueError(f"expected vectors of dimension {self.dimension}, got shape {data.shape}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "r+b" if self.path.exists() else "w+b") as file:
+            file.truncate(at_row * self._row_bytes)
+            file.seek(at_row * self._row_bytes)
+            file.write(data.tobytes())
+            file.flush()
+            os.fsync(file.fileno())
+
+    def truncate(self, rows: int) -> None:
+        with open(self.path, "r+b") as file:
+            file.truncate(rows * self._row_bytes)
+            os.fsync(file.fileno())
+        self._mapped = None
+
+    def matrix(self, rows: int) -> np.ndarray:
+        """The first `rows` rows as a read-only memory map (shared page cache, no copy)."""
+        if rows == 0:
+            return np.zeros((0, self.dimension), dtype=ROW_DTYPE)
+        if self._mapped is None or self._mapped[0] != rows:
+            mapped = np.memmap(self.path, dtype=ROW_DTYPE, mode="r", shape=(rows, self.dimension))
+            self._mapped = (rows, mapped)
+        return self._mapped[1]
+
+    def delete(self) -> None:
+        self._mapped = None
+        self.path.unlink(missing_ok=True)
+
+
+def top_k(matrix: np.ndarray, query: np.ndarray, k: int, row_mask: np.ndarray | None) -> list[tuple[int, float]]:
+    """Exact inner-product top-k of `query` against `matrix`, skipping rows where `row_mask` is False."""
+    if matrix.shape[0] == 0 or k <= 0:
+        return []
+    scores = matrix @ np.asarray(query, dtype=ROW_DTYPE)
+    if row_mask is not None:
+        scores = np.where(row_mask, scores, -np.inf)
+    live = int(np.count_nonzero(scores > -np.inf)) if row_mask is not None else scores.shape[0]
+    k = min(k, live)
+    if k == 0:
+        return []
+    best = np.argpartition(-scores, k - 1)[:k]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(row), float(scores[row])) for row in best]

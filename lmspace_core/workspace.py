@@ -1,0 +1,288 @@
+"""The composition root: the one place that picks implementations from the settings.
+
+A `Workspace` owns the store, the blob store, the embedder and the language model for one configuration, and offers
+the operations the CLI, the dashboard and the agents share (spaces, ingest, documents, search). The embedder and the
+language model are built on first use, so opening a workspace to list spaces never imports torch or DSPy.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lmspace_core.config import Settings, load_config, prepare_runtime_environment
+from lmspace_core.domain import (
+    Chunk,
+    ChunkDraft,
+    Document,
+    Hit,
+    IngestReport,
+    Progress,
+    ProgressCallback,
+    SearchFilter,
+    Space,
+    SpaceStats,
+    ignore_progress,
+)
+from lmspace_core.embeddings.base import Embedder
+from lmspace_core.errors import EmbedderMismatchError, LMSpaceError, NotAvailableYetError, NotFoundError
+from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source
+from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
+from lmspace_core.ingest.sources import IngestLimits
+from lmspace_core.stores.base import BlobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.stores.local.blobs import LocalBlobStore
+from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+_ENTERPRISE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_MIB = 1024 * 1024
+IngestSource = str | Path | Mapping[str, str | bytes]
+
+
+def _check_space_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise LMSpaceError(
+            f"'{name}' is not a valid space name: use 1-64 letters, digits, spaces, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name
+
+
+def _check_enterprise(enterprise_id: str) -> str:
+    if not _ENTERPRISE.match(enterprise_id):
+        raise LMSpaceError(
+            f"'{enterprise_id}' is not a valid enterprise id: use 1-64 lowercase letters, digits, '_' or '-'."
+        )
+    return enterprise_id
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder.provider == "sentence_transformers":
+        from lmspace_core.embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(batch_size=settings.embedder.batch_size, device=settings.embedder.device)
+    raise NotAvailableYetError(
+        f"The '{settings.embedder.provider}' embedder arrives with Azure persistence; "
+        "use embedder.provider: sentence_transformers for now."
+    )
+
+
+def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore]:
+    if settings.store.backend == "embedded":
+        return LocalKnowledgeStore(settings.data_dir), LocalBlobStore(settings.data_dir / "blobs")
+    raise NotAvailableYetError(
+        "The Azure store (Cosmos DB, Blob, Table) is not available yet; use store.backend: embedded."
+    )
+
+
+class Workspace:
+    """Everything one configuration needs, built lazily where building is expensive."""
+
+    def __init__(self, settings: Settings, enterprise: str | None = None) -> None:
+        """`enterprise` overrides the configured one and pins it: spaces are then looked up in it alone."""
+        prepare_runtime_environment(settings)
+        self.settings = settings
+        self.enterprise_id = _check_enterprise(enterprise or settings.enterprise)
+        self._enterprise_chosen = enterprise is not None
+        self.store, self.blobs = build_stores(settings)
+        self._embedder: Embedder | None = None
+        self._lm = None
+        self._lm_built = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, config_path: str | Path | None = None, enterprise: str | None = None) -> Workspace:
+        return cls(load_config(config_path), enterprise)
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = build_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def lm(self):
+        """The configured DSPy language model, or None when `lm.provider` is `none`."""
+        with self._lock:
+            if not self._lm_built:
+                from lmspace_core.lm import build_lm
+
+                self._lm = build_lm(self.settings.lm, self.settings.data_dir)
+                self._lm_built = True
+            return self._lm
+
+    def embedder_id(self) -> str:
+        """The configured embedder's id, known without loading the model."""
+        return build_embedder(self.settings).id
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- spaces -----------------------------------------------------------------------------------------------
+
+    def create_space(self, name: str, description: str = "", instructions: str = "") -> Space:
+        embedder = build_embedder(self.settings)
+        return self.store.create_space(
+            self.enterprise_id, _check_space_name(name), description, instructions, embedder.id, embedder.dimension
+        )
+
+    def space(self, name: str | None = None) -> Space:
+        """The space with this name (or id); with no name, the configured default space, created on first use."""
+        if name is None:
+            name = self.settings.default_space
+            found = self.store.find_space(self.enterprise_id, name)
+            return found if found is not None else self.create_space(name, description="The default space.")
+        found = self.store.find_space(self.enterprise_id, name) or next(
+            (s for s in self.store.list_spaces(self.enterprise_id) if s.id == name), None
+        )
+        if found is None and not self._enterprise_chosen:
+            found = self._space_in_other_enterprise(name)
+        if found is None:
+            raise NotFoundError(
+                f"No space named '{name}' in enterprise '{self.enterprise_id}'. "
+                f"Create it with `lmspace spaces create {name}` or list spaces with `lmspace spaces list`."
+            )
+        return found
+
+    def _space_in_other_enterprise(self, name: str) -> Space | None:
+        """A space of another enterprise with this name, when exactly one has it.
+
+        `lmspace spaces create acme-policies --enterprise acme` followed by `lmspace ingest acme-policies` should
+        not need the enterprise repeated; when two enterprises have the name, the caller must say which.
+        """
+        matches = [
+            space
+            for enterprise_id in self.store.list_enterprises()
+            if enterprise_id != self.enterprise_id
+            and (space := self.store.find_space(enterprise_id, name)) is not None
+        ]
+        if len(matches) > 1:
+            owners = ", ".join(space.enterprise_id for space in matches)
+            raise LMSpaceError(f"Several enterprises have a space named '{name}' ({owners}); pass --enterprise.")
+        return matches[0] if matches else None
+
+    def list_spaces(self) -> list[Space]:
+        return self.store.list_spaces(self.enterprise_id)
+
+    def space_stats(self, space: Space) -> SpaceStats:
+        return self.store.space_stats(space.scope)
+
+    def update_space(
+        self, space: Space, name: str | None = None, description: str | None = None, instructions: str | None = None
+    ) -> Space:
+        edit = SpaceEdit(name=_check_space_name(name) if name is not None else None, description=description,
+                         instructions=instructions)
+        return self.store.update_space(space.scope, edit)
+
+    def delete_space(self, space: Space) -> None:
+        self.store.delete_space(space.scope)
+        self.blobs.delete_space(space.scope)
+
+    def reembed_space(self, space: Space, progress: ProgressCallback = ignore_progress) -> int:
+        """Re-embed every chunk of a space with the configured embedder; return how many chunks were embedded."""
+        chunks = self.store.list_chunks(space.scope)
+        embedder = self.embedder
+        titles = {doc.id: doc.title for doc in self.store.list_documents(space.scope)}
+        vectors = []
+        batch = max(self.settings.embedder.batch_size, 64)
+        for start in range(0, len(chunks), batch):
+            progress(Progress("reembed", done=start, total=len(chunks)))
+            part = chunks[start : start + batch]
+            vectors.append(embedder.embed([embedding_text(titles[c.document_id], ChunkDraft(c.text, c.location))
+                                           for c in part]))
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), dtype=np.float32)
+        self.store.replace_vectors(space.scope, embedder.id, matrix, [c.id for c in chunks])
+        progress(Progress("reembed", done=len(chunks), total=len(chunks), message="done"))
+        return len(chunks)
+
+    # -- ingest and documents ---------------------------------------------------------------------------------
+
+    def _limits(self) -> IngestLimits:
+        ingest = self.settings.ingest
+        return IngestLimits(
+            max_file_bytes=ingest.max_file_mb * _MIB,
+            max_zip_total_bytes=ingest.max_zip_total_mb * _MIB,
+            max_zip_entries=ingest.max_zip_entries,
+            max_compression_ratio=ingest.max_compression_ratio,
+        )
+
+    def ingest_items(
+        self,
+        space: Space,
+        items: Sequence[IngestItem],
+        tags: Sequence[str] = (),
+        progress: ProgressCallback = ignore_progress,
+    ) -> IngestReport:
+        """Ingest already-resolved inputs; every other ingest entry point ends here."""
+        self.require_embedder_match(space)
+        pipeline = IngestPipeline(
+            self.store,
+            self.blobs,
+            self.embedder,
+            chunk_tokens=self.settings.ingest.chunk_tokens,
+            chunk_overlap=self.settings.ingest.chunk_overlap,
+        )
+        return pipeline.run(space.scope, items, tags, progress)
+
+    def ingest(
+        self,
+        space: Space,
+        sources: Sequence[IngestSource] | IngestSource,
+        tags: Sequence[str] = (),
+        as_codebase: bool | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> IngestReport:
+        """Ingest files, folders, zips and `{path: content}` mappings (a single one or a list of them)."""
+        if isinstance(sources, str | Path | Mapping):
+            sources = [sources]
+        items: list[IngestItem] = []
+        for source in sources:
+            if isinstance(source, Mapping):
+                items.extend(items_from_mapping(source, as_codebase=as_codebase))
+            else:
+                items.extend(items_from_path(Path(source), self._limits(), as_codebase))
+        return self.ingest_items(space, items, tags, progress)
+
+    def ingest_text(self, space: Space, title: str, text: str, tags: Sequence[str] = ()) -> IngestReport:
+        """Ingest pasted text as a document named by its title."""
+        name = title if Path(title).suffix else f"{title}.md"
+        item = IngestItem(source=name, codebase=None, file=memory_source(name, text))
+        return self.ingest_items(space, [item], tags)
+
+    def documents(self, space: Space, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
+        return self.store.list_documents(space.scope, search_filter)
+
+    def document(self, space: Space, id_or_source: str) -> Document:
+        found = self.store.find_document(space.scope, id_or_source)
+        return found if found is not None else self.store.get_document(space.scope, id_or_source)
+
+    def chunks(self, space: Space, document: Document) -> list[Chunk]:
+        return self.store.list_chunks(space.scope, document.id)
+
+    def delete_document(self, space: Space, document: Document) -> None:
+        self.store.delete_document(space.scope, document.id)
+        if not self.store.content_hash_in_use(space.scope, document.content_hash):
+            self.blobs.delete(space.scope, document.content_hash)
+
+    # -- search -----------------------------------------------------------------------------------------------
+
+    def require_embedder_match(self, space: Space) -> None:
+        configured = self.embedder_id()
+        if space.embedder_id != configured:
+            raise EmbedderMismatchError(
+                f"Space '{space.name}' was embedded with {space.embedder_id}, but the configured embedder is "
+                f"{configured}. Re-embed it with `lmspace spaces reembed {space.name}` (or switch the embedder back)."
+            )
+
+    def search(
+        self, space: Space, query: str, k: int | None = None, search_filter: SearchFilter = SearchFilter()
+    ) -> list[Hit]:
+        """Exact cosine top-k chunks of the space for `query`, best first."""
+        self.require_embedder_match(space)
+        vector = self.embedder.embed_query(query)
+        return self.store.search(space.scope, vector, k or self.settings.retrieval.top_k, search_filter)
