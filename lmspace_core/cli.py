@@ -86,7 +86,8 @@ def _handles_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except LMSpaceError as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}")
+            # Unwrapped: scripts and editors read `file:line: key: problem` from it, and terminals wrap anyway.
+            errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,15 @@ _DOCUMENT_COLUMNS = (
 _CHUNK_COLUMNS = (
     "c.id, c.enterprise_id, c.space_id, c.document_id, c.ordinal, c.text, c.page, c.heading, c.start_line, c.end_line"
 )
+
+
+@dataclass(frozen=True)
+class _RowMap:
+    """For each vector row of a space: its chunk's row key and its document's rowid (-1 for masked rows)."""
+
+    generation: int
+    chunk_keys: np.ndarray
+    document_keys: np.ndarray
 
 
 def _now() -> str:
@@ -124,7 +134,7 @@ class LocalKnowledgeStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._vector_files: dict[str, VectorFile] = {}
-        self._row_keys: dict[str, tuple[int, np.ndarray]] = {}
+        self._row_maps: dict[str, _RowMap] = {}
         migrate(self._connection())
         self._repair_vector_files()
 
@@ -284,7 +294,7 @@ class LocalKnowledgeStore:
                 "DELETE FROM spaces WHERE enterprise_id = ? AND id = ?", (scope.enterprise_id, scope.space_id)
             )
         self._retire_vector_file(scope.enterprise_id, file_name)
-        self._row_keys.pop(scope.space_id, None)
+        self._row_maps.pop(scope.space_id, None)
 
     def space_stats(self, scope: Scope) -> SpaceStats:
         with self._read() as connection:
@@ -533,37 +543,43 @@ class LocalKnowledgeStore:
                     f"The query vector has shape {query.shape}; this space holds {space['dimension']}-d vectors."
                 )
             count = space["vector_count"]
-            row_keys = self._live_row_keys(connection, scope, space["generation"], count)
+            rows = self._row_map(connection, scope, space["generation"], count)
             if search_filter.is_empty:
-                mask = row_keys >= 0
+                mask = rows.chunk_keys >= 0
             else:
                 conditions, params = _document_filter_sql(search_filter)
                 allowed = connection.execute(
-                    "SELECT c.vector_row FROM chunks c JOIN documents d ON d.id = c.document_id "
-                    f"WHERE c.enterprise_id = ? AND c.space_id = ?{conditions}",
+                    f"SELECT d.rowid FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ?{conditions}",
                     (scope.enterprise_id, scope.space_id, *params),
                 ).fetchall()
-                mask = np.zeros(count, dtype=bool)
-                mask[[row[0] for row in allowed]] = True
+                mask = np.isin(rows.document_keys, np.fromiter((row[0] for row in allowed), dtype=np.int64))
             matrix = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"]).matrix(count)
             best = top_k(matrix, query, k, mask)
-            return self._hits(connection, [(int(row_keys[row]), score) for row, score in best])
+            return self._hits(connection, [(int(rows.chunk_keys[row]), score) for row, score in best])
 
-    def _live_row_keys(self, connection: sqlite3.Connection, scope: Scope, generation: int, count: int) -> np.ndarray:
-        """Chunk row key for each vector row (-1 where the row is masked), cached until the space changes."""
-        cached = self._row_keys.get(scope.space_id)
-        if cached is not None and cached[0] == generation and cached[1].shape[0] == count:
-            return cached[1]
-        keys = np.full(count, -1, dtype=np.int64)
+    def _row_map(self, connection: sqlite3.Connection, scope: Scope, generation: int, count: int) -> _RowMap:
+        """Which chunk and document each vector row belongs to, cached until the space changes.
+
+        Filters are resolved on the (few) documents in SQL and mapped onto rows here, instead of joining every
+        chunk row on each query.
+        """
+        cached = self._row_maps.get(scope.space_id)
+        if cached is not None and cached.generation == generation and cached.chunk_keys.shape[0] == count:
+            return cached
+        chunk_keys = np.full(count, -1, dtype=np.int64)
+        document_keys = np.full(count, -1, dtype=np.int64)
         rows = connection.execute(
-            "SELECT vector_row, row_key FROM chunks WHERE enterprise_id = ? AND space_id = ?",
+            "SELECT c.vector_row, c.row_key, d.rowid FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.enterprise_id = ? AND c.space_id = ?",
             (scope.enterprise_id, scope.space_id),
         ).fetchall()
         if rows:
-            pairs = np.array(rows, dtype=np.int64)
-            keys[pairs[:, 0]] = pairs[:, 1]
-        self._row_keys[scope.space_id] = (generation, keys)
-        return keys
+            table = np.array(rows, dtype=np.int64)
+            chunk_keys[table[:, 0]] = table[:, 1]
+            document_keys[table[:, 0]] = table[:, 2]
+        row_map = _RowMap(generation, chunk_keys, document_keys)
+        self._row_maps[scope.space_id] = row_map
+        return row_map
 
     @staticmethod
     def _hits(connection: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[Hit]:
