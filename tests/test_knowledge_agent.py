@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from dspy.utils import DummyLM
 
-from lmspace_core import KnowledgeAgent, load_config
+from lmspace_core import KnowledgeAgent
 from lmspace_core.agents.extractive import EXTRACTED_LABEL, NOT_FOUND_TEXT
 from lmspace_core.domain import AnswerMode, Turn
 from lmspace_core.errors import NotAvailableYetError
@@ -96,15 +97,20 @@ def test_without_a_model_an_unrelated_question_is_not_found(agent):
     assert answer.mode is AnswerMode.NOT_FOUND
 
 
-def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch):
+def _readme_python_blocks() -> list[str]:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_config(tmp_path)
-    agent = KnowledgeAgent(load_config("lmspace.yaml"))
-    report = agent.ingest({"handbook/security.md": "# Laptops\n\nLaptops must use full-disk encryption at all times."})
-    assert report.files[0].outcome.value == "added"
-    answer = agent.query("Do laptops need disk encryption?")
-    assert answer.found and answer.citations[0].source == "handbook/security.md"
-    with pytest.raises(NotAvailableYetError, match="not available yet"):
-        agent.research("Find print statements", {"app.py": "print('hi')\n"})
-    with pytest.raises(NotAvailableYetError, match="not available yet"):
-        agent.sync_to_llm()
+    quick_start, not_yet = _readme_python_blocks()[:2]
+    namespace: dict = {}
+    exec(quick_start, namespace)
+    answer = namespace["answer"]
+    assert answer.found and answer.citations[0].source == "policies/retention.md"
+    assert "seven years" in capsys.readouterr().out
+    for call in not_yet.strip().splitlines():
+        with pytest.raises(NotAvailableYetError, match="not available yet"):
+            exec(call.split("#")[0], namespace)
