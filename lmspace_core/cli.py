@@ -79,7 +79,7 @@ def _print_json(value: Any) -> None:
 
 
 def _handles_errors(command: Callable) -> Callable:
-    """Turn LMSpace errors into a one-line message and the error's exit code; no tracebacks for users."""
+    """Turn LMSpace and OS errors into a one-line message and an exit code; no tracebacks for users."""
 
     @wraps(command)
     def wrapper(*args, **kwargs):
@@ -89,6 +89,9 @@ def _handles_errors(command: Callable) -> Callable:
             # Unwrapped: scripts and editors read `file:line: key: problem` from it, and terminals wrap anyway.
             errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:  # an unwritable data directory, a full disk: the OS message says it best
+            errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 

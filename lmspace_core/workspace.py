@@ -264,7 +264,15 @@ class Workspace:
 
     def document(self, space: Space, id_or_source: str) -> Document:
         found = self.store.find_document(space.scope, id_or_source)
-        return found if found is not None else self.store.get_document(space.scope, id_or_source)
+        if found is not None:
+            return found
+        try:
+            return self.store.get_document(space.scope, id_or_source)
+        except NotFoundError:
+            raise NotFoundError(
+                f"No document '{id_or_source}' in space '{space.name}'; "
+                f"list them with `lmspace docs list {space.name}`."
+            ) from None
 
     def chunks(self, space: Space, document: Document) -> list[Chunk]:
         return self.store.list_chunks(space.scope, document.id)

@@ -12,10 +12,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from lmspace_core.errors import LMSpaceError
 
 ROW_DTYPE = np.dtype("<f4")
+# A query scores on one BLAS thread: on a 2-core machine a second thread buys little for one matrix-vector
+# product and stalls badly when the other core is busy (ingest, another query).
+_blas = ThreadpoolController()
 
 
 class VectorFile:
@@ -84,7 +88,8 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, row_mask: np.ndarray | 
     """Exact inner-product top-k of `query` against `matrix`, skipping rows where `row_mask` is False."""
     if matrix.shape[0] == 0 or k <= 0:
         return []
-    scores = matrix @ np.asarray(query, dtype=ROW_DTYPE)
+    with _blas.limit(limits=1, user_api="blas"):
+        scores = matrix @ np.asarray(query, dtype=ROW_DTYPE)
     if row_mask is not None:
         scores = np.where(row_mask, scores, -np.inf)
     live = int(np.count_nonzero(scores > -np.inf)) if row_mask is not None else scores.shape[0]
