@@ -61,6 +61,8 @@ def build_lm(settings: LMSettings, data_dir: Path) -> dspy.LM | None:
     import dspy
     from dspy.utils.exceptions import DSPyError
 
+    # DSPy reads DSPY_CACHEDIR only when first imported, which may have happened before the settings were loaded.
+    dspy.configure_cache(disk_cache_dir=os.environ.get("DSPY_CACHEDIR") or str(data_dir / "dspy_cache"))
     sampling = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
     try:
         if settings.provider == "llama_cpp":
