@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
-from datetime import datetime
-from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space
+from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space, to_json_data
 from lmspace_core.domain import Progress as WorkProgress
 from lmspace_core.errors import IngestError, LMSpaceError
 from lmspace_core.workspace import Workspace
@@ -58,24 +55,8 @@ def main(
     _State.enterprise = enterprise
 
 
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value):
-        return _jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _print_json(value: Any) -> None:
-    print(json.dumps(_jsonable(value), indent=2, ensure_ascii=False))
+    print(json.dumps(to_json_data(value), indent=2, ensure_ascii=False))
 
 
 def _handles_errors(command: Callable) -> Callable:
@@ -387,4 +368,4 @@ def config_check(as_json: JsonFlag = False) -> None:
         return _print_json(result)
     console.print(f"[green]Configuration is valid[/] (from {escape(settings.source)}).")
     console.print(f"Language model: {escape(result['language_model'])}")
-    console.print_json(json.dumps(_jsonable(result["settings"])))
+    console.print_json(json.dumps(to_json_data(result["settings"])))

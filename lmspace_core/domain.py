@@ -8,9 +8,11 @@ Every record that lives in a store carries `enterprise_id` and `space_id`: the e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,12 @@ class IngestReport:
     def failed(self) -> tuple[FileOutcome, ...]:
         return tuple(f for f in self.files if f.outcome is Outcome.FAILED)
 
+    @classmethod
+    def from_json_data(cls, data: dict) -> IngestReport:
+        """Rebuild a report stored as a job result (see `to_json_data`)."""
+        files = tuple(FileOutcome(**{**f, "outcome": Outcome(f["outcome"])}) for f in data["files"])
+        return cls(space_id=data["space_id"], files=files)
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -250,3 +258,72 @@ ProgressCallback = Callable[[Progress], None]
 
 def ignore_progress(_: Progress) -> None:
     """The progress callback used when nobody is watching."""
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Long work (an ingest, later research and sync) that outlives the page or command that started it.
+
+    `result` is the finished work as plain JSON data (an ingest report, findings); `error` says why it failed.
+    """
+
+    id: str
+    enterprise_id: str
+    space_id: str
+    kind: str
+    title: str
+    status: JobStatus
+    done: int
+    total: int | None
+    message: str
+    result: dict | None
+    error: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def fraction(self) -> float | None:
+        return min(self.done / self.total, 1.0) if self.total else None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One progress step of a job, kept so a monitor can replay what happened (files done, failures)."""
+
+    job_id: str
+    sequence: int
+    at: datetime
+    stage: str
+    done: int
+    total: int | None
+    item: str
+    message: str
+
+
+def to_json_data(value: Any) -> Any:
+    """Plain JSON data for a dataclass (nested), enum, datetime or path: CLI `--json` output and job results."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_json_data(asdict(value))
+    if isinstance(value, dict):
+        return {key: to_json_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_data(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value

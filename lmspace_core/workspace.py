@@ -8,7 +8,9 @@ language model are built on first use, so opening a workspace to list spaces nev
 from __future__ import annotations
 
 import re
+import shutil
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,20 +23,25 @@ from lmspace_core.domain import (
     Document,
     Hit,
     IngestReport,
+    Job,
     Progress,
     ProgressCallback,
     SearchFilter,
     Space,
     SpaceStats,
     ignore_progress,
+    to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
 from lmspace_core.errors import EmbedderMismatchError, LMSpaceError, NotAvailableYetError, NotFoundError
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
-from lmspace_core.stores.base import BlobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.jobs import JobRunner
+from lmspace_core.stores.base import BlobStore, JobStore, KnowledgeStore, SpaceEdit
 from lmspace_core.stores.local.blobs import LocalBlobStore
+from lmspace_core.stores.local.database import Database
+from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -71,9 +78,14 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore]:
+def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
     if settings.store.backend == "embedded":
-        return LocalKnowledgeStore(settings.data_dir), LocalBlobStore(settings.data_dir / "blobs")
+        database = Database(settings.data_dir / "lmspace.db")
+        return (
+            LocalKnowledgeStore(database, settings.data_dir),
+            LocalBlobStore(settings.data_dir / "blobs"),
+            LocalJobStore(database),
+        )
     raise NotAvailableYetError(
         "The Azure store (Cosmos DB, Blob, Table) is not available yet; use store.backend: embedded."
     )
@@ -88,7 +100,8 @@ class Workspace:
         self.settings = settings
         self.enterprise_id = _check_enterprise(enterprise or settings.enterprise)
         self._enterprise_chosen = enterprise is not None
-        self.store, self.blobs = build_stores(settings)
+        self.store, self.blobs, self.job_store = build_stores(settings)
+        self._jobs: JobRunner | None = None
         self._embedder: Embedder | None = None
         self._lm = None
         self._lm_built = False
@@ -125,7 +138,17 @@ class Workspace:
         """The configured embedder's id, known without loading the model."""
         return build_embedder(self.settings).id
 
+    @property
+    def jobs(self) -> JobRunner:
+        """The background job runner, started on first use (it marks jobs of dead processes interrupted)."""
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobRunner(self.job_store)
+            return self._jobs
+
     def close(self) -> None:
+        if self._jobs is not None:
+            self._jobs.shutdown()
         self.store.close()
 
     # -- spaces -----------------------------------------------------------------------------------------------
@@ -255,9 +278,48 @@ class Workspace:
 
     def ingest_text(self, space: Space, title: str, text: str, tags: Sequence[str] = ()) -> IngestReport:
         """Ingest pasted text as a document named by its title."""
+        return self.ingest_items(space, [self._text_item(title, text)], tags)
+
+    @staticmethod
+    def _text_item(title: str, text: str) -> IngestItem:
         name = title if Path(title).suffix else f"{title}.md"
-        item = IngestItem(source=name, codebase=None, file=memory_source(name, text))
-        return self.ingest_items(space, [item], tags)
+        return IngestItem(source=name, codebase=None, file=memory_source(name, text))
+
+    def start_ingest(
+        self,
+        space: Space,
+        uploads: Sequence[tuple[str, bytes]] = (),
+        text: tuple[str, str] | None = None,
+        tags: Sequence[str] = (),
+        as_codebase: bool | None = None,
+    ) -> Job:
+        """Ingest uploaded files (name, bytes) and optional pasted (title, text) as a background job.
+
+        Uploads are staged under `<data_dir>/uploads/` so they take exactly the path a CLI ingest of the same files
+        takes (a `.zip` becomes a codebase); the staging folder is removed when the job ends. The job's result is
+        the `IngestReport` as JSON data (`IngestReport.from_json_data`).
+        """
+        self.require_embedder_match(space)
+        staging = self.settings.data_dir / "uploads" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        paths = []
+        for name, data in uploads:
+            path = staging / Path(name).name
+            path.write_bytes(data)
+            paths.append(path)
+        names = [Path(name).name for name, _ in uploads] + ([text[0]] if text else [])
+        title = f"Ingest {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+        def work(progress: ProgressCallback) -> dict:
+            try:
+                items = [item for path in paths for item in items_from_path(path, self._limits(), as_codebase)]
+                if text:
+                    items.append(self._text_item(*text))
+                return to_json_data(self.ingest_items(space, items, tags, progress))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+        return self.jobs.submit(space.scope, "ingest", title, work)
 
     def documents(self, space: Space, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         return self.store.list_documents(space.scope, search_filter)

@@ -12,6 +12,7 @@ import numpy as np
 from lmspace_core.domain import ChunkDraft, Location, Scope
 from lmspace_core.stores.base import DocumentDraft
 from lmspace_core.stores.local import vectors as vectors_module
+from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
 
 DIM = 4
@@ -32,12 +33,12 @@ def _ingest_then_die_before_commit(data_dir: str, space_id: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     vectors_module.VectorFile.append = append_and_die
-    store = LocalKnowledgeStore(Path(data_dir))
+    store = LocalKnowledgeStore(Database(Path(data_dir) / "lmspace.db"), Path(data_dir))
     store.put_documents(Scope("acme", space_id), [_draft("doomed.txt", 5)])
 
 
 def test_vectors_appended_before_a_crash_are_cut_on_open(tmp_path: Path):
-    store = LocalKnowledgeStore(tmp_path)
+    store = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     space = store.create_space("acme", "s", "", "", "e", DIM)
     store.put_documents(space.scope, [_draft("kept.txt", 3)])
     store.close()
@@ -52,7 +53,7 @@ def test_vectors_appended_before_a_crash_are_cut_on_open(tmp_path: Path):
     assert child.exitcode == -signal.SIGKILL
     assert vector_path.stat().st_size == 8 * DIM * 4  # the orphan rows reached the disk
 
-    reopened = LocalKnowledgeStore(tmp_path)
+    reopened = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     assert vector_path.stat().st_size == 3 * DIM * 4
     assert reopened.find_document(space.scope, "doomed.txt") is None
     assert reopened.space_stats(space.scope).chunks == 3

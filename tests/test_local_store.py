@@ -11,6 +11,7 @@ from lmspace_core.domain import ChangeKind, ChunkDraft, Location, Outcome, Scope
 from lmspace_core.errors import AlreadyExistsError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit
 from lmspace_core.stores.local import sqlite_store
+from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
 
 DIM = 8
@@ -29,7 +30,7 @@ def draft(source: str, content_hash: str, axes: tuple[int, ...], doc_type="text"
 
 @pytest.fixture
 def store(tmp_path: Path):
-    opened = LocalKnowledgeStore(tmp_path)
+    opened = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     yield opened
     opened.close()
 

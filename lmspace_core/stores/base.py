@@ -6,7 +6,7 @@ by accident, and the Azure implementation maps the enterprise to a Cosmos DB par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,7 +18,11 @@ from lmspace_core.domain import (
     Document,
     DocumentChange,
     Hit,
+    Job,
+    JobEvent,
+    JobStatus,
     Outcome,
+    Progress,
     Scope,
     SearchFilter,
     Space,
@@ -121,3 +125,31 @@ class BlobStore(Protocol):
     def delete(self, scope: Scope, content_hash: str) -> None: ...
 
     def delete_space(self, scope: Scope) -> None: ...
+
+
+class JobStore(Protocol):
+    """Jobs and their progress events, persisted so that monitors in other requests or processes can follow them."""
+
+    def create_job(self, scope: Scope, kind: str, title: str, owner: str) -> Job: ...
+
+    def record_progress(self, enterprise_id: str, job_id: str, progress: Progress) -> None:
+        """Mark the job running, set its counters and message, and append the event."""
+        ...
+
+    def finish_job(
+        self, enterprise_id: str, job_id: str, status: JobStatus, result: dict | None = None, error: str = ""
+    ) -> Job: ...
+
+    def get_job(self, enterprise_id: str, job_id: str) -> Job: ...
+
+    def list_jobs(
+        self, enterprise_id: str, space_id: str | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[Job]:
+        """Newest first."""
+        ...
+
+    def job_events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[JobEvent]: ...
+
+    def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
+        """Mark unfinished jobs whose owning process is gone as interrupted; return how many."""
+        ...

@@ -76,6 +76,37 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX document_changes_by_space ON document_changes (space_id, sequence);
     """,
+    # 2: long-running work (ingest, research, sync) as jobs with progress and an event log the UI polls.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        total INTEGER,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        error TEXT NOT NULL DEFAULT '',
+        owner TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX jobs_by_space ON jobs (enterprise_id, space_id, created_at);
+    CREATE TABLE job_events (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        done INTEGER NOT NULL,
+        total INTEGER,
+        item TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (job_id, sequence)
+    );
+    """,
 )
 
 

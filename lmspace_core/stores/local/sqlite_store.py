@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +34,7 @@ from lmspace_core.domain import (
 )
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
-from lmspace_core.stores.local.migrations import migrate
+from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.vectors import VectorFile, top_k
 
 # Compact a space's vector file once masked rows outnumber live ones (and there are enough to matter).
@@ -124,61 +122,17 @@ def _document_filter_sql(search_filter: SearchFilter) -> tuple[str, list]:
 
 
 class LocalKnowledgeStore:
-    """`KnowledgeStore` over `<data_dir>/lmspace.db` and `<data_dir>/vectors/<enterprise>/<file>.f32`."""
+    """`KnowledgeStore` over the SQLite database and `<data_dir>/vectors/<enterprise>/<file>.f32`."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
+    def __init__(self, database: Database, data_dir: Path) -> None:
+        self._db = database
         self._vector_dir = data_dir / "vectors"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._db_path = data_dir / "lmspace.db"
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
         self._vector_files: dict[str, VectorFile] = {}
         self._row_maps: dict[str, _RowMap] = {}
-        migrate(self._connection())
         self._repair_vector_files()
 
-    # -- connections and transactions -------------------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self._db_path, isolation_level=None, timeout=30, check_same_thread=False)
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            self._local.connection = connection
-        return connection
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's write lock (and this process's, so threads queue politely)."""
-        with self._write_lock:
-            connection = self._connection()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot even while another process writes."""
-        connection = self._connection()
-        connection.execute("BEGIN")
-        try:
-            yield connection
-        finally:
-            connection.execute("COMMIT")
-
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        self._db.close()
 
     # -- vector files -----------------------------------------------------------------------------------------
 
@@ -191,7 +145,7 @@ class LocalKnowledgeStore:
 
     def _repair_vector_files(self) -> None:
         """Cut uncommitted rows and remove files no space names (left by a crash during a write or rewrite)."""
-        with self._write() as connection:
+        with self._db.write() as connection:
             spaces = connection.execute("SELECT enterprise_id, vector_file, vector_count, dimension FROM spaces")
             named = set()
             for row in spaces.fetchall():
@@ -230,7 +184,7 @@ class LocalKnowledgeStore:
         space_id = uuid.uuid4().hex[:16]
         now = _now()
         try:
-            with self._write() as connection:
+            with self._db.write() as connection:
                 connection.execute(
                     "INSERT INTO spaces (id, enterprise_id, name, description, instructions, embedder_id, dimension, "
                     "vector_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -252,22 +206,22 @@ class LocalKnowledgeStore:
         return row
 
     def get_space(self, scope: Scope) -> Space:
-        return _space(self._space_row(self._connection(), scope))
+        return _space(self._space_row(self._db.connection(), scope))
 
     def find_space(self, enterprise_id: str, name: str) -> Space | None:
-        row = self._connection().execute(
+        row = self._db.connection().execute(
             "SELECT * FROM spaces WHERE enterprise_id = ? AND name = ?", (enterprise_id, name)
         ).fetchone()
         return _space(row) if row else None
 
     def list_spaces(self, enterprise_id: str) -> list[Space]:
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT * FROM spaces WHERE enterprise_id = ? ORDER BY name", (enterprise_id,)
         )
         return [_space(row) for row in rows.fetchall()]
 
     def list_enterprises(self) -> list[str]:
-        rows = self._connection().execute("SELECT DISTINCT enterprise_id FROM spaces ORDER BY enterprise_id")
+        rows = self._db.connection().execute("SELECT DISTINCT enterprise_id FROM spaces ORDER BY enterprise_id")
         return [row[0] for row in rows.fetchall()]
 
     def update_space(self, scope: Scope, edit: SpaceEdit) -> Space:
@@ -275,7 +229,7 @@ class LocalKnowledgeStore:
         if changes:
             assignments = ", ".join(f"{column} = ?" for column in changes)
             try:
-                with self._write() as connection:
+                with self._db.write() as connection:
                     self._space_row(connection, scope)
                     connection.execute(
                         f"UPDATE spaces SET {assignments}, updated_at = ? WHERE enterprise_id = ? AND id = ?",
@@ -288,7 +242,7 @@ class LocalKnowledgeStore:
         return self.get_space(scope)
 
     def delete_space(self, scope: Scope) -> None:
-        with self._write() as connection:
+        with self._db.write() as connection:
             file_name = self._space_row(connection, scope)["vector_file"]
             connection.execute(
                 "DELETE FROM spaces WHERE enterprise_id = ? AND id = ?", (scope.enterprise_id, scope.space_id)
@@ -297,7 +251,7 @@ class LocalKnowledgeStore:
         self._row_maps.pop(scope.space_id, None)
 
     def space_stats(self, scope: Scope) -> SpaceStats:
-        with self._read() as connection:
+        with self._db.read() as connection:
             self._space_row(connection, scope)
             documents, size, last = connection.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MAX(updated_at) FROM documents "
@@ -313,7 +267,7 @@ class LocalKnowledgeStore:
     # -- documents --------------------------------------------------------------------------------------------
 
     def find_document(self, scope: Scope, source: str) -> Document | None:
-        row = self._connection().execute(
+        row = self._db.connection().execute(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? "
             "AND d.source = ?",
             (scope.enterprise_id, scope.space_id, source),
@@ -321,7 +275,7 @@ class LocalKnowledgeStore:
         return _document(row) if row else None
 
     def get_document(self, scope: Scope, document_id: str) -> Document:
-        row = self._connection().execute(
+        row = self._db.connection().execute(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? AND d.id = ?",
             (scope.enterprise_id, scope.space_id, document_id),
         ).fetchone()
@@ -331,7 +285,7 @@ class LocalKnowledgeStore:
 
     def list_documents(self, scope: Scope, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         conditions, params = _document_filter_sql(search_filter)
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ?{conditions} "
             "ORDER BY d.source",
             (scope.enterprise_id, scope.space_id, *params),
@@ -339,7 +293,7 @@ class LocalKnowledgeStore:
         return [_document(row) for row in rows.fetchall()]
 
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
-        with self._write() as connection:
+        with self._db.write() as connection:
             space = self._space_row(connection, scope)
             vector_file = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"])
             first_row = space["vector_count"]
@@ -432,7 +386,7 @@ class LocalKnowledgeStore:
 
     def delete_document(self, scope: Scope, document_id: str) -> Document:
         document = self.get_document(scope, document_id)
-        with self._write() as connection:
+        with self._db.write() as connection:
             connection.execute(
                 "DELETE FROM documents WHERE enterprise_id = ? AND space_id = ? AND id = ?",
                 (scope.enterprise_id, scope.space_id, document_id),
@@ -477,7 +431,7 @@ class LocalKnowledgeStore:
         return space["vector_file"]
 
     def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
-        row = self._connection().execute(
+        row = self._db.connection().execute(
             "SELECT 1 FROM documents WHERE enterprise_id = ? AND space_id = ? AND content_hash = ? LIMIT 1",
             (scope.enterprise_id, scope.space_id, content_hash),
         ).fetchone()
@@ -489,11 +443,11 @@ class LocalKnowledgeStore:
         if document_id is not None:
             query += " AND c.document_id = ?"
             params.append(document_id)
-        rows = self._connection().execute(query + " ORDER BY c.document_id, c.ordinal", params)
+        rows = self._db.connection().execute(query + " ORDER BY c.document_id, c.ordinal", params)
         return [_chunk(row) for row in rows.fetchall()]
 
     def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]:
-        rows = self._connection().execute(
+        rows = self._db.connection().execute(
             "SELECT * FROM document_changes WHERE enterprise_id = ? AND space_id = ? AND sequence > ? "
             "ORDER BY sequence",
             (scope.enterprise_id, scope.space_id, after_sequence),
@@ -514,7 +468,7 @@ class LocalKnowledgeStore:
         ]
 
     def replace_vectors(self, scope: Scope, embedder_id: str, vectors: np.ndarray, chunk_ids: Sequence[str]) -> None:
-        with self._write() as connection:
+        with self._db.write() as connection:
             old_file = self._space_row(connection, scope)["vector_file"]
             keys = dict(
                 connection.execute(
@@ -536,7 +490,7 @@ class LocalKnowledgeStore:
     # -- search -----------------------------------------------------------------------------------------------
 
     def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
-        with self._read() as connection:
+        with self._db.read() as connection:
             space = self._space_row(connection, scope)
             if query.shape != (space["dimension"],):
                 raise LMSpaceError(

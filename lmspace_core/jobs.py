@@ -1,0 +1,94 @@
+"""Runs long work (ingest now; research and sync later) as jobs in background threads, recorded in a job store.
+
+A job's progress events and final result are written to the store as they happen, so a dashboard page polling the
+store, a page reloaded later, or another process all see the same state. A job that was running when its process
+died is marked interrupted the next time a runner starts on that machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from lmspace_core.domain import Job, JobStatus, Progress, ProgressCallback, Scope
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.stores.base import JobStore
+
+log = logging.getLogger(__name__)
+
+JobWork = Callable[[ProgressCallback], dict | None]
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process named `host:pid` still runs; owners on other hosts are assumed alive."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class JobRunner:
+    """A small pool of worker threads that run job work and keep the job store up to date."""
+
+    def __init__(self, store: JobStore, workers: int = 2) -> None:
+        self._store = store
+        self._owner = _this_process()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lmspace-job")
+        self._futures: dict[str, Future] = {}
+        interrupted = store.interrupt_orphans(_owner_alive)
+        if interrupted:
+            log.warning("marked %d job(s) interrupted: their process stopped", interrupted)
+
+    def submit(self, scope: Scope, kind: str, title: str, work: JobWork) -> Job:
+        """Queue `work(progress)`; its return value (JSON data) becomes the job's result."""
+        job = self._store.create_job(scope, kind, title, self._owner)
+        self._futures[job.id] = self._pool.submit(self._run, scope.enterprise_id, job.id, work)
+        return job
+
+    def wait(self, enterprise_id: str, job_id: str, timeout: float | None = None) -> Job:
+        """Block until a job of this runner finishes (the CLI and tests); other jobs are polled from the store."""
+        future = self._futures.get(job_id)
+        if future is not None:
+            future.result(timeout)
+            return self._store.get_job(enterprise_id, job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (job := self._store.get_job(enterprise_id, job_id)).status.finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job.status.value}")
+            time.sleep(0.2)
+        return job
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _run(self, enterprise_id: str, job_id: str, work: JobWork) -> None:
+        def progress(event: Progress) -> None:
+            self._store.record_progress(enterprise_id, job_id, event)
+
+        try:
+            self._store.record_progress(enterprise_id, job_id, Progress("start", 0, None, message="started"))
+            result = work(progress)
+        except LMSpaceError as error:
+            self._store.finish_job(enterprise_id, job_id, JobStatus.FAILED, error=str(error))
+        except Exception as error:  # a bug must still end the job visibly, not leave it "running" forever
+            log.exception("job %s failed", job_id)
+            message = f"Unexpected error ({type(error).__name__}): {error}"
+            self._store.finish_job(enterprise_id, job_id, JobStatus.FAILED, error=message)
+        else:
+            self._store.finish_job(enterprise_id, job_id, JobStatus.SUCCEEDED, result=result)
+        finally:
+            self._futures.pop(job_id, None)

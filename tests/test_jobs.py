@@ -1,0 +1,79 @@
+"""Background jobs: results and progress events in the store, failures made visible, orphans interrupted."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import zipfile
+
+from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scope
+from lmspace_core.errors import IngestError
+from lmspace_core.jobs import JobRunner
+
+
+def test_an_ingest_job_records_each_file_and_its_report(workspace):
+    space = workspace.create_space("uploads")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("pyproject.toml", "[project]\nname = 'tool'\n")
+        zipped.writestr("tool/main.py", "def main():\n    return 42\n")
+    job = workspace.start_ingest(
+        space,
+        uploads=[("notes.md", b"# Notes\n\nThe office closes at six on Fridays."), ("tool.zip", archive.getvalue())],
+        text=("faq", "Parking is free for visitors who register at reception."),
+        tags=["upload"],
+    )
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120)
+    assert finished.status is JobStatus.SUCCEEDED
+    report = IngestReport.from_json_data(finished.result)
+    assert {f.source: f.outcome for f in report.files} == {
+        "notes.md": Outcome.ADDED, "tool/pyproject.toml": Outcome.ADDED, "tool/tool/main.py": Outcome.ADDED,
+        "faq.md": Outcome.ADDED,
+    }
+    items = [e.item for e in workspace.job_store.job_events(workspace.enterprise_id, job.id) if e.item]
+    assert items == ["notes.md", "tool/pyproject.toml", "tool/tool/main.py", "faq.md"]
+    assert list((workspace.settings.data_dir / "uploads").iterdir()) == []
+
+
+def test_a_job_that_raises_an_lmspace_error_fails_with_its_message(workspace):
+    space = workspace.create_space("s")
+
+    def work(progress):
+        progress(Progress("ingest", 1, 2, item="a.pdf"))
+        raise IngestError("a.pdf is encrypted")
+
+    job = workspace.jobs.submit(space.scope, "ingest", "broken", work)
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
+    assert (finished.status, finished.error, finished.done, finished.total) == (
+        JobStatus.FAILED, "a.pdf is encrypted", 1, 2
+    )
+
+
+def test_a_job_with_a_bug_still_ends_as_failed(workspace):
+    space = workspace.create_space("s")
+    job = workspace.jobs.submit(space.scope, "ingest", "buggy", lambda progress: {}["missing"])
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
+    assert finished.status is JobStatus.FAILED
+    assert finished.error.startswith("Unexpected error (KeyError)")
+
+
+def test_unfinished_jobs_of_a_dead_process_are_marked_interrupted(workspace):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    scope = Scope(workspace.enterprise_id, workspace.create_space("s").id)
+    orphan = workspace.job_store.create_job(scope, "ingest", "orphan", f"{socket.gethostname()}:{dead.stdout.strip()}")
+    remote = workspace.job_store.create_job(scope, "ingest", "elsewhere", "another-host:1")
+    JobRunner(workspace.job_store).shutdown()
+    assert workspace.job_store.get_job(scope.enterprise_id, orphan.id).status is JobStatus.INTERRUPTED
+    assert workspace.job_store.get_job(scope.enterprise_id, remote.id).status is JobStatus.QUEUED
+
+
+def test_jobs_are_listed_newest_first_within_their_enterprise(workspace):
+    space = workspace.create_space("s")
+    first = workspace.jobs.submit(space.scope, "ingest", "first", lambda progress: None)
+    second = workspace.jobs.submit(space.scope, "ingest", "second", lambda progress: None)
+    for job in (first, second):
+        workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
+    assert [j.title for j in workspace.job_store.list_jobs(workspace.enterprise_id, space.id)] == ["second", "first"]
+    assert workspace.job_store.list_jobs("another-enterprise") == []
