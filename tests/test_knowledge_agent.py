@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dspy
 import pytest
+from dspy import lm15
 from dspy.utils import DummyLM
 
 from lmspace_core import KnowledgeAgent
 from lmspace_core.agents.extractive import EXTRACTED_LABEL, NOT_FOUND_TEXT
 from lmspace_core.domain import AnswerMode, Turn
-from lmspace_core.errors import NotAvailableYetError
+from lmspace_core.errors import ModelError, NotAvailableYetError
 from tests.conftest import write_config
 
 POLICY = """# Data Retention
@@ -82,6 +84,58 @@ def test_space_instructions_history_and_passages_reach_the_model(agent):
     assert "Answer in one sentence." in prompt
     assert "How long are chats kept?" in prompt and "90 days [1]." in prompt
     assert "[1] retention.md (§ Data Retention > " in prompt
+
+
+class ChunkedStream:
+    """Wraps DummyLM's engine so its reply streams in small pieces, as a hosted model's would."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def complete(self, request):
+        return self.inner.complete(request)
+
+    def stream(self, request):
+        for event in lm15.response_to_events(self.complete(request)):
+            if isinstance(event, lm15.StreamDeltaEvent) and isinstance(event.delta, lm15.TextDelta):
+                text = event.delta.text
+                for start in range(0, len(text), 6):
+                    yield lm15.StreamDeltaEvent(delta=lm15.TextDelta(text=text[start : start + 6], part_index=0))
+            else:
+                yield event
+
+    def close(self) -> None:
+        pass
+
+
+def streaming_lm(*replies: dict) -> DummyLM:
+    lm = DummyLM(list(replies))
+    lm._engine_spec = ChunkedStream(lm._engine_spec)
+    return lm
+
+
+def test_a_streamed_answer_arrives_in_pieces_then_as_a_checked_answer(agent):
+    agent.workspace.use_lm(streaming_lm(reply("Invoices are kept for seven years [1].", [1])))
+    *pieces, answer = agent.stream_query("How long do we keep invoices?", "policies")
+    assert len(pieces) > 3 and "".join(pieces) == "Invoices are kept for seven years [1]."
+    assert answer.mode is AnswerMode.GENERATED and answer.citations[0].source == "retention.md"
+
+
+def test_a_streamed_answer_with_a_bad_citation_is_replaced_by_the_retry(agent):
+    agent.workspace.use_lm(streaming_lm(reply("Forever [9].", [9]), reply("Seven years [1].", [1])))
+    *pieces, answer = agent.stream_query("How long do we keep invoices?", "policies")
+    assert "".join(pieces) == "Forever [9]."
+    assert answer.text == "Seven years [1]."
+
+
+def test_a_failing_model_call_is_a_model_error(agent):
+    class Unreachable:
+        def complete(self, request):
+            raise ConnectionError("connection refused by 10.0.0.1:443")
+
+    agent.workspace.use_lm(dspy.LM("local/unreachable", engine=Unreachable()))
+    with pytest.raises(ModelError, match="The language model call failed"):
+        agent.query("How long do we keep invoices?", "policies")
 
 
 def test_without_a_model_the_answer_is_labelled_extracted_sentences(agent):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import dspy
+from dspy.streaming import StreamListener, StreamResponse
+from dspy.utils.exceptions import AdapterParseError
 
 from lmspace_core.agents.base import BaseAgent
 from lmspace_core.agents.citations import cited_numbers, citation, format_passage, renumber
@@ -40,38 +43,89 @@ class KnowledgeAgent(BaseAgent):
         hits = self.retrieve(target, question, search_filter)
         return self(question=question, hits=hits, space=target, history=history)
 
+    def stream_query(
+        self,
+        question: str,
+        space: str | Space | None = None,
+        history: Sequence[Turn] = (),
+        search_filter: SearchFilter = SearchFilter(),
+    ) -> Iterator[str | Answer]:
+        """Like `query`, but yields the answer text as the model writes it, then the checked `Answer` last.
+
+        The streamed text is provisional: if its citations fail the check, the final `Answer` is the retry's or
+        "not found", and a caller shows that instead.
+        """
+        target = self.space(space)
+        hits = self.retrieve(target, question, search_filter)
+        yield from self._answers(question, hits, target, history, stream=True)
+
     def forward(self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn] = ()) -> Answer:
+        *_, answer = self._answers(question, hits, space, history, stream=False)
+        return answer
+
+    def _answers(
+        self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn], stream: bool
+    ) -> Iterator[str | Answer]:
         lm = self.workspace.lm
         if lm is None:
-            return extract_answer(question, hits, self.workspace.embedder, space.id)
+            yield extract_answer(question, hits, self.workspace.embedder, space.id)
+            return
         if not hits:
-            return not_found(question, space.id)
-        passages = [format_passage(number, hit) for number, hit in enumerate(hits, start=1)]
+            yield not_found(question, space.id)
+            return
         inputs = dict(
             space_instructions=space.instructions or "(none)",
             history=dspy.History(messages=[{"question": t.question, "answer": t.answer} for t in history]),
-            passages=passages,
+            passages=[format_passage(number, hit) for number, hit in enumerate(hits, start=1)],
             question=question,
         )
         for attempt in range(ATTEMPTS):
-            prediction = self._predict(lm, inputs, attempt)
+            if stream and attempt == 0:
+                prediction = yield from self._stream_prediction(lm, inputs)
+            else:
+                prediction = self._prediction(lm, inputs, attempt)
             if prediction is None:
                 continue
             numbers = cited_numbers(prediction.answer, prediction.cited)
             if numbers and all(1 <= n <= len(hits) for n in numbers):
                 citations = tuple(citation(new, hits[old - 1]) for new, old in enumerate(numbers, start=1))
-                text = renumber(prediction.answer, numbers)
-                return Answer(question, text, AnswerMode.GENERATED, citations, space.id)
-        return not_found(question, space.id)
+                yield Answer(question, renumber(prediction.answer, numbers), AnswerMode.GENERATED, citations, space.id)
+                return
+        yield not_found(question, space.id)
 
-    def _predict(self, lm, inputs: dict, attempt: int) -> dspy.Prediction | None:
+    def _prediction(self, lm, inputs: dict, attempt: int) -> dspy.Prediction | None:
         """One model call; None when the reply cannot be parsed (counts as a failed attempt)."""
         # A fresh rollout id on retries, so a cached reply is not simply served again.
         config = {"rollout_id": attempt, "temperature": 1.0} if attempt else {}
-        try:
-            with dspy.context(lm=lm):
+        with _model_errors(), dspy.context(lm=lm):
+            try:
                 return self.respond(**inputs, config=config)
-        except dspy.utils.exceptions.AdapterParseError:
-            return None
-        except Exception as error:  # network, auth, quota: translated at the boundary for the user
-            raise ModelError(f"The language model call failed: {error}") from error
+            except AdapterParseError:
+                return None
+
+    def _stream_prediction(self, lm, inputs: dict) -> Iterator[str]:
+        """Yield the answer field's text as it streams; return the final prediction (None if unparsable)."""
+        listener = StreamListener(signature_field_name="answer")
+        streaming = dspy.streamify(self.respond, stream_listeners=[listener], async_streaming=False)
+        prediction = None
+        with _model_errors(), dspy.context(lm=lm):
+            try:
+                for chunk in streaming(**inputs):
+                    if isinstance(chunk, StreamResponse):
+                        yield chunk.chunk
+                    elif isinstance(chunk, dspy.Prediction):
+                        prediction = chunk
+            except AdapterParseError:
+                return None
+        return prediction
+
+
+@contextmanager
+def _model_errors() -> Iterator[None]:
+    """Translate failures of the model call (network, auth, quota) into a `ModelError` the user can read."""
+    try:
+        yield
+    except (AdapterParseError, ModelError):
+        raise
+    except Exception as error:
+        raise ModelError(f"The language model call failed: {error}") from error
