@@ -369,3 +369,28 @@ def config_check(as_json: JsonFlag = False) -> None:
     console.print(f"[green]Configuration is valid[/] (from {escape(settings.source)}).")
     console.print(f"Language model: {escape(result['language_model'])}")
     console.print_json(json.dumps(to_json_data(result["settings"])))
+
+
+# -- dashboard ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@_handles_errors
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option("--address", help="Address to bind (default: this machine only).")] = "127.0.0.1",
+) -> None:
+    """Start the dashboard (the same as `streamlit run Home.py`)."""
+    import os
+    import subprocess
+    import sys
+
+    home = Path(__file__).resolve().parent.parent / "Home.py"
+    if not home.is_file():
+        raise LMSpaceError(f"The dashboard files are not beside this installation ({home} is missing); "
+                           "run `uv run streamlit run Home.py` from a checkout of LMSpace.")
+    if _State.config is not None:
+        os.environ["LMSPACE_CONFIG"] = str(_State.config.resolve())
+    command = [sys.executable, "-m", "streamlit", "run", str(home), "--server.port", str(port),
+               "--server.address", address]
+    raise typer.Exit(subprocess.call(command, cwd=home.parent))

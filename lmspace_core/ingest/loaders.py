@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
+from typing import TYPE_CHECKING
+
 import charset_normalizer
-import docx
-import pypdf
-from docx.document import Document as WordDocument
-from docx.table import Table
-from docx.text.paragraph import Paragraph
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import IngestLimits, SourceFile, check_zip_sizes, doc_type_for, language_for
+
+if TYPE_CHECKING:
+    from docx.document import Document as WordDocument
 
 _BINARY_SNIFF_BYTES = 8192
 # Control characters other than whitespace and ESC (coloured logs are full of ESC) are rare in real text.
@@ -130,6 +130,8 @@ def _load_plain(data: bytes, path: str, doc_type: str) -> LoadedDocument:
 
 
 def _load_pdf(data: bytes, path: str) -> LoadedDocument:
+    import pypdf  # imported on first use: it (and python-docx) would double the import time of the library
+
     # pypdf raises many exception types on malformed input (its own, ValueError, KeyError, struct errors...); all
     # of them mean the same thing to the user, so parsing and decryption catch broadly.
     try:
@@ -159,6 +161,9 @@ def _load_pdf(data: bytes, path: str) -> LoadedDocument:
 
 def _docx_blocks(document: WordDocument) -> Iterator[tuple[str, str | None]]:
     """(text, heading level marker or None) for each paragraph and table row, in document order."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
     for item in document.iter_inner_content():
         if isinstance(item, Paragraph):
             style = item.style.name if item.style is not None else ""
@@ -184,6 +189,8 @@ def _load_docx(data: bytes, path: str) -> LoadedDocument:
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         # python-docx decompresses every part into memory: refuse a zip bomb dressed up as a Word document first.
         check_zip_sizes(package, path, IngestLimits())
+    import docx
+
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [(text, marker) for text, marker in _docx_blocks(document) if text]

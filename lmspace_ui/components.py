@@ -1,0 +1,38 @@
+"""Small pieces every page uses: reporting core errors, picking the active space."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from lmspace_core.domain import Space
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.workspace import Workspace
+
+ACTIVE_SPACE = "active_space"  # session_state key: the space name selected on any page, shared by all pages
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Show an LMSpace error as an error box with its message (never a traceback) and go on rendering."""
+    try:
+        yield
+    except LMSpaceError as error:
+        st.error(str(error), icon=":material/error:")
+
+
+def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_picker") -> Space | None:
+    """A select box over the enterprise's spaces that remembers the choice across pages; None when there are none."""
+    spaces = workspace.list_spaces()
+    if not spaces:
+        st.info("There are no spaces yet. Create one on the Spaces page or upload files on the Upload page.")
+        st.page_link("pages/spaces.py", label="Create a space", icon=":material/add:")
+        return None
+    names = [space.name for space in spaces]
+    remembered = st.session_state.get(ACTIVE_SPACE)
+    index = names.index(remembered) if remembered in names else 0
+    chosen = st.selectbox(label, names, index=index, key=key)
+    st.session_state[ACTIVE_SPACE] = chosen
+    return spaces[names.index(chosen)]
