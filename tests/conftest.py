@@ -36,3 +36,21 @@ def workspace(settings: Settings):
     opened = Workspace(settings)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def app_workspace(tmp_path: Path, monkeypatch):
+    """The workspace the dashboard pages use, on a fresh data directory (LMSPACE_CONFIG points at it)."""
+    import streamlit as st
+
+    from lmspace_ui.resources import get_workspace
+
+    monkeypatch.setenv("LMSPACE_CONFIG", str(write_config(tmp_path)))
+    st.cache_resource.clear()
+    workspace = get_workspace()
+    yield workspace
+    st.cache_resource.clear()
+    workspace.close()
+
+
+APP = str(Path(__file__).parent.parent / "Home.py")

@@ -1,0 +1,5 @@
+"""chat page (being built)."""
+
+import streamlit as st
+
+st.title("Chat")

@@ -1,0 +1,5 @@
+"""spaces page (being built)."""
+
+import streamlit as st
+
+st.title("Spaces")
