@@ -383,14 +383,15 @@ def ui(
     """Start the dashboard (the same as `streamlit run Home.py`)."""
     import os
     import subprocess
-    import sys
 
-    home = Path(__file__).resolve().parent.parent / "Home.py"
-    if not home.is_file():
-        raise LMSpaceError(f"The dashboard files are not beside this installation ({home} is missing); "
+    from lmspace_ui.launch import HOME, dashboard_command
+
+    if not HOME.is_file():
+        raise LMSpaceError(f"The dashboard files are not beside this installation ({HOME} is missing); "
                            "run `uv run streamlit run Home.py` from a checkout of LMSpace.")
     if _State.config is not None:
         os.environ["LMSPACE_CONFIG"] = str(_State.config.resolve())
-    command = [sys.executable, "-m", "streamlit", "run", str(home), "--server.port", str(port),
-               "--server.address", address]
-    raise typer.Exit(subprocess.call(command, cwd=home.parent))
+    if _State.enterprise is not None:
+        os.environ["LMSPACE_ENTERPRISE"] = _State.enterprise
+    console.print(f"LMSpace dashboard on http://{address}:{port} (Ctrl+C to stop)")
+    raise typer.Exit(subprocess.call(dashboard_command(port, address), cwd=HOME.parent))

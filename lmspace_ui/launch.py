@@ -1,0 +1,55 @@
+"""Starting the dashboard as a server process: for `lmspace ui`, the browser tests, the UI benchmark and screenshots.
+
+Kept free of Streamlit imports so that the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+HOME = Path(__file__).resolve().parent.parent / "Home.py"
+
+
+def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """`streamlit run Home.py` on this interpreter, bound to `address:port`."""
+    return [sys.executable, "-m", "streamlit", "run", str(HOME), "--server.port", str(port),
+            "--server.address", address, "--server.headless", "true"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_dashboard(port: int, env: Mapping[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Start the dashboard server in the background (stdout/stderr to `log` when given)."""
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it while it runs
+    return subprocess.Popen(
+        dashboard_command(port), cwd=HOME.parent, env={**os.environ, **(env or {})}, stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until_ready(port: int, timeout: float = 60.0) -> None:
+    """Block until the server answers its health check, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/_stcore/health"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the dashboard did not answer on port {port} within {timeout:.0f} s")
