@@ -312,6 +312,22 @@ class JobEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One research result: a location in a codebase, the exact source text there, and what it means.
+
+    `line`/`end_line` are 1-based and inclusive; `text` is exactly those lines of the file. `verified` is True once
+    the file has been re-read and the text found at that location.
+    """
+
+    path: str
+    line: int
+    end_line: int
+    text: str
+    note: str = ""
+    verified: bool = False
+
+
 def to_json_data(value: Any) -> Any:
     """Plain JSON data for a dataclass (nested), enum, datetime or path: CLI `--json` output and job results."""
     if is_dataclass(value) and not isinstance(value, type):

@@ -1,0 +1,135 @@
+"""Codebases as research reads them: a list of files and a way to read one file at a time.
+
+Research streams: it lists paths and sizes up front (cheap) and reads each file only when it looks at it, so a tree
+of tens of megabytes is never held in memory twice. A codebase can be a `{path: content}` mapping, a folder, a `.zip`
+or a codebase already ingested into a space (read back from the blob store).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+from lmspace_core.domain import Document, Scope
+from lmspace_core.errors import IngestError, NotFoundError
+from lmspace_core.ingest.inputs import memory_source
+from lmspace_core.ingest.loaders import decode_text
+from lmspace_core.ingest.sources import IngestLimits, SourceFile, folder_sources, language_for, zip_sources
+from lmspace_core.research.plan import FileSelection
+from lmspace_core.stores.base import BlobStore
+
+
+@dataclass(frozen=True)
+class CodeFile:
+    path: str
+    size: int
+    language: str | None
+
+
+class Codebase:
+    """Named files with lazy readers; `read` decodes text (and raises `IngestError` for binary content)."""
+
+    def __init__(self, name: str, files: Sequence[CodeFile], reader: Callable[[str], bytes]) -> None:
+        self.name = name
+        self.files = tuple(sorted(files, key=lambda f: f.path))
+        self._reader = reader
+
+    def read(self, path: str) -> str:
+        return decode_text(self._reader(path), path)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @classmethod
+    def from_sources(cls, name: str, sources: Sequence[SourceFile]) -> Codebase:
+        readers = {source.path: source.read for source in sources}
+        files = [CodeFile(source.path, source.size, language_for(source.path)) for source in sources]
+        return cls(name, files, lambda path: readers[path]())
+
+    @classmethod
+    def from_mapping(cls, files: Mapping[str, str | bytes], name: str = "codebase") -> Codebase:
+        return cls.from_sources(name, [memory_source(path, content) for path, content in files.items()])
+
+    @classmethod
+    def from_path(cls, path: Path, limits: IngestLimits = IngestLimits()) -> Codebase:
+        """A folder (recursively, skipping vendored and hidden folders) or a `.zip` archive."""
+        if path.is_dir():
+            return cls.from_sources(path.resolve().name, list(folder_sources(path, limits)))
+        if path.suffix.lower() == ".zip" and path.is_file():
+            return cls.from_sources(path.stem, zip_sources(path, limits))
+        raise NotFoundError(f"{path} is neither a folder nor a .zip archive.")
+
+    @classmethod
+    def from_documents(cls, name: str, documents: Sequence[Document], blobs: BlobStore, scope: Scope) -> Codebase:
+        """An ingested codebase, read back from the blob store; paths are relative to the codebase."""
+        prefix = f"{name}/"
+        hashes = {doc.source.removeprefix(prefix): doc.content_hash for doc in documents}
+        sizes = {doc.source.removeprefix(prefix): doc.size_bytes for doc in documents}
+        files = [CodeFile(path, sizes[path], language_for(path)) for path in hashes]
+        return cls(name, files, lambda path: blobs.get(scope, hashes[path]))
+
+
+def describe(codebase: Codebase, max_paths: int = 200) -> str:
+    """A compact description for a planner: counts, languages, top folders and some paths — never the content."""
+    languages = Counter(f.language or "other" for f in codebase.files)
+    folders = Counter(PurePosixPath(f.path).parts[0] if "/" in f.path else "." for f in codebase.files)
+    lines = [
+        f"codebase '{codebase.name}': {len(codebase.files)} files, {codebase.total_bytes:,} bytes",
+        "languages: " + ", ".join(f"{lang} {count}" for lang, count in languages.most_common()),
+        "top-level folders: " + ", ".join(f"{folder}/ ({count})" for folder, count in folders.most_common(20)),
+        "files:",
+        *(f"  {f.path} ({f.size:,} B)" for f in codebase.files[:max_paths]),
+    ]
+    if len(codebase.files) > max_paths:
+        lines.append(f"  ... and {len(codebase.files) - max_paths} more")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob where `**/` matches any number of folders, `*` anything but `/`, `?` one character."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def matches_glob(path: str, pattern: str) -> bool:
+    return _glob_regex(pattern).match(path) is not None
+
+
+def select_files(codebase: Codebase, selection: FileSelection) -> list[CodeFile]:
+    """The files a plan's selection names (the content prefilter is applied while reading, not here)."""
+    return [
+        f for f in codebase.files
+        if any(matches_glob(f.path, p) for p in selection.include)
+        and not any(matches_glob(f.path, p) for p in selection.exclude)
+        and (not selection.languages or f.language in selection.languages)
+    ]
+
+
+def read_or_none(codebase: Codebase, path: str) -> str | None:
+    """The file's text, or None when it cannot be decoded (binary content is skipped by research)."""
+    try:
+        return codebase.read(path)
+    except IngestError:
+        return None
