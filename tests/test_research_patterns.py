@@ -1,0 +1,163 @@
+"""Pattern research is exact: generated trees with known truth, decoys in strings and comments, multi-line calls."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lmspace_core.domain import Finding
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.research.codebase import Codebase, matches_glob, select_files
+from lmspace_core.research.patterns import find_in_file, mask_strings_and_comments
+from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
+from lmspace_core.research.rules import plan_with_rules
+from lmspace_core.research.verify import verify_findings
+
+REAL_PRINTS = (
+    ['print("starting")'],
+    ["print(", "    total,", '    sep=", ",', ")"],
+    ['print(f"{name}: {value!r}")'],
+    ["print(len(items), file=sys.stderr)"],
+    ['print("""multi', 'line text""")'],
+)
+DECOYS = (
+    ['# print("commented out")'],
+    ["message = \"print('not a call')\""],
+    ['"""Docstring mentioning print(x) in prose."""'],
+    ["self.print(report)"],
+    ["printer(page)"],
+    ["print_report(data)"],
+    ["print_count = 3"],
+    ["logger.info('print(%s)', x)  # print(y)"],
+)
+
+
+def generated_tree(files: int, seed: int = 3) -> tuple[dict[str, str], set[tuple[str, int, int]]]:
+    """Python files mixing real print calls and decoys, with the (path, first line, last line) of every real one."""
+    rng = random.Random(seed)
+    tree, truth = {}, set()
+    for number in range(files):
+        path = f"pkg{number % 4}/module_{number}.py"
+        lines = ["import sys", "", "", f"def function_{number}(total, name, value, items, report, page, data, x):"]
+        for _ in range(rng.randint(3, 12)):
+            block = rng.choice(REAL_PRINTS + DECOYS)
+            if block in REAL_PRINTS:
+                truth.add((path, len(lines) + 1, len(lines) + len(block)))
+            lines.extend(f"    {line}" for line in block)
+        lines.append("    return total")
+        tree[path] = "\n".join(lines) + "\n"
+    return tree, truth
+
+
+def run_pattern(tree: dict[str, str], query: PatternQuery) -> set[tuple[str, int, int]]:
+    codebase = Codebase.from_mapping(tree)
+    return {
+        (f.path, f.line, f.end_line)
+        for file in codebase.files
+        for f in find_in_file(file.path, codebase.read(file.path), file.language, query)
+    }
+
+
+def test_print_statements_are_found_with_recall_and_precision_one():
+    tree, truth = generated_tree(60)
+    found = run_pattern(tree, plan_with_rules("Find print statements").pattern)
+    assert len(truth) > 100
+    assert found == truth
+
+
+def test_a_multi_line_call_is_one_finding_spanning_its_lines():
+    [finding] = find_in_file("a.py", 'x = 1\nprint(\n    x,\n)\n', "python", PatternQuery(PatternKind.CALL, "print"))
+    assert (finding.line, finding.end_line, finding.text) == (2, 4, "print(\n    x,\n)")
+
+
+def test_method_calls_match_only_when_asked_for():
+    code = "db.execute(sql)\nexecute(sql)\n"
+    assert [f.line for f in find_in_file("a.py", code, "python", PatternQuery(PatternKind.CALL, "execute"))] == [2]
+    assert [f.line for f in find_in_file("a.py", code, "python", PatternQuery(PatternKind.CALL, "*.execute"))] == [1]
+    assert [f.line for f in find_in_file("a.py", code, "python", PatternQuery(PatternKind.CALL, "db.execute"))] == [1]
+
+
+def test_raises_are_noted_with_their_function():
+    code = "def parse(x):\n    if not x:\n        raise ValueError('empty')\n\nraise KeyError\n"
+    [finding] = find_in_file("a.py", code, "python", PatternQuery(PatternKind.RAISE, "ValueError"))
+    assert (finding.line, finding.note) == (3, "raises ValueError in function parse")
+
+
+def test_imports_todos_and_definitions_in_python():
+    code = "import socket\nfrom socket import socket as s\nimport socketserver\n# TODO: close it\nclass Invoice:\n    pass\n"
+    found = {kind: [f.line for f in find_in_file("a.py", code, "python", PatternQuery(kind, name))]
+             for kind, name in ((PatternKind.IMPORT, "socket"), (PatternKind.TODO, None),
+                                (PatternKind.DEFINITION, "Invoice"))}
+    assert found == {PatternKind.IMPORT: [1, 2], PatternKind.TODO: [4], PatternKind.DEFINITION: [5]}
+
+
+def test_other_languages_ignore_strings_and_comments_and_follow_multi_line_calls():
+    code = 'const s = "print(1)"; // print(2)\n/* print(3) */\nprint(a,\n      b);\nconsole.log(print);\n'
+    findings = find_in_file("a.js", code, "javascript", PatternQuery(PatternKind.CALL, "print"))
+    assert [(f.line, f.end_line) for f in findings] == [(3, 4)]
+
+
+def test_masking_keeps_line_and_column_positions():
+    code = 'a = "x\\"y" // note\nb = 2\n'
+    masked = mask_strings_and_comments(code, "javascript")
+    assert len(masked) == len(code) and masked.splitlines()[1] == "b = 2" and "note" not in masked
+
+
+def test_todo_markers_only_count_in_comments():
+    code = 'msg = "TODO in a string"\n# FIXME: real one\nx = 1  # XXX also real\n'
+    assert [f.line for f in find_in_file("a.rb", code, "ruby", PatternQuery(PatternKind.TODO))] == [2, 3]
+
+
+def test_verification_drops_fabricated_findings_and_relocates_shifted_ones():
+    codebase = Codebase.from_mapping({"app.py": "def run():\n    print('hi')\n    return 1\n"})
+    result = verify_findings(
+        [Finding("app.py", 2, 2, "    print('hi')"), Finding("app.py", 7, 7, "print('hi')"),
+         Finding("app.py", 2, 2, "eval(user_input)"), Finding("missing.py", 1, 1, "x")],
+        codebase,
+    )
+    assert [(f.line, f.text, f.verified) for f in result.verified] == [(2, "    print('hi')", True)] * 2
+    assert [f.note for f in result.rejected] == ["rejected: this text is not in app.py",
+                                                 "rejected: no readable file missing.py"]
+
+
+def test_file_selection_by_glob_and_language():
+    codebase = Codebase.from_mapping({"src/a.py": "x", "src/deep/b.py": "x", "web/c.js": "x", "README.md": "x"})
+    selection = FileSelection(include=("src/**/*.py", "**/*.js"), exclude=("src/deep/*",))
+    assert [f.path for f in select_files(codebase, selection)] == ["src/a.py", "web/c.js"]
+    assert [f.path for f in select_files(codebase, FileSelection(languages=("javascript",)))] == ["web/c.js"]
+    assert matches_glob("a/b/c.py", "**/*.py") and matches_glob("c.py", "**/*.py")
+
+
+def test_plans_round_trip_through_json_and_bad_edits_are_named():
+    plan = plan_with_rules("functions that raise ValueError in python files")
+    assert ResearchPlan.from_json(plan.to_json()) == plan
+    with pytest.raises(LMSpaceError, match="missing the field 'strategy'"):
+        ResearchPlan.from_json('{"task": "x"}')
+    with pytest.raises(LMSpaceError, match="not a valid regular expression"):
+        ResearchPlan("x", Strategy.PATTERN, pattern=PatternQuery(PatternKind.REGEX, regex="("))
+    with pytest.raises(LMSpaceError, match="needs a `question`"):
+        ResearchPlan("x", Strategy.MAP)
+
+
+@pytest.mark.parametrize(("task", "kind", "name"), [
+    ("Find print statements", PatternKind.CALL, "print"),
+    ("where do we print?", PatternKind.CALL, "print"),
+    ("calls to requests.get", PatternKind.CALL, "requests.get"),
+    ("who calls eval", PatternKind.CALL, "eval"),
+    ("functions that raise ValueError", PatternKind.RAISE, "ValueError"),
+    ("where is KeyError raised", PatternKind.RAISE, "KeyError"),
+    ("imports of socket", PatternKind.IMPORT, "socket"),
+    ("which files import requests", PatternKind.IMPORT, "requests"),
+    ("list the TODO comments", PatternKind.TODO, None),
+    ("where is class Invoice defined", PatternKind.DEFINITION, "Invoice"),
+    ("definition of parse_config", PatternKind.DEFINITION, "parse_config"),
+])
+def test_rules_recognise_common_phrasings(task, kind, name):
+    plan = plan_with_rules(task)
+    assert (plan.strategy, plan.pattern.kind, plan.pattern.name) == (Strategy.PATTERN, kind, name)
+
+
+def test_an_unrecognised_task_is_a_semantic_search_said_as_such():
+    plan = plan_with_rules("how is the billing cycle computed?")
+    assert plan.strategy is Strategy.SEARCH and "not as answers" in plan.rationale
