@@ -1,0 +1,120 @@
+"""Tables of spaces and documents, their filters, and the chunk viewer used by the Spaces page.
+
+The `*_frame` and `matching_name` functions are pure (core dataclasses in, pandas or lists out); the rest render.
+Sizes stay numbers and dates stay datetimes in the frames so `st.dataframe` sorts them correctly; the column
+configuration only changes how they are displayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from lmspace_core.domain import Chunk, Document, SearchFilter, Space, SpaceStats
+
+_WHEN = "YYYY-MM-DD HH:mm"
+
+
+def spaces_frame(spaces: Sequence[tuple[Space, SpaceStats]]) -> pd.DataFrame:
+    """One row per space with its counts; a space without documents was last updated when it was edited."""
+    rows = [
+        {
+            "name": space.name,
+            "enterprise": space.enterprise_id,
+            "documents": stats.documents,
+            "chunks": stats.chunks,
+            "size": stats.bytes,
+            "last update": stats.last_update or space.updated_at,
+        }
+        for space, stats in spaces
+    ]
+    columns = ["name", "enterprise", "documents", "chunks", "size", "last update"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def spaces_table(spaces: Sequence[tuple[Space, SpaceStats]]) -> None:
+    """The sortable list of spaces."""
+    st.dataframe(
+        spaces_frame(spaces),
+        hide_index=True,
+        column_config={
+            "size": st.column_config.NumberColumn("size", format="bytes"),
+            "last update": st.column_config.DatetimeColumn("last update", format=_WHEN),
+        },
+    )
+
+
+def documents_frame(documents: Sequence[Document]) -> pd.DataFrame:
+    """One row per document: what a user needs to recognise it and judge how it was chunked."""
+    rows = [
+        {
+            "source": document.source,
+            "type": document.doc_type,
+            "size": document.size_bytes,
+            "chunks": document.chunk_count,
+            "version": document.version,
+            "added": document.created_at,
+            "updated": document.updated_at,
+            "tags": list(document.tags),
+        }
+        for document in documents
+    ]
+    columns = ["source", "type", "size", "chunks", "version", "added", "updated", "tags"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def documents_table(documents: Sequence[Document]) -> None:
+    """The sortable list of a space's documents."""
+    st.dataframe(
+        documents_frame(documents),
+        hide_index=True,
+        column_config={
+            "size": st.column_config.NumberColumn("size", format="bytes"),
+            "added": st.column_config.DatetimeColumn("added", format=_WHEN),
+            "updated": st.column_config.DatetimeColumn("updated", format=_WHEN),
+            "tags": st.column_config.ListColumn("tags"),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class DocumentQuery:
+    """What the user asked to see: a metadata filter the store applies, and a name substring applied here."""
+
+    search_filter: SearchFilter
+    name: str
+
+
+def matching_name(documents: Sequence[Document], name: str) -> list[Document]:
+    """The documents whose source contains `name`, ignoring case (all of them for an empty name)."""
+    wanted = name.strip().casefold()
+    return [document for document in documents if wanted in document.source.casefold()]
+
+
+def document_query(documents: Sequence[Document], key: str) -> DocumentQuery:
+    """Type and tag multiselects (options from the whole space) and a name search box.
+
+    `key` prefixes the widget keys, so each space keeps its own filters.
+    """
+    types = sorted({document.doc_type for document in documents})
+    tags = sorted({tag for document in documents for tag in document.tags})
+    type_column, tag_column, name_column = st.columns(3)
+    chosen_types = type_column.multiselect("Type", types, key=f"{key}_types", placeholder="Any type")
+    chosen_tags = tag_column.multiselect(
+        "Tags", tags, key=f"{key}_tags", placeholder="Any tags", help="Documents carrying every chosen tag."
+    )
+    name = name_column.text_input("Name contains", key=f"{key}_name", placeholder="e.g. policy")
+    return DocumentQuery(SearchFilter(doc_types=tuple(chosen_types), tags=tuple(chosen_tags)), name)
+
+
+def chunk_viewer(document: Document, chunks: Sequence[Chunk]) -> None:
+    """Every chunk of a document in order, with where it sits in the source, as the agents will cite it."""
+    st.caption(f"{len(chunks)} chunks of {document.source} (version {document.version})")
+    for chunk in chunks:
+        with st.container(border=True):
+            where = chunk.location.describe() or "whole document"
+            st.caption(f"Chunk {chunk.ordinal + 1} · {where}")
+            st.code(chunk.text, language=None, wrap_lines=True)

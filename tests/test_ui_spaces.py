@@ -1,0 +1,167 @@
+"""The Spaces page: create, list and inspect spaces; filter, open and delete documents; edit or delete a space."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.domain import Space
+from lmspace_core.errors import NotFoundError
+from tests.conftest import APP
+
+REFUNDS = "# Refunds\n\nCustomers get a refund within 30 days.\n\n## Exceptions\n\nGift cards are never refunded.\n"
+ONBOARDING = "# Onboarding\n\nNew staff receive a laptop on their first day.\n"
+
+
+def open_spaces_page() -> AppTest:
+    at = AppTest.from_file(APP).run(timeout=30)
+    return at.switch_page("pages/spaces.py").run(timeout=30)
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the only button with this label and rerun the page."""
+    (button,) = [button for button in at.button if button.label == label]
+    return button.click().run(timeout=30)
+
+
+def shown_sources(at: AppTest) -> list[str]:
+    return list(at.dataframe[1].value["source"])
+
+
+@pytest.fixture
+def handbook(app_workspace) -> Space:
+    """A space with a policy document (two chunks) and an HR document (one chunk)."""
+    space = app_workspace.create_space("handbook", "Company rules")
+    app_workspace.ingest(space, {"refunds.md": REFUNDS}, tags=["policy"])
+    app_workspace.ingest(space, {"onboarding.md": ONBOARDING}, tags=["hr"])
+    return space
+
+
+def test_an_empty_data_directory_shows_the_empty_state_and_the_create_form(app_workspace):
+    at = open_spaces_page()
+
+    assert not at.exception
+    assert "There are no spaces yet" in at.info[0].value
+    assert at.text_input(key="new_space_name") is not None
+    assert not at.dataframe
+
+
+def test_a_populated_workspace_renders_the_spaces_table_documents_and_charts(handbook):
+    at = open_spaces_page()
+
+    assert not at.exception
+    spaces = at.dataframe[0].value
+    assert list(spaces["name"]) == ["handbook"]
+    assert (spaces["documents"][0], spaces["chunks"][0]) == (2, 3)
+    assert len(at.get("plotly_chart")) == 3
+
+
+def test_creating_a_space_through_the_form_adds_and_selects_it(app_workspace):
+    at = open_spaces_page()
+
+    at.text_input(key="new_space_name").input("contracts")
+    at.text_area(key="new_space_instructions").input("Quote clause numbers.")
+    at = click(at, "Create space")
+
+    assert not at.exception
+    assert app_workspace.space("contracts").instructions == "Quote clause numbers."
+    assert list(at.dataframe[0].value["name"]) == ["contracts"]
+    assert at.selectbox(key="spaces_page_space").value == "contracts"
+
+
+def test_creating_a_space_with_a_taken_name_shows_the_core_error(handbook, app_workspace):
+    at = open_spaces_page()
+
+    at.text_input(key="new_space_name").input("handbook")
+    at = click(at, "Create space")
+
+    assert not at.exception
+    assert "already exists" in at.error[0].value
+    assert len(app_workspace.list_spaces()) == 1
+
+
+def test_the_documents_table_lists_ingested_documents_with_their_chunk_counts(handbook):
+    at = open_spaces_page()
+
+    documents = at.dataframe[1].value
+    assert dict(zip(documents["source"], documents["chunks"], strict=True)) == {"onboarding.md": 1, "refunds.md": 2}
+
+
+def test_the_documents_table_filters_by_tag(handbook):
+    at = open_spaces_page()
+
+    at = at.multiselect(key=f"documents_{handbook.id}_tags").select("policy").run(timeout=30)
+
+    assert shown_sources(at) == ["refunds.md"]
+
+
+def test_the_documents_table_filters_by_a_name_substring(handbook):
+    at = open_spaces_page()
+
+    at = at.text_input(key=f"documents_{handbook.id}_name").input("BOARD").run(timeout=30)
+
+    assert shown_sources(at) == ["onboarding.md"]
+
+
+def test_opening_a_document_shows_its_chunks_with_their_locations(handbook):
+    at = open_spaces_page()
+
+    at = at.selectbox(key=f"open_{handbook.id}").select("refunds.md").run(timeout=30)
+
+    assert [code.value for code in at.code] == [
+        "# Refunds\n\nCustomers get a refund within 30 days.",
+        "## Exceptions\n\nGift cards are never refunded.",
+    ]
+    captions = [caption.value for caption in at.caption]
+    assert "Chunk 2 · § Refunds > Exceptions, lines 5-7" in captions
+
+
+def test_deleting_a_document_requires_confirmation_then_removes_it(handbook, app_workspace):
+    at = open_spaces_page()
+    at = at.selectbox(key=f"open_{handbook.id}").select("refunds.md").run(timeout=30)
+    refunds = app_workspace.document(handbook, "refunds.md")
+
+    assert at.button(key=f"delete_{refunds.id}").disabled
+    at = at.checkbox(key=f"confirm_{refunds.id}").check().run(timeout=30)
+    at = click(at, "Delete document")
+
+    assert not at.exception
+    assert [document.source for document in app_workspace.documents(handbook)] == ["onboarding.md"]
+    assert shown_sources(at) == ["onboarding.md"]
+    assert "Deleted refunds.md" in at.success[0].value
+
+
+def test_deleting_the_space_requires_confirmation(handbook, app_workspace):
+    at = open_spaces_page()
+
+    assert at.button(key=f"delete_{handbook.id}").disabled
+    at = at.checkbox(key=f"confirm_delete_space_{handbook.id}").check().run(timeout=30)
+    at = click(at, "Delete space")
+
+    assert not at.exception
+    with pytest.raises(NotFoundError):
+        app_workspace.space("handbook")
+    assert "There are no spaces yet" in at.info[0].value
+
+
+def test_editing_the_instructions_persists_them(handbook, app_workspace):
+    at = open_spaces_page()
+
+    at.text_area(key=f"instructions_{handbook.id}").input("Always cite the policy section.")
+    at = click(at, "Save changes")
+
+    assert not at.exception
+    assert app_workspace.space("handbook").instructions == "Always cite the policy section."
+
+
+def test_renaming_a_space_keeps_it_selected(handbook, app_workspace):
+    app_workspace.create_space("archive")
+    at = open_spaces_page()
+    at = at.selectbox(key="spaces_page_space").select("handbook").run(timeout=30)
+
+    at.text_input(key=f"name_{handbook.id}").input("staff-handbook")
+    at = click(at, "Save changes")
+
+    assert not at.exception
+    assert app_workspace.space("staff-handbook").id == handbook.id
+    assert at.selectbox(key="spaces_page_space").value == "staff-handbook"
