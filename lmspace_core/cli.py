@@ -293,6 +293,48 @@ def ask(
     _print_json(answer) if as_json else _print_answer(answer)
 
 
+# -- research -------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@_handles_errors
+def research(
+    target: Annotated[str, typer.Argument(help="A space name, a folder or a .zip of code.")],
+    task: Annotated[str, typer.Argument(help='What to find, e.g. "Find print statements".')],
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Print the plan and stop.")] = False,
+    plan_file: Annotated[Path | None, typer.Option("--plan", help="Run this (edited) plan JSON file.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Research a codebase: plan, run, verify every finding against the files."""
+    from lmspace_core.agents.research.researcher import CodebaseResearcher
+    from lmspace_core.research.plan import ResearchPlan
+
+    with _workspace() as workspace:
+        researcher = CodebaseResearcher(workspace)
+        codebase, space = researcher.codebase(target)
+        if plan_file is not None:
+            plan = ResearchPlan.from_json(plan_file.read_text())
+        else:
+            plan = researcher.plan(task, codebase)
+        if plan_only:
+            print(plan.to_json()) if as_json else console.print_json(plan.to_json())
+            return
+        with _progress_bar(not as_json) as progress:
+            result = researcher.run(plan, codebase, space, progress)
+    if as_json:
+        return _print_json(result.to_json_data())
+    console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy.value} — {escape(plan.rationale)}")
+    for finding in result.findings:
+        console.print(f"[cyan]{escape(finding.path)}:{finding.line}[/]  [dim]{escape(finding.note)}")
+        console.print("    " + escape(finding.text.strip().splitlines()[0] if finding.text.strip() else ""))
+    if result.rejected:
+        console.print(f"[yellow]{len(result.rejected)} unverifiable findings were dropped.")
+    console.print(escape(result.summary))
+    stats = result.stats
+    console.print(f"[dim]{stats.files} files, {stats.bytes:,} bytes, {stats.lm_calls} model calls, "
+                  f"{stats.tokens} tokens, {stats.seconds:.1f} s")
+
+
 # -- documents ------------------------------------------------------------------------------------------------
 
 

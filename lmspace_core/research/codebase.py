@@ -66,12 +66,10 @@ class Codebase:
 
     @classmethod
     def from_documents(cls, name: str, documents: Sequence[Document], blobs: BlobStore, scope: Scope) -> Codebase:
-        """An ingested codebase, read back from the blob store; paths are relative to the codebase."""
-        prefix = f"{name}/"
-        hashes = {doc.source.removeprefix(prefix): doc.content_hash for doc in documents}
-        sizes = {doc.source.removeprefix(prefix): doc.size_bytes for doc in documents}
-        files = [CodeFile(path, sizes[path], language_for(path)) for path in hashes]
-        return cls(name, files, lambda path: blobs.get(scope, hashes[path]))
+        """Ingested documents read back from the blob store, under their names in the space."""
+        by_source = {doc.source: doc for doc in documents}
+        files = [CodeFile(doc.source, doc.size_bytes, language_for(doc.source)) for doc in documents]
+        return cls(name, files, lambda path: blobs.get(scope, by_source[path].content_hash))
 
 
 def describe(codebase: Codebase, max_paths: int = 200) -> str:

@@ -1,0 +1,39 @@
+"""What a research run returns: the plan it ran, verified findings, rejected ones, a summary and its costs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from lmspace_core.domain import Finding
+from lmspace_core.research.plan import ResearchPlan
+
+
+@dataclass(frozen=True)
+class ResearchStats:
+    files: int
+    bytes: int
+    lm_calls: int
+    tokens: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ResearchResult:
+    plan: ResearchPlan
+    findings: tuple[Finding, ...]
+    rejected: tuple[Finding, ...]
+    summary: str
+    stats: ResearchStats
+
+    def to_json_data(self) -> dict:
+        """The CLI's `--json` shape: plan, findings (path, line, end_line, text, note), summary, stats."""
+        return {
+            "plan": asdict(self.plan),
+            "findings": [
+                {"path": f.path, "line": f.line, "end_line": f.end_line, "text": f.text, "note": f.note}
+                for f in self.findings
+            ],
+            "rejected": [{"path": f.path, "line": f.line, "text": f.text, "note": f.note} for f in self.rejected],
+            "summary": self.summary,
+            "stats": asdict(self.stats),
+        }
