@@ -1,0 +1,127 @@
+"""Shows one background job (ingest now; research and sync later): live progress while it runs, its outcome after.
+
+The monitor reads only the job store, never the thread doing the work, so it shows the same thing whether the job
+was started in this session, in another tab, or before the page was left and opened again. A running job is drawn
+inside a fragment that re-reads the store every second; when the job ends, the fragment asks for one full rerun,
+after which the page draws the job as finished, outside any fragment, and the polling stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome, Space
+from lmspace_core.stores.base import JobStore
+from lmspace_core.workspace import Workspace
+from lmspace_ui.components import reported_errors
+
+POLL_SECONDS = 1
+SHOWN_ITEMS = 8  # a codebase has thousands of files: a running job lists only the latest few it worked on
+
+ResultRenderer = Callable[[Job], None]
+
+_STATUS_ICONS = {
+    JobStatus.QUEUED: ":material/schedule:",
+    JobStatus.RUNNING: ":material/progress_activity:",
+    JobStatus.SUCCEEDED: ":material/check_circle:",
+    JobStatus.FAILED: ":material/error:",
+    JobStatus.INTERRUPTED: ":material/cancel:",
+}
+
+
+def recent_jobs(workspace: Workspace, space: Space, kind: str, limit: int = 10) -> list[Job]:
+    """The space's latest jobs of one kind, newest first, with those of a stopped server marked interrupted.
+
+    Starting the workspace's job runner is what marks them, so it is started here when no job has started it yet;
+    otherwise a job whose server died would be shown, and polled, as running forever.
+    """
+    _ = workspace.jobs
+    return workspace.job_store.list_jobs(workspace.enterprise_id, space.id, kind=kind, limit=limit)
+
+
+def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None = None) -> None:
+    """Draw a job in a bordered box: live while it runs, with its outcome once it has finished.
+
+    `render_result` draws a succeeded job's result; by default an ingest job shows its report and other kinds
+    only their final message, so Research and Sync pages pass their own.
+    """
+    with st.container(border=True):
+        _header(job)
+        if job.status.finished:
+            _finished(job, render_result or _default_result)
+        else:
+            _live(store, job.enterprise_id, job.id)
+
+
+def render_ingest_report(job: Job) -> None:
+    """The end report of an ingest: counts per outcome, one row per input, and why each failed input failed."""
+    report = IngestReport.from_json_data(job.result or {"space_id": job.space_id, "files": []})
+    columns = st.columns(len(Outcome))
+    for column, outcome in zip(columns, Outcome, strict=True):
+        column.metric(outcome.value.capitalize(), report.count(outcome))
+    if report.files:
+        rows = [{"File": f.source, "Outcome": f.outcome.value, "Chunks": f.chunks} for f in report.files]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for failed in report.failed:
+        st.warning(f"`{failed.source}`: {failed.reason}", icon=":material/error:")
+
+
+def _default_result(job: Job) -> None:
+    if job.kind == "ingest":
+        render_ingest_report(job)
+    elif job.message:
+        st.caption(job.message)
+
+
+def _header(job: Job) -> None:
+    started = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    st.markdown(f"{_STATUS_ICONS[job.status]} **{job.title}**")
+    st.caption(f"{job.kind} · {job.status.value} · started {started}")
+
+
+def _finished(job: Job, render_result: ResultRenderer) -> None:
+    if job.status is JobStatus.SUCCEEDED:
+        render_result(job)
+    elif job.status is JobStatus.FAILED:
+        st.error(job.error or "The job failed without saying why.", icon=":material/error:")
+    else:
+        st.warning(job.error or "The job stopped before it finished.", icon=":material/cancel:")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live(store: JobStore, enterprise_id: str, job_id: str) -> None:
+    """Re-read the job each second; once it has ended, rerun the page so it is drawn finished and polling stops."""
+    with reported_errors():  # a fragment rerun runs this alone, outside the page's own error handling
+        job = store.get_job(enterprise_id, job_id)
+        if job.status.finished:
+            st.rerun()
+        events = store.job_events(enterprise_id, job_id)
+        st.progress(job.fraction or 0.0, text=_progress_text(job, events))
+        _items(events)
+
+
+def _progress_text(job: Job, events: list[JobEvent]) -> str:
+    """How far the job is and what it does now, e.g. `3/10 · ingest handbook/leave.md`."""
+    counter = f"{job.done}/{job.total}" if job.total else job.status.value
+    if not events:
+        return counter
+    latest = events[-1]
+    doing = f"{latest.stage} {latest.item}" if latest.item else (latest.message or latest.stage)
+    return f"{counter} · {doing}"
+
+
+def _items(events: list[JobEvent]) -> None:
+    """Each item the job has reached, in order: done once the job has moved past it, else in progress."""
+    items = list(dict.fromkeys(event.item for event in events if event.item))
+    if not items:
+        return
+    hidden = len(items) - SHOWN_ITEMS
+    if hidden > 0:
+        st.caption(f"{hidden} earlier items done")
+    lines = [f":material/check: `{item}`" for item in items[-SHOWN_ITEMS:-1]]
+    current_is_done = events[-1].item != items[-1]
+    lines.append(f"{':material/check:' if current_is_done else ':material/progress_activity:'} `{items[-1]}`")
+    st.markdown("  \n".join(lines))

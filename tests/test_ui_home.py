@@ -1,0 +1,69 @@
+"""The Home page: what is configured, what each space holds, what to do next, and the one-click sample space."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.domain import IngestReport, Outcome
+from lmspace_core.samples import SAMPLE_SPACE, sample_documents
+from tests.conftest import APP
+
+
+def open_home() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=30).run()
+
+
+def links(at: AppTest) -> list[str]:
+    return [link.value for link in at.page_link]
+
+
+def test_home_renders_on_an_empty_data_directory_and_names_the_language_model(app_workspace):
+    at = open_home()
+    assert not at.exception
+    assert any("**Language model**: none" in markdown.value for markdown in at.markdown)
+
+
+def test_home_on_an_empty_data_directory_links_to_creating_a_space_and_uploading(app_workspace):
+    at = open_home()
+    assert "Create a space" in links(at)
+    assert "Upload documents" in links(at)
+
+
+def test_home_with_only_empty_spaces_points_to_upload(app_workspace):
+    app_workspace.create_space("empty")
+    at = open_home()
+    assert not at.exception
+    assert "Your spaces are empty" in at.info[0].value
+    assert "Upload documents" in links(at)
+
+
+def test_home_shows_documents_and_chunks_per_space_and_points_to_chat(app_workspace):
+    space = app_workspace.create_space("handbook")
+    app_workspace.ingest(space, {"leave.md": "# Leave\n\nEmployees get 25 days of paid leave per year.\n"})
+    at = open_home()
+    assert not at.exception
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert (row["Space"], row["Documents"], row["Chunks"]) == ("handbook", 1, 1)
+    assert "Open Chat" in links(at)
+
+
+def test_sample_space_button_creates_the_space_and_ingests_every_sample_document(app_workspace):
+    at = open_home()
+    at.button[0].click().run()
+    assert not at.exception
+    sample = app_workspace.space(SAMPLE_SPACE)
+    [job] = app_workspace.job_store.list_jobs(app_workspace.enterprise_id, sample.id, kind="ingest")
+    finished = app_workspace.jobs.wait(app_workspace.enterprise_id, job.id, timeout=120)
+    assert IngestReport.from_json_data(finished.result).count(Outcome.ADDED) == len(sample_documents())
+    at.run()
+    assert at.metric[0].label == "Added"
+    assert at.metric[0].value == str(len(sample_documents()))
+    assert f"Ask the {SAMPLE_SPACE} space" in links(at)
+
+
+def test_sample_space_that_exists_already_is_linked_to_chat_instead_of_created_again(app_workspace):
+    app_workspace.create_space(SAMPLE_SPACE)
+    at = open_home()
+    assert not at.exception
+    assert not [button for button in at.button if button.label == "Create the sample space"]
+    assert f"Ask the {SAMPLE_SPACE} space" in links(at)

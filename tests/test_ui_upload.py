@@ -1,0 +1,128 @@
+"""The Upload page: one background ingest job per submit, followed live, reported per file, still there on return."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.domain import Job, JobStatus, Progress
+from tests.conftest import APP
+
+THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # a live owner: the runner leaves its jobs running
+LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
+
+
+def open_upload() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    return at.switch_page("pages/upload.py").run()
+
+
+def click_ingest(at: AppTest) -> AppTest:
+    return next(button for button in at.button if button.label == "Ingest").click().run()
+
+
+def only_job(workspace) -> Job:
+    [job] = workspace.job_store.list_jobs(workspace.enterprise_id, kind="ingest")
+    return job
+
+
+def finish(workspace, job: Job) -> Job:
+    return workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120)
+
+
+def report_rows(at: AppTest) -> dict[str, str]:
+    return {row["File"]: row["Outcome"] for row in at.dataframe[0].value.to_dict("records")}
+
+
+def test_upload_page_renders_on_an_empty_data_directory(app_workspace):
+    at = open_upload()
+    assert not at.exception
+    assert [field.label for field in at.text_input][0] == "Name of the new space"
+
+
+def test_upload_page_renders_for_a_populated_space(app_workspace):
+    space = app_workspace.create_space("handbook")
+    app_workspace.ingest(space, {"leave.md": LEAVE.decode()})
+    at = open_upload()
+    assert not at.exception
+    assert at.selectbox[0].value == "handbook"
+    assert "No ingest jobs in handbook yet." in [caption.value for caption in at.caption]
+
+
+def test_uploaded_files_are_one_job_whose_report_gives_each_file_outcome_and_failure_reason(app_workspace):
+    app_workspace.create_space("handbook")
+    at = open_upload()
+    at.file_uploader[0].set_value([("leave.md", LEAVE, "text/markdown"), ("empty.txt", b"", "text/plain")])
+    click_ingest(at)
+    assert not at.exception
+    finish(app_workspace, only_job(app_workspace))
+    at.run()
+    assert report_rows(at) == {"leave.md": "added", "empty.txt": "failed"}
+    [failure] = at.warning
+    assert failure.value.startswith("`empty.txt`: ") and "empty" in failure.value.removeprefix("`empty.txt`: ")
+
+
+def test_pasted_text_with_tags_is_ingested_into_the_selected_space(app_workspace):
+    space = app_workspace.create_space("handbook")
+    at = open_upload()
+    at.text_input[0].input("Expense rules")
+    at.text_area[0].input("Meals on business trips are refunded up to 40 euros a day.")
+    at.multiselect[0].set_value(["finance"])
+    click_ingest(at)
+    finish(app_workspace, only_job(app_workspace))
+    [document] = app_workspace.documents(space)
+    assert (document.source, document.tags) == ("Expense rules.md", ("finance",))
+
+
+def test_naming_a_new_space_creates_it_with_the_ingest_and_selects_it(app_workspace):
+    at = open_upload()
+    at.text_input[0].input("policies")
+    at.file_uploader[0].set_value(("leave.md", LEAVE, "text/markdown"))
+    click_ingest(at)
+    assert not at.exception
+    finish(app_workspace, only_job(app_workspace))
+    at.run()
+    assert at.selectbox[0].value == "policies"
+    assert report_rows(at) == {"leave.md": "added"}
+
+
+def test_submitting_nothing_asks_for_files_or_text_and_starts_no_job(app_workspace):
+    app_workspace.create_space("handbook")
+    at = click_ingest(open_upload())
+    assert "Add files or paste some text to ingest." in [warning.value for warning in at.warning]
+    assert app_workspace.job_store.list_jobs(app_workspace.enterprise_id) == []
+
+
+def test_a_running_job_shows_live_progress_with_the_file_being_read(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.md", THIS_PROCESS)
+    app_workspace.job_store.record_progress(job.enterprise_id, job.id, Progress("ingest", 1, 2, item="b.md"))
+    at = open_upload()
+    assert not at.exception
+    [bar] = at.get("progress")
+    assert bar.value == 50
+    assert "b.md" in bar.text
+
+
+def test_a_job_started_before_leaving_the_page_is_shown_on_return(app_workspace):
+    app_workspace.create_space("handbook")
+    at = open_upload()
+    at.file_uploader[0].set_value(("leave.md", LEAVE, "text/markdown"))
+    click_ingest(at)
+    job = finish(app_workspace, only_job(app_workspace))
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/upload.py").run()
+    assert job.status is JobStatus.SUCCEEDED
+    assert any(job.title in markdown.value for markdown in at.markdown)
+    assert report_rows(at) == {"leave.md": "added"}
+
+
+def test_a_job_whose_server_stopped_is_shown_interrupted_not_running(app_workspace):
+    space = app_workspace.create_space("handbook")
+    dead_owner = f"{socket.gethostname()}:{2**22 + 1}"  # above Linux's largest pid: no such process
+    app_workspace.job_store.create_job(space.scope, "ingest", "Ingest lost.md", dead_owner)
+    at = open_upload()
+    assert not at.get("progress")
+    assert "stopped before it finished" in at.warning[0].value
