@@ -13,9 +13,8 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome, Space
+from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome
 from lmspace_core.stores.base import JobStore
-from lmspace_core.workspace import Workspace
 from lmspace_ui.components import reported_errors
 
 POLL_SECONDS = 1
@@ -30,16 +29,6 @@ _STATUS_ICONS = {
     JobStatus.FAILED: ":material/error:",
     JobStatus.INTERRUPTED: ":material/cancel:",
 }
-
-
-def recent_jobs(workspace: Workspace, space: Space, kind: str, limit: int = 10) -> list[Job]:
-    """The space's latest jobs of one kind, newest first, with those of a stopped server marked interrupted.
-
-    Starting the workspace's job runner is what marks them, so it is started here when no job has started it yet;
-    otherwise a job whose server died would be shown, and polled, as running forever.
-    """
-    _ = workspace.jobs
-    return workspace.job_store.list_jobs(workspace.enterprise_id, space.id, kind=kind, limit=limit)
 
 
 def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None = None) -> None:

@@ -17,7 +17,7 @@ from lmspace_core.lm import describe_lm
 from lmspace_core.samples import SAMPLE_DESCRIPTION, SAMPLE_INSTRUCTIONS, SAMPLE_SPACE, sample_documents
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors
-from lmspace_ui.job_monitor import job_monitor, recent_jobs
+from lmspace_ui.job_monitor import job_monitor
 from lmspace_ui.resources import workspace_or_stop
 
 SAMPLE_JOB = "home_sample_job"  # session_state: the id of the sample ingest started from this session
@@ -103,7 +103,7 @@ def sample_section(workspace: Workspace, spaces: list[Space]) -> None:
                 create_sample_space(workspace)
         return
     st.write(f"The sample space **{SAMPLE_SPACE}** exists: {SAMPLE_DESCRIPTION}")
-    latest = recent_jobs(workspace, sample, "ingest", limit=1)
+    latest = workspace.recent_jobs(sample, "ingest", limit=1)
     if latest and (not latest[0].status.finished or latest[0].id == st.session_state.get(SAMPLE_JOB)):
         job_monitor(workspace.job_store, latest[0])
     st.page_link("pages/chat.py", label=f"Ask the {SAMPLE_SPACE} space", icon=":material/chat:")

@@ -11,7 +11,7 @@ import streamlit as st
 from lmspace_core.domain import Job, Space
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
-from lmspace_ui.job_monitor import job_monitor, recent_jobs
+from lmspace_ui.job_monitor import job_monitor
 from lmspace_ui.resources import workspace_or_stop
 
 RECENT_JOBS = 10
@@ -89,7 +89,7 @@ def upload_form(workspace: Workspace, target: Space | str | None) -> None:
 
 def ingest_jobs(workspace: Workspace, space: Space) -> None:
     """The space's latest ingest jobs, newest first; older finished ones folded away so the newest stays in view."""
-    jobs = recent_jobs(workspace, space, "ingest", RECENT_JOBS)
+    jobs = workspace.recent_jobs(space, "ingest", RECENT_JOBS)
     st.subheader("Ingest jobs")
     if not jobs:
         st.caption(f"No ingest jobs in {space.name} yet.")

@@ -89,10 +89,10 @@ class IngestPipeline:
                 continue
             pending.append((index, prepared))
             if sum(len(p.chunks) for _, p in pending) >= self._batch_chunks:
-                outcomes.update(self._write(scope, pending, tags, progress, done=index + 1, total=total))
+                outcomes.update(self._write(scope, pending, tags, progress, done=len(outcomes), total=total))
                 pending = []
         if pending:
-            outcomes.update(self._write(scope, pending, tags, progress, done=total, total=total))
+            outcomes.update(self._write(scope, pending, tags, progress, done=len(outcomes), total=total))
         progress(Progress("ingest", done=total, total=total, message="done"))
         return IngestReport(space_id=scope.space_id, files=tuple(outcomes[i] for i in range(total)))
 
