@@ -54,3 +54,9 @@ class NotAvailableYetError(LMSpaceError):
     """A feature whose issue has not landed yet (codebase research, LLM sync)."""
 
     exit_code = 9
+
+
+class SandboxUnavailableError(LMSpaceError):
+    """Deno or Pyodide, which the sandbox for model-written code needs, is not installed."""
+
+    exit_code = 10

@@ -1,0 +1,116 @@
+"""Explore research: `dspy.RLM` scripted by DummyLM, its code run for real in the Deno + Pyodide sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dspy.utils import DummyLM
+from dspy.utils.callback import BaseCallback
+
+from lmspace_core.agents.research.explore import ExploreExecutor
+from lmspace_core.domain import Finding
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.research.codebase import Codebase
+from lmspace_core.research.sandbox import sandbox_factory
+
+TREE = {
+    "app/main.py": "import sys\n\n\ndef main():\n    print('hello')\n    return 0\n",
+    "app/util.py": "def double(x):\n    return 2 * x\n",
+    "docs/notes.md": "# Notes\nNothing is printed here.\n",
+}
+FIND_PRINTS = """```python
+hits = []
+for path, text in sorted(codebase.items()):
+    for number, line in enumerate(text.splitlines(), 1):
+        if "print(" in line:
+            hits.append({"path": path, "line": number, "end_line": number, "text": line, "note": "print call"})
+print("files:", sorted(codebase))
+print("hits:", hits)
+```"""
+ASK_SUBMODEL = """```python
+verdict = llm_query("Is this a debugging print? " + hits[0]["text"])
+print("verdict:", verdict)
+```"""
+SUBMIT_HITS = """```python
+SUBMIT(findings=hits, summary=f"{len(hits)} print call in app/main.py")
+```"""
+
+
+class RecordPrompts(BaseCallback):
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        messages = inputs.get("messages") or [{"content": inputs.get("prompt")}]
+        self.prompts.append(str(messages[-1]["content"]))
+
+
+def scripted(*answers: dict[str, str]) -> tuple[DummyLM, RecordPrompts]:
+    lm = DummyLM(list(answers))
+    recorder = RecordPrompts()
+    lm.callbacks.append(recorder)
+    return lm, recorder
+
+
+def step(code: str) -> dict[str, str]:
+    return {"reasoning": "next step", "code": code}
+
+
+@pytest.fixture(scope="module")
+def factory():
+    return sandbox_factory()
+
+
+def test_explore_runs_model_code_over_the_codebase_and_returns_what_it_submits(factory):
+    codebase = Codebase.from_mapping(TREE)
+    # DummyLM answers in call order: step 2's code makes the third call (llm_query) before step 3 is asked for.
+    lm, recorder = scripted(step(FIND_PRINTS), step(ASK_SUBMODEL), {"answer": "yes, a greeting"}, step(SUBMIT_HITS))
+    progress = []
+
+    result = ExploreExecutor(lm, factory).run(
+        "Find print statements", "where is print called?", codebase, codebase.files, progress.append
+    )
+
+    assert result.findings == (Finding("app/main.py", 5, 5, "    print('hello')", "print call"),)
+    assert result.summary == "1 print call in app/main.py"
+    assert result.lm_calls == 4 and result.iterations == 3
+    assert "hits: [{'path': 'app/main.py', 'line': 5" in recorder.prompts[1]
+    assert "Is this a debugging print?     print('hello')" in recorder.prompts[2]
+    assert "verdict:" in recorder.prompts[3] and "yes, a greeting" in recorder.prompts[3]
+    assert [p.done for p in progress] == [1, 2, 3, 4]
+
+
+def test_only_the_selected_files_enter_the_sandbox(factory):
+    codebase = Codebase.from_mapping(TREE)
+    selected = [f for f in codebase.files if f.path.endswith(".py")]
+    lm, recorder = scripted(step(FIND_PRINTS), step(SUBMIT_HITS))
+
+    ExploreExecutor(lm, factory).run("Find print statements", "print calls", codebase, selected)
+
+    assert "files: ['app/main.py', 'app/util.py']" in recorder.prompts[1]
+    assert "docs/notes.md" not in recorder.prompts[1]
+
+
+def test_code_refused_by_the_sandbox_is_shown_to_the_model_as_an_error(factory, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not leak")
+    codebase = Codebase.from_mapping(TREE)
+    read_secret = f"```python\nprint(open({str(secret)!r}).read())\n```"
+    give_up = '```python\nSUBMIT(findings=[], summary="nothing found")\n```'
+    lm, recorder = scripted(step(read_secret), step(give_up))
+
+    result = ExploreExecutor(lm, factory).run("Read the secret", "secret", codebase, codebase.files)
+
+    assert "[Error]" in recorder.prompts[1] and "No such file or directory" in recorder.prompts[1]
+    assert "do not leak" not in recorder.prompts[1]
+    assert result.findings == () and result.summary == "nothing found"
+
+
+def test_files_over_the_size_limit_are_refused_before_any_model_call(factory):
+    codebase = Codebase.from_mapping(TREE)
+    lm, recorder = scripted(step(FIND_PRINTS))
+
+    with pytest.raises(LMSpaceError, match="narrow the plan's file globs"):
+        ExploreExecutor(lm, factory, max_bytes=10).run("Find prints", "prints", codebase, codebase.files)
+    assert recorder.prompts == []
