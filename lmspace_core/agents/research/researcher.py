@@ -1,0 +1,124 @@
+"""`CodebaseResearcher`: plan a research task, run the plan, verify every finding, summarise.
+
+Strategies: *pattern* runs code (exact, no model); *map* asks one isolated subagent per file or piece and reduces
+their answers recursively; *explore* runs `dspy.RLM` with code confined to a sandbox; *search* is the semantic
+fallback when no model is configured and no task family matched, and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from lmspace_core.domain import Finding, ProgressCallback, SearchFilter, Space, ignore_progress
+from lmspace_core.errors import LMSpaceError, NotFoundError
+from lmspace_core.research.codebase import Codebase, select_files
+from lmspace_core.research.plan import ResearchPlan, Strategy
+from lmspace_core.research.result import ResearchResult, ResearchStats
+from lmspace_core.research.scan import Scan, findings_from_hits, scan_pattern, search_ad_hoc
+from lmspace_core.research.verify import verify_findings
+from lmspace_core.workspace import Workspace
+
+ResearchTarget = Mapping[str, str | bytes] | str | Path | Space
+
+
+class CodebaseResearcher:
+    """Research over a `{path: content}` mapping, a folder, a `.zip`, or the code ingested into a space."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def codebase(self, target: ResearchTarget) -> tuple[Codebase, Space | None]:
+        """The codebase a target names; a space's ingested code is read back from its stored files."""
+        if isinstance(target, Mapping):
+            return Codebase.from_mapping(target), None
+        if isinstance(target, Space):
+            return self._space_codebase(target), target
+        path = Path(target)
+        if path.exists():
+            return Codebase.from_path(path), None
+        space = self.workspace.space(str(target))
+        return self._space_codebase(space), space
+
+    def _space_codebase(self, space: Space) -> Codebase:
+        documents = [doc for doc in self.workspace.documents(space) if doc.doc_type == "code"]
+        if not documents:
+            raise NotFoundError(f"Space '{space.name}' holds no code; ingest a codebase folder or .zip into it first.")
+        return Codebase.from_documents(space.name, documents, self.workspace.blobs, space.scope)
+
+    def plan(self, task: str, codebase: Codebase) -> ResearchPlan:
+        """A plan from the configured model, or from the built-in rules when there is none."""
+        from lmspace_core.agents.research.planner import ResearchPlanner
+
+        return ResearchPlanner().plan(task, codebase, self.workspace.lm)
+
+    def run(
+        self,
+        plan: ResearchPlan,
+        codebase: Codebase,
+        space: Space | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> ResearchResult:
+        """Execute `plan`; only findings whose text is re-read at their location are returned."""
+        started = time.perf_counter()
+        files = select_files(codebase, plan.files)
+        lm_calls = tokens = 0
+        summary = ""
+        match plan.strategy:
+            case Strategy.PATTERN:
+                scan = scan_pattern(codebase, files, plan.pattern, plan.files.contains, progress)
+            case Strategy.SEARCH:
+                scan = self._search(plan, codebase, files, space, progress)
+            case Strategy.MAP | Strategy.EXPLORE:
+                scan, summary, lm_calls, tokens = self._with_model(plan, codebase, files, progress)
+        verification = verify_findings(scan.findings, codebase)
+        findings = _unique(verification.verified)
+        if not summary:
+            summary = _summarise(plan, findings, scan.files)
+        stats = ResearchStats(scan.files, scan.bytes, lm_calls, tokens, round(time.perf_counter() - started, 3))
+        return ResearchResult(plan, findings, verification.rejected, summary, stats)
+
+    def _search(self, plan, codebase, files, space, progress) -> Scan:
+        if space is not None:
+            hits = self.workspace.search(space, plan.question or plan.task, k=10,
+                                         search_filter=SearchFilter(doc_types=("code",)))
+            wanted = {f.path for f in files}
+            return Scan(findings_from_hits([h for h in hits if h.document.source in wanted]), len(files),
+                        sum(f.size for f in files))
+        return search_ad_hoc(codebase, files, plan.question or plan.task, self.workspace.embedder,
+                             progress=progress)
+
+    def _with_model(self, plan, codebase, files, progress) -> tuple[Scan, str, int, int]:
+        lm = self.workspace.lm
+        if lm is None:
+            raise LMSpaceError(
+                f"A {plan.strategy.value} plan needs a language model; configure `lm` in lmspace.yaml, or edit the "
+                "plan into a pattern plan."
+            )
+        if plan.strategy is Strategy.MAP:
+            from lmspace_core.agents.research.subagents import MapExecutor
+
+            result = MapExecutor(lm).run(plan.task, plan.question or plan.task, codebase, files, progress)
+        else:
+            from lmspace_core.agents.research.explore import ExploreExecutor
+
+            result = ExploreExecutor(lm).run(plan.task, plan.question or plan.task, codebase, files, progress)
+        size = sum(f.size for f in files)
+        return Scan(result.findings, len(files), size), result.summary, result.lm_calls, result.tokens
+
+
+def _unique(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    seen: dict[tuple[str, int, int], Finding] = {}
+    for finding in findings:
+        seen.setdefault((finding.path, finding.line, finding.end_line), finding)
+    return tuple(sorted(seen.values(), key=lambda f: (f.path, f.line)))
+
+
+def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) -> str:
+    places = len({f.path for f in findings})
+    if plan.strategy is Strategy.SEARCH:
+        return (f"No language model is configured and the task matched no built-in pattern, so these are the "
+                f"{len(findings)} code passages most similar to the task (semantic search over {files} files), "
+                "not answers.")
+    return f"{len(findings)} findings in {places} of {files} files scanned ({plan.rationale})"
