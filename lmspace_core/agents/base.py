@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dspy
 
@@ -10,6 +12,10 @@ from lmspace_core.config import Settings
 from lmspace_core.domain import Hit, IngestReport, ProgressCallback, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import NotAvailableYetError
 from lmspace_core.workspace import IngestSource, Workspace
+
+if TYPE_CHECKING:
+    from lmspace_core.research.plan import ResearchPlan
+    from lmspace_core.research.result import ResearchResult
 
 
 class BaseAgent(dspy.Module):
@@ -40,12 +46,25 @@ class BaseAgent(dspy.Module):
     ) -> list[Hit]:
         return self.workspace.search(space, question, k=k, search_filter=search_filter)
 
-    def research(self, task: str, codebase=None, space: str | Space | None = None):
-        """Codebase research with isolated-context subagents; arrives with its own issue."""
-        raise NotAvailableYetError(
-            "Codebase research is not available yet in this version of LMSpace; ingest the codebase now and "
-            "ask questions about it with `query`."
-        )
+    def research(
+        self,
+        task: str,
+        codebase: Mapping[str, str | bytes] | str | Path | None = None,
+        space: str | Space | None = None,
+        plan: ResearchPlan | None = None,
+        progress: ProgressCallback = ignore_progress,
+    ) -> ResearchResult:
+        """Research a codebase (`{path: content}`, a folder, a .zip, or the code ingested into `space`).
+
+        Plans the task (with the model, or the built-in rules without one) unless `plan` is given, runs it with
+        isolated subagents or code, and returns only findings whose text was re-read at their location.
+        """
+        from lmspace_core.agents.research.researcher import CodebaseResearcher
+
+        researcher = CodebaseResearcher(self.workspace)
+        target = codebase if codebase is not None else self.space(space)
+        found, in_space = researcher.codebase(target)
+        return researcher.run(plan or researcher.plan(task, found), found, in_space, progress)
 
     def sync_to_llm(self, space: str | Space | None = None):
         """Fine-tuning sync of a space's knowledge to a model; arrives with its own issue."""

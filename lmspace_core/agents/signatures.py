@@ -87,3 +87,18 @@ class PlanResearch(dspy.Signature):
         desc="for map/explore/search: the question to answer about each file; empty for a pattern plan"
     )
     rationale: str = dspy.OutputField(desc="one sentence: why this strategy and these files")
+
+
+class SummarizeFindings(dspy.Signature):
+    """Answer a codebase research task from verified findings, citing them by number.
+
+    The findings were re-read from the files; the notes of the subagents may mention things that could not be
+    verified, so state only what the numbered findings support and cite them inline like [1] or [2][3]. Cite no
+    number that is not in the list.
+    """
+
+    task: str = dspy.InputField()
+    subagent_notes: str = dspy.InputField(desc="what the subagents reported, unverified")
+    findings: list[str] = dspy.InputField(desc="verified findings, each '[n] path:line: source text (note)'")
+    answer: str = dspy.OutputField(desc="the answer to the task with [n] citations inline")
+    cited: list[int] = dspy.OutputField(desc="the finding numbers the answer relies on")

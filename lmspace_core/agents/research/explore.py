@@ -20,7 +20,7 @@ from dspy.primitives.code_interpreter import CodeInterpreter, CodeInterpreterErr
 from dspy.primitives.sandbox_serializable import SandboxSerializable
 from dspy.utils.callback import BaseCallback
 
-from lmspace_core.agents.research.subagents import _tokens
+from lmspace_core.agents.research.subagents import request_tokens
 from lmspace_core.domain import Finding, Progress, ProgressCallback, ignore_progress
 from lmspace_core.errors import LMSpaceError, ModelError
 from lmspace_core.research.codebase import Codebase, CodeFile, read_or_none
@@ -171,7 +171,7 @@ class ExploreExecutor:
             findings=findings,
             summary=prediction.summary.strip(),
             lm_calls=counter.calls,
-            tokens=sum(_tokens(entry) for entry in own.history),
+            tokens=sum(request_tokens(entry) for entry in own.history),
             iterations=len(prediction.trajectory),
         )
 

@@ -64,7 +64,7 @@ class CodebaseResearcher:
         started = time.perf_counter()
         files = select_files(codebase, plan.files)
         lm_calls = tokens = 0
-        summary = ""
+        summary = ""  # the subagents' notes, for model-run strategies
         match plan.strategy:
             case Strategy.PATTERN:
                 scan = scan_pattern(codebase, files, plan.pattern, plan.files.contains, progress)
@@ -74,7 +74,12 @@ class CodebaseResearcher:
                 scan, summary, lm_calls, tokens = self._with_model(plan, codebase, files, progress)
         verification = verify_findings(scan.findings, codebase)
         findings = _unique(verification.verified)
-        if not summary:
+        if plan.strategy in (Strategy.MAP, Strategy.EXPLORE):
+            from lmspace_core.agents.research.summary import summarize
+
+            written = summarize(plan.task, summary, findings, self.workspace.lm)
+            summary, lm_calls, tokens = written.text, lm_calls + written.lm_calls, tokens + written.tokens
+        else:
             summary = _summarise(plan, findings, scan.files)
         stats = ResearchStats(scan.files, scan.bytes, lm_calls, tokens, round(time.perf_counter() - started, 3))
         return ResearchResult(plan, findings, verification.rejected, summary, stats)

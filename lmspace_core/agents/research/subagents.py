@@ -75,7 +75,7 @@ class _Answer:
 
 
 @dataclass(frozen=True)
-class _Reply:
+class CountedReply:
     prediction: dspy.Prediction | None  # None when the reply could not be parsed
     lm_calls: int
     tokens: int
@@ -105,7 +105,7 @@ class MapExecutor:
 
         def inspect(job: tuple[int, _Unit]) -> tuple[int, str, _Answer]:
             index, unit = job
-            reply = _call(self.subagent, self.lm, task=task, question=question, path=unit.path,
+            reply = counted_call(self.subagent, self.lm, task=task, question=question, path=unit.path,
                           numbered_content=unit.numbered_content)
             return index, unit.path, _answer(unit, reply)
 
@@ -125,17 +125,17 @@ class MapExecutor:
             units=len(answers),
         )
 
-    def _reduce(self, task: str, partials: list[str], progress: ProgressCallback) -> tuple[str, int, list[_Reply]]:
+    def _reduce(self, task: str, partials: list[str], progress: ProgressCallback) -> tuple[str, int, list[CountedReply]]:
         """Combine `partials` in batches that fit, level by level, until one remains: (summary, levels, calls)."""
         room = self._room(self.reducer.predict, task=task, partial_results=[])
         # Any two partial results must fit in one batch (inside the list's brackets), so each level shrinks the count.
         limit = (room - 2) // 2
 
-        def combine(job: tuple[int, list[str]]) -> tuple[int, str, _Reply | None]:
+        def combine(job: tuple[int, list[str]]) -> tuple[int, str, CountedReply | None]:
             index, batch = job
             return index, *self._combine(task, batch)
 
-        replies: list[_Reply] = []
+        replies: list[CountedReply] = []
         level = 0
         while len(partials) > 1:
             level += 1
@@ -147,11 +147,11 @@ class MapExecutor:
             partials = [summary for _, summary, _ in combined if summary]
         return (partials[0] if partials else ""), level, replies
 
-    def _combine(self, task: str, batch: list[str]) -> tuple[str, _Reply | None]:
+    def _combine(self, task: str, batch: list[str]) -> tuple[str, CountedReply | None]:
         """One batch's combined summary; a lone partial result goes up a level as it is, without a model call."""
         if len(batch) == 1:
             return batch[0], None
-        reply = _call(self.reducer, self.lm, task=task, partial_results=batch)
+        reply = counted_call(self.reducer, self.lm, task=task, partial_results=batch)
         # An unparsable combination keeps its inputs for the next level rather than losing them.
         summary = reply.prediction.summary.strip() if reply.prediction is not None else "\n".join(batch)
         return summary, reply
@@ -242,7 +242,7 @@ def _batches(partials: list[str], room: int) -> list[list[str]]:
     return batches
 
 
-def _answer(unit: _Unit, reply: _Reply) -> _Answer:
+def _answer(unit: _Unit, reply: CountedReply) -> _Answer:
     if reply.prediction is None:
         return _Answer((), "", reply.lm_calls, reply.tokens)
     findings = tuple(Finding(unit.path, draft.line, max(draft.line, draft.end_line), draft.text, draft.note)
@@ -251,7 +251,7 @@ def _answer(unit: _Unit, reply: _Reply) -> _Answer:
     return _Answer(findings, f"{unit.label}: {summary}" if summary else "", reply.lm_calls, reply.tokens)
 
 
-def _call(module: dspy.Module, lm: dspy.BaseLM, **inputs: Any) -> _Reply:
+def counted_call(module: dspy.Module, lm: dspy.BaseLM, **inputs: Any) -> CountedReply:
     """One module call whose prompt holds only `inputs`, on a private copy of the LM.
 
     The copy's history holds exactly this call's requests, whatever the other threads do, so they can be counted.
@@ -265,10 +265,10 @@ def _call(module: dspy.Module, lm: dspy.BaseLM, **inputs: Any) -> _Reply:
         except Exception as error:
             raise ModelError(f"The language model call failed: {error}") from error
     # With DSPy's history turned off, a call is still a call; its tokens are then unknown (0).
-    return _Reply(prediction, max(1, len(own.history)), sum(_tokens(entry) for entry in own.history))
+    return CountedReply(prediction, max(1, len(own.history)), sum(request_tokens(entry) for entry in own.history))
 
 
-def _tokens(entry: dict[str, Any]) -> int:
+def request_tokens(entry: dict[str, Any]) -> int:
     """Tokens of one request: the provider's count when it reports one, else 4 characters per token."""
     reported = (entry.get("usage") or {}).get("total_tokens")
     if reported:

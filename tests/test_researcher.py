@@ -1,0 +1,101 @@
+"""CodebaseResearcher end to end: plans, pattern runs, search fallback, map runs whose fabrications are dropped."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import dspy
+import pytest
+from dspy.lm15 import Message, Response, TextPart, Usage
+
+from lmspace_core.agents.knowledge import KnowledgeAgent
+from lmspace_core.agents.research.researcher import CodebaseResearcher
+from lmspace_core.errors import LMSpaceError, NotFoundError
+from lmspace_core.research.plan import ResearchPlan, Strategy
+
+TREE = {
+    "app/main.py": 'import sys\n\n\ndef main():\n    print("hello")\n    # print("not me")\n    return 0\n',
+    "app/util.py": 'def shout(text):\n    print(\n        text.upper(),\n    )\n',
+    "README.md": "# App\n\nRun `print` to see output.\n",
+}
+
+
+class FabricatingEngine:
+    """A model whose subagents report the real print line of a file plus one line of code that is not there."""
+
+    def __init__(self) -> None:
+        self.summary_prompts: list[str] = []
+
+    def complete(self, request) -> Response:
+        prompt = "\n".join(message.text or "" for message in request.messages)
+        if "[[ ## subagent_notes ## ]]" in prompt:
+            self.summary_prompts.append(prompt)
+            text = ("[[ ## reasoning ## ]]\nOne print.\n\n[[ ## answer ## ]]\nmain prints hello [1].\n\n"
+                    "[[ ## cited ## ]]\n[1]\n\n")
+        else:
+            findings = [{"line": 5, "end_line": 5, "text": '    print("hello")', "note": "greets"},
+                        {"line": 6, "end_line": 6, "text": "    eval(user_input)", "note": "made up"}]
+            text = (f"[[ ## reasoning ## ]]\nRead it.\n\n[[ ## findings ## ]]\n{json.dumps(findings)}\n\n"
+                    "[[ ## summary ## ]]\nprints hello\n\n")
+        return Response(id=None, model="fabricating", message=Message.assistant([TextPart(text + "[[ ## completed ## ]]")]),
+                        finish_reason="stop", usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
+
+
+def test_without_a_model_print_statements_are_found_exactly(workspace):
+    result = KnowledgeAgent(workspace).research("Find print statements", TREE)
+    assert result.plan.strategy is Strategy.PATTERN and result.plan.planner == "rules"
+    assert [(f.path, f.line, f.end_line) for f in result.findings] == [("app/main.py", 5, 5), ("app/util.py", 2, 4)]
+    assert all(f.verified for f in result.findings)
+    assert result.stats.files == 3 and result.stats.lm_calls == 0
+
+
+def test_a_codebase_ingested_into_a_space_can_be_researched(workspace, tmp_path: Path):
+    archive = tmp_path / "shop.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path, content in TREE.items():
+            zipped.writestr(path, content)
+    space = workspace.create_space("code")
+    workspace.ingest(space, archive, as_codebase=True)
+    result = KnowledgeAgent(workspace).research("Find print statements", space="code")
+    assert [(f.path, f.line) for f in result.findings] == [("shop/app/main.py", 5), ("shop/app/util.py", 2)]
+
+
+def test_a_space_without_code_says_so(workspace):
+    workspace.ingest(workspace.create_space("prose"), {"notes.md": "# Notes\n\nNothing to run here at all."})
+    with pytest.raises(NotFoundError, match="holds no code"):
+        CodebaseResearcher(workspace).codebase("prose")
+
+
+def test_an_unrecognised_task_without_a_model_is_a_labelled_search(workspace):
+    result = KnowledgeAgent(workspace).research("how are greetings produced?", TREE)
+    assert result.plan.strategy is Strategy.SEARCH
+    assert result.findings and all("semantic search result" in f.note for f in result.findings)
+    assert "not answers" in result.summary
+
+
+def test_a_map_run_drops_the_finding_a_subagent_made_up(workspace):
+    engine = FabricatingEngine()
+    workspace.use_lm(dspy.LM("local/fabricating", engine=engine))
+    plan = ResearchPlan("Explain what prints", Strategy.MAP, question="Which lines print?")
+    result = KnowledgeAgent(workspace).research("Explain what prints", {"app/main.py": TREE["app/main.py"]}, plan=plan)
+    assert [(f.line, f.text) for f in result.findings] == [(5, '    print("hello")')]
+    assert [f.text for f in result.rejected] == ["    eval(user_input)"]
+    assert result.summary == "main prints hello [1]." and result.stats.lm_calls == 2
+    [summary_prompt] = engine.summary_prompts
+    verified_part = summary_prompt.split("[[ ## findings ## ]]")[-1]
+    assert "app/main.py:5: print(" in verified_part and "eval(user_input)" not in verified_part
+
+
+def test_a_map_plan_without_a_model_is_refused_with_the_way_out(workspace):
+    plan = ResearchPlan("x", Strategy.MAP, question="what?")
+    with pytest.raises(LMSpaceError, match="needs a language model"):
+        KnowledgeAgent(workspace).research("x", TREE, plan=plan)
+
+
+def test_the_json_shape_of_a_result(workspace):
+    data = KnowledgeAgent(workspace).research("Find print statements", TREE).to_json_data()
+    assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
+    assert set(data["findings"][0]) == {"path", "line", "end_line", "text", "note"}
+    assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
