@@ -159,12 +159,14 @@ def _readme_python_blocks() -> list[str]:
 def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_config(tmp_path)
-    quick_start, not_yet = _readme_python_blocks()[:2]
+    quick_start, research, not_yet = _readme_python_blocks()[:3]
     namespace: dict = {}
     exec(quick_start, namespace)
     answer = namespace["answer"]
     assert answer.found and answer.citations[0].source == "policies/retention.md"
     assert "seven years" in capsys.readouterr().out
+    exec(research, namespace)
+    assert [(f.path, f.line) for f in namespace["result"].findings] == [("app.py", 2)]
     for call in not_yet.strip().splitlines():
         with pytest.raises(NotAvailableYetError, match="not available yet"):
             exec(call.split("#")[0], namespace)
