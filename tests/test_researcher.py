@@ -11,9 +11,10 @@ import pytest
 from dspy.lm15 import Message, Response, TextPart, Usage
 
 from lmspace_core.agents.knowledge import KnowledgeAgent
-from lmspace_core.agents.research.researcher import CodebaseResearcher
+from lmspace_core.agents.research.researcher import CodebaseResearcher, start_research
 from lmspace_core.errors import LMSpaceError, NotFoundError
 from lmspace_core.research.plan import ResearchPlan, Strategy
+from lmspace_core.research.result import ResearchResult
 
 TREE = {
     "app/main.py": 'import sys\n\n\ndef main():\n    print("hello")\n    # print("not me")\n    return 0\n',
@@ -99,3 +100,18 @@ def test_the_json_shape_of_a_result(workspace):
     assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
     assert set(data["findings"][0]) == {"path", "line", "end_line", "text", "note"}
     assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
+
+
+def test_research_runs_as_a_job_over_an_uploaded_zip(workspace, tmp_path: Path):
+    archive = tmp_path / "tool.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path, content in TREE.items():
+            zipped.writestr(path, content)
+    researcher = CodebaseResearcher(workspace)
+    codebase, _ = researcher.codebase(archive)
+    job = start_research(workspace, researcher.plan("Find print statements", codebase),
+                         archive=("tool.zip", archive.read_bytes()))
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=60)
+    result = ResearchResult.from_json_data(finished.result)
+    assert [(f.path, f.line) for f in result.findings] == [("app/main.py", 5), ("app/util.py", 2)]
+    assert finished.space_id == "" and list((workspace.settings.data_dir / "uploads").iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from lmspace_core.domain import Finding
@@ -24,6 +25,17 @@ class ResearchResult:
     rejected: tuple[Finding, ...]
     summary: str
     stats: ResearchStats
+
+    @classmethod
+    def from_json_data(cls, data: dict) -> ResearchResult:
+        """Rebuild a result stored as a job result (the `to_json_data` shape)."""
+        return cls(
+            plan=ResearchPlan.from_json(json.dumps(data["plan"])),
+            findings=tuple(Finding(**f, verified=True) for f in data["findings"]),
+            rejected=tuple(Finding(f["path"], f["line"], f["line"], f["text"], f["note"]) for f in data["rejected"]),
+            summary=data["summary"],
+            stats=ResearchStats(**data["stats"]),
+        )
 
     def to_json_data(self) -> dict:
         """The CLI's `--json` shape: plan, findings (path, line, end_line, text, note), summary, stats."""

@@ -50,7 +50,7 @@ def scan_pattern(
     scanned = size = 0
     for done, file in enumerate(files):
         if done % 50 == 0:
-            progress(Progress("scan", done, len(files), item=file.path))
+            progress(Progress("scan", done, len(files), item=file.path, message=f"{len(findings)} findings so far"))
         text = read_or_none(codebase, file.path)
         if text is None:
             continue

@@ -7,11 +7,13 @@ fallback when no model is configured and no task family matched, and says so.
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from lmspace_core.domain import Finding, ProgressCallback, SearchFilter, Space, ignore_progress
+from lmspace_core.domain import Finding, Job, ProgressCallback, Scope, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotFoundError
 from lmspace_core.research.codebase import Codebase, select_files
 from lmspace_core.research.plan import ResearchPlan, Strategy
@@ -127,3 +129,32 @@ def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) ->
                 f"{len(findings)} code passages most similar to the task (semantic search over {files} files), "
                 "not answers.")
     return f"{len(findings)} findings in {places} of {files} files scanned ({plan.rationale})"
+
+
+def start_research(
+    workspace: Workspace, plan: ResearchPlan, space: Space | None = None, archive: tuple[str, bytes] | None = None
+) -> Job:
+    """Run `plan` as a background job over a space's code or an uploaded `.zip` (name, bytes).
+
+    The job's result is `ResearchResult.to_json_data()`; an upload is staged under the data directory and removed
+    when the job ends. Jobs about an upload belong to no space (their space id is empty).
+    """
+    if (space is None) == (archive is None):
+        raise LMSpaceError("Research needs either a space or an uploaded .zip, not both.")
+    staging = workspace.settings.data_dir / "uploads" / uuid.uuid4().hex
+    if archive is not None:
+        staging.mkdir(parents=True)
+        (staging / Path(archive[0]).name).write_bytes(archive[1])
+    target = space if space is not None else staging / Path(archive[0]).name
+    scope = space.scope if space is not None else Scope(workspace.enterprise_id, "")
+    researcher = CodebaseResearcher(workspace)
+
+    def work(progress: ProgressCallback) -> dict:
+        try:
+            codebase, in_space = researcher.codebase(target)
+            return researcher.run(plan, codebase, in_space, progress).to_json_data()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    name = space.name if space is not None else Path(archive[0]).name
+    return workspace.jobs.submit(scope, "research", f"Research {name}: {plan.task}", work)
