@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from lmspace_core.config import Settings, load_config
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmspace_core.agents.knowledge import KnowledgeAgent
 
 
 def current_settings() -> Settings:
@@ -49,3 +53,11 @@ def workspace_or_stop() -> Workspace:
         st.error(f"LMSpace cannot start with this configuration:\n\n{error}")
         st.page_link("pages/settings.py", label="Open Settings", icon=":material/settings:")
         st.stop()
+
+
+@st.cache_resource(show_spinner=False, hash_funcs={Workspace: id})
+def knowledge_agent(workspace: Workspace) -> KnowledgeAgent:
+    """The workspace's question-answering agent, built once: building it imports DSPy, which takes seconds."""
+    from lmspace_core.agents.knowledge import KnowledgeAgent
+
+    return KnowledgeAgent(workspace)

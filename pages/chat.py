@@ -1,5 +1,36 @@
-"""chat page (being built)."""
+"""Chat: a conversation with a space's agent; every answer shows its numbered citations and their passages."""
 
 import streamlit as st
 
+from lmspace_ui.answers import (
+    ask,
+    clear_conversation,
+    conversation,
+    has_language_model,
+    no_model_notice,
+    render_answer,
+    render_exchange,
+)
+from lmspace_ui.components import reported_errors, space_picker
+from lmspace_ui.resources import workspace_or_stop
+
 st.title("Chat")
+workspace = workspace_or_stop()
+space = space_picker(workspace)
+if space is None:
+    st.stop()
+if not has_language_model(workspace):
+    no_model_notice()
+
+answers = conversation(space.id)
+st.button("Clear conversation", icon=":material/delete_sweep:", on_click=clear_conversation, args=(space.id,))
+for earlier in answers:
+    render_exchange(earlier)
+
+if question := st.chat_input(f"Ask {space.name}"):
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"), reported_errors():
+        answer = ask(workspace, space, question, answers)
+        render_answer(answer)
+        answers.append(answer)

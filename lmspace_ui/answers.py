@@ -1,0 +1,116 @@
+"""Answers in the dashboard: a conversation per space, streamed answers, and numbered citations to expand.
+
+An answer is shown the way it was produced: generated text as written, extracted passages under a visible label
+(nobody should take them for a model's words), "not found in this space" as a warning. Every citation expands to
+the quoted passage and where it sits in its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import streamlit as st
+
+from lmspace_core.agents.extractive import EXTRACTED_LABEL
+from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
+from lmspace_core.workspace import Workspace
+from lmspace_ui.resources import knowledge_agent
+
+CONVERSATIONS = "chat_conversations"  # session_state key: {space id: [Answer, ...]}, oldest first
+
+
+def has_language_model(workspace: Workspace) -> bool:
+    """Whether answers are generated; the settings say so without importing DSPy.
+
+    With `lm.provider: none` the workspace may still hold a model the application set (`use_lm`), which is cheap
+    to ask about because no model is built for provider none.
+    """
+    return workspace.settings.lm.provider != "none" or workspace.lm is not None
+
+
+def no_model_notice() -> None:
+    """Tell the user that answers are quoted passages, and where a model is configured."""
+    st.info(
+        "No language model is configured: answers are the passages of the space that best match your question, "
+        "quoted and cited, not written text.",
+        icon=":material/format_quote:",
+    )
+    st.page_link("pages/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
+
+
+def conversation(space_id: str) -> list[Answer]:
+    """This session's answers in a space (each carries its question), oldest first; the list is kept in place."""
+    conversations = st.session_state.setdefault(CONVERSATIONS, {})
+    return conversations.setdefault(space_id, [])
+
+
+def clear_conversation(space_id: str) -> None:
+    st.session_state.get(CONVERSATIONS, {}).pop(space_id, None)
+
+
+def turns(answers: Sequence[Answer]) -> list[Turn]:
+    """The conversation as the agent reads it."""
+    return [Turn(answer.question, answer.text) for answer in answers]
+
+
+def render_exchange(answer: Answer) -> None:
+    """A past question and its answer, as chat messages."""
+    with st.chat_message("user"):
+        st.markdown(answer.question)
+    with st.chat_message("assistant"):
+        render_answer(answer)
+
+
+def render_answer(answer: Answer) -> None:
+    """The answer's text as its mode demands, then its citations."""
+    if answer.mode is AnswerMode.NOT_FOUND:
+        st.warning(answer.text, icon=":material/search_off:")
+    elif answer.mode is AnswerMode.EXTRACTED:
+        st.caption(":material/format_quote: **Extracted passages** — no language model wrote this answer")
+        # One quoted sentence per line: markdown would otherwise run them together into one paragraph.
+        st.markdown(answer.text.removeprefix(EXTRACTED_LABEL).strip().replace("\n", "  \n"))
+    else:
+        st.markdown(answer.text)
+    render_citations(answer.citations)
+
+
+def render_citations(citations: Sequence[Citation]) -> None:
+    """One expander per numbered citation: the quoted passage, its location and how well it matched."""
+    for citation in citations:
+        where = citation.location.describe()
+        with st.expander(f"[{citation.number}] {citation.source}" + (f" — {where}" if where else "")):
+            st.markdown(citation.quote)
+            place = f"{citation.source}, {where}" if where else citation.source
+            st.caption(f"{place} · similarity {citation.score:.2f}")
+
+
+def ask(workspace: Workspace, space: Space, question: str, earlier: Sequence[Answer]) -> Answer:
+    """Ask the space's agent, showing the answer text as the model streams it; return the checked answer.
+
+    The wait for the first piece covers building the agent (DSPy import), retrieval (the embedding model loads on
+    the first question) and the model's first token, so it sits under a spinner. The streamed text is provisional
+    (the checked answer may be a retry's or "not found"), so it is removed once the answer is known.
+    """
+    with st.spinner(f"Searching {space.name}… (the first question loads the embedding model)"):
+        stream = knowledge_agent(workspace).stream_query(question, space, history=turns(earlier))
+        first = next(stream)
+    if isinstance(first, Answer):
+        return first
+    checked: list[Answer] = []
+    provisional = st.empty()
+    try:
+        with provisional.container():
+            st.write_stream(_text_pieces(first, stream, checked))
+    finally:
+        provisional.empty()
+    return checked[0]
+
+
+def _text_pieces(first: str, stream: Iterator[str | Answer], checked: list[Answer]) -> Iterator[str]:
+    """The streamed text pieces; the final `Answer` is put into `checked` instead of being shown."""
+    yield first
+    for item in stream:
+        if isinstance(item, Answer):
+            checked.append(item)
+            return
+        yield item

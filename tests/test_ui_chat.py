@@ -1,0 +1,116 @@
+"""Chat page: a conversation with a space's agent, answers with expandable citations, history per space."""
+
+from __future__ import annotations
+
+import dspy
+import pytest
+from dspy.utils import DummyLM
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.agents.extractive import NOT_FOUND_TEXT
+from tests.conftest import APP
+from tests.test_knowledge_agent import streaming_lm
+
+POLICY = """# Data Retention
+
+## Financial records
+Invoices and ledgers are kept for seven years after the end of the fiscal year.
+
+## Chat messages
+Team chat messages are deleted automatically after 90 days.
+"""
+QUESTION = "How long do we keep invoices?"
+
+
+@pytest.fixture
+def policies(app_workspace):
+    space = app_workspace.create_space("policies")
+    app_workspace.ingest(space, {"retention.md": POLICY})
+    return space
+
+
+def open_chat() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    return at.switch_page("pages/chat.py").run()
+
+
+def ask(at: AppTest, question: str = QUESTION) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception
+    return at
+
+
+def reply(answer: str, cited: list[int]) -> dict:
+    return {"reasoning": "The passages say so.", "answer": answer, "cited": cited}
+
+
+def test_chat_renders_on_an_empty_data_directory(app_workspace):
+    at = open_chat()
+    assert not at.exception
+    assert "There are no spaces yet" in at.info[0].value
+    assert not at.chat_input
+
+
+def test_chat_renders_a_populated_space_ready_for_a_question(policies):
+    at = open_chat()
+    assert not at.exception
+    assert at.selectbox[0].value == "policies"
+    assert at.chat_input[0].placeholder == "Ask policies"
+
+
+def test_without_a_model_a_notice_says_answers_are_extracted_and_links_to_settings(policies):
+    at = open_chat()
+    assert "No language model is configured" in at.info[0].value
+    assert at.page_link[0].value == "Configure a language model in Settings"
+
+
+def test_without_a_model_the_answer_is_labelled_extracted_with_its_quotes_in_expanders(policies):
+    at = ask(open_chat())
+    assert "Extracted passages" in at.caption[0].value
+    assert at.expander, "an extracted answer cites its passages"
+    for expander in at.expander:
+        quote = expander.markdown[0].value
+        assert quote and quote in POLICY
+        assert "retention.md" in expander.caption[0].value
+    assert any("seven years" in expander.markdown[0].value for expander in at.expander)
+
+
+def test_a_model_answer_shows_its_text_and_its_citation(policies, app_workspace):
+    app_workspace.use_lm(DummyLM([reply("Invoices are kept for seven years [1].", [1])]))
+    at = ask(open_chat())
+    assert not at.info, "no extracted-passages notice when a model answers"
+    assert "Invoices are kept for seven years [1]." in [markdown.value for markdown in at.markdown]
+    [expander] = at.expander
+    assert expander.label.startswith("[1] retention.md — ")
+    assert "seven years" in expander.markdown[0].value
+
+
+def test_a_streamed_answer_is_replaced_by_the_checked_answer(policies, app_workspace):
+    app_workspace.use_lm(streaming_lm(reply("Forever [9].", [9]), reply("Seven years [1].", [1])))
+    at = ask(open_chat())
+    shown = [markdown.value for markdown in at.markdown]
+    assert "Seven years [1]." in shown
+    assert not any("Forever" in text for text in shown), "the provisional streamed text is removed"
+
+
+def test_a_model_citing_a_missing_passage_twice_shows_not_found(policies, app_workspace):
+    app_workspace.use_lm(DummyLM([reply("Kept forever [42].", [42]), reply("Still forever [7].", [7])]))
+    at = ask(open_chat())
+    assert [warning.value for warning in at.warning] == [NOT_FOUND_TEXT]
+    assert not at.expander
+
+
+def test_a_failing_model_shows_its_error_and_no_answer(policies, app_workspace):
+    app_workspace.use_lm(dspy.LM("openai/gpt-4o-mini", api_base="http://127.0.0.1:9", api_key="k", num_retries=0))
+    at = ask(open_chat())
+    assert "The language model call failed" in at.error[0].value
+    assert len(at.chat_message) == 2  # the question and the assistant's error
+
+
+def test_history_persists_across_reruns_and_the_clear_button_empties_it(policies):
+    at = ask(ask(open_chat()), "When are chat messages deleted?")
+    at.run()
+    questions = [message.markdown[0].value for message in at.chat_message if message.name == "user"]
+    assert questions == [QUESTION, "When are chat messages deleted?"]
+    at.button[0].click().run()
+    assert not at.chat_message
