@@ -35,7 +35,7 @@ def no_model_notice() -> None:
         "quoted and cited, not written text.",
         icon=":material/format_quote:",
     )
-    st.page_link("pages/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
+    st.page_link("views/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
 
 
 def conversation(space_id: str) -> list[Answer]:

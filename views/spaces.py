@@ -46,7 +46,7 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
     everything = workspace.documents(space)
     if not everything:
         st.info("This space has no documents yet.")
-        st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload:")
+        st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
         return
     query = document_query(everything, key=f"documents_{space.id}")
     shown = matching_name(workspace.documents(space, query.search_filter), query.name)
