@@ -53,3 +53,16 @@ def wait_until_ready(port: int, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"the dashboard did not answer on port {port} within {timeout:.0f} s")
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
+# Flags for a headless Chromium on a machine without network: no background traffic, no sandbox as root.
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium through Playwright's Python client (a dev dependency, used by tests and benchmarks)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))

@@ -1,0 +1,96 @@
+"""The dashboard in a real browser: upload a file through the page, ask in Chat, see the cited passage.
+
+Runs Debian's Chromium through Playwright against `streamlit run Home.py` on a free loopback port and a temporary
+data directory. Skipped when Chromium is not installed, except in CI (`LMSPACE_REQUIRE_BROWSER=1`), where a missing
+browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lmspace_ui.launch import CHROMIUM, free_port, launch_chromium, start_dashboard, wait_until_ready
+from tests.conftest import write_config
+
+PASSAGE = "Visitors must be escorted by a badge holder at all times inside the Lisbon data centre."
+NEEDS_BROWSER = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("LMSPACE_REQUIRE_BROWSER"),
+    reason=f"{CHROMIUM} is not installed (apt-get install chromium)",
+)
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The dashboard server on a fresh data directory; yields its base URL."""
+    directory = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(write_config(directory))}, log=directory / "server.log")
+    try:
+        wait_until_ready(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the rerun an interaction started (its status widget is gone)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=60_000)
+
+
+@NEEDS_BROWSER
+def test_a_file_uploaded_in_the_page_is_cited_in_chat(dashboard, browser, tmp_path: Path):
+    document = tmp_path / "visitor-policy.md"
+    document.write_text(f"# Visitor policy\n\n{PASSAGE}\n\nDeliveries go to the loading bay on level -1.\n")
+    page = browser.new_page()
+    page.goto(f"{dashboard}/upload")
+    page.get_by_label("Name of the new space").fill("browser-space")
+    page.get_by_label("Name of the new space").press("Enter")
+    settle(page)
+    page.locator("input[type=file]").set_input_files(str(document))
+    page.get_by_text("visitor-policy.md").first.wait_for()  # the uploader lists the file once it is uploaded
+    page.get_by_role("button", name="Ingest").click()
+    page.get_by_text("ingest · succeeded").first.wait_for(timeout=120_000)
+
+    page.get_by_role("link", name="Chat").click()
+    settle(page)
+    page.get_by_text("No language model is configured").first.wait_for()  # the notice says answers are quoted
+    chat_input = page.get_by_placeholder("Ask browser-space")
+    chat_input.fill("Who must escort visitors in the data centre?")
+    chat_input.press("Enter")
+    citation = page.get_by_text(re.compile(r"\[1\] visitor-policy\.md"))
+    citation.first.wait_for(timeout=120_000)
+    citation.first.click()
+    page.get_by_text("escorted by a badge holder").first.wait_for()
+    page.close()
+
+
+@NEEDS_BROWSER
+def test_every_page_opens_without_an_error(dashboard, browser):
+    page = browser.new_page()
+    for path, heading in (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"),
+                          ("research", "Research"), ("sync_jobs", "Sync Jobs"), ("settings", "Settings")):
+        page.goto(f"{dashboard}/{path}")
+        page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
+        assert page.locator("[data-testid=stException]").count() == 0
+    page.close()
+
+
+def test_the_browser_is_debians_chromium():
+    assert shutil.which("chromium") in (None, CHROMIUM) or Path(CHROMIUM).exists()
