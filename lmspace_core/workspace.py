@@ -146,10 +146,13 @@ class Workspace:
                 self._jobs = JobRunner(self.job_store)
             return self._jobs
 
-    def recent_jobs(self, space: Space, kind: str | None = None, limit: int = 10) -> list[Job]:
-        """The space's latest jobs, newest first; jobs whose process has died show as interrupted, not running."""
+    def recent_jobs(self, space: Space | None, kind: str | None = None, limit: int = 10) -> list[Job]:
+        """A space's latest jobs (None: jobs tied to no space, e.g. research on an upload), newest first.
+
+        Jobs whose process has died show as interrupted, not running.
+        """
         self.jobs  # starting the runner is what marks the jobs of dead processes interrupted
-        return self.job_store.list_jobs(self.enterprise_id, space.id, kind=kind, limit=limit)
+        return self.job_store.list_jobs(self.enterprise_id, space.id if space else "", kind=kind, limit=limit)
 
     def close(self) -> None:
         if self._jobs is not None:

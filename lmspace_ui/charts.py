@@ -1,4 +1,4 @@
-"""Plotly figures about a space's documents: pure functions from core dataclasses to figures.
+"""Plotly figures about a space's documents and research findings: pure functions from core dataclasses to figures.
 
 They take plain `Document` lists and import no Streamlit, so their numbers can be unit-tested without a page.
 """
@@ -12,7 +12,7 @@ from itertools import accumulate
 
 import plotly.graph_objects as go
 
-from lmspace_core.domain import Document
+from lmspace_core.domain import Document, Finding
 
 TOP_DOCUMENTS = 20
 
@@ -60,3 +60,11 @@ def size_by_document(documents: Sequence[Document], top: int = TOP_DOCUMENTS) ->
     figure = _titled(go.Figure(bars), f"Size by document (top {top})", "bytes", "document")
     figure.update_layout(height=max(240, 28 * len(shown) + 80))
     return figure
+
+
+def findings_by_directory(findings: Sequence[Finding], top: int = 20) -> go.Figure:
+    """A bar per directory with how many findings are in it (the `top` busiest), busiest first."""
+    counts = Counter(finding.path.rsplit("/", 1)[0] if "/" in finding.path else "." for finding in findings)
+    ranked = counts.most_common(top)
+    bars = go.Bar(x=[directory for directory, _ in ranked], y=[count for _, count in ranked], name="findings")
+    return _titled(go.Figure(bars), "Findings by directory", "directory", "findings")

@@ -99,7 +99,8 @@ def _progress_text(job: Job, events: list[JobEvent]) -> str:
         return counter
     latest = events[-1]
     doing = f"{latest.stage} {latest.item}" if latest.item else (latest.message or latest.stage)
-    return f"{counter} · {doing}"
+    found = f" · {latest.message}" if latest.item and latest.message else ""
+    return f"{counter} · {doing}{found}"
 
 
 def _items(events: list[JobEvent]) -> None:

@@ -1,23 +1,49 @@
-"""Research: codebase research with isolated-context subagents. Not available yet; says what it will do."""
+"""Research: pick a space's code or upload a .zip, plan a task, edit the plan, run it as a job, read the findings."""
 
 import streamlit as st
 
+from lmspace_core.research.plan import ResearchPlan
+from lmspace_ui.components import reported_errors, space_picker
+from lmspace_ui.job_monitor import job_monitor
+from lmspace_ui.research_view import render_research_result
+from lmspace_ui.resources import workspace_or_stop
+
+PLAN = "research_plan"  # session_state: the plan JSON the user may edit, and what it was planned for
+
 st.title("Research")
-st.info(
-    "Codebase research is not available yet in this version of LMSpace. Nothing on this page runs yet.",
-    icon=":material/construction:",
-)
-st.markdown(
-    """
-When it lands, this page will let you pick a space (or upload a `.zip`), type a task such as
-*"Find print statements"* or *"Where is class `Invoice` defined?"*, and then:
+st.caption("Find things in code: exact pattern searches run by code, or questions answered file by file by "
+           "isolated subagents. Every finding is re-read from its file before it is shown.")
+workspace = workspace_or_stop()
 
-- show the **research plan** (which files, which strategy: a pattern search run by code, one subagent question per
-  file, or exploration in a sandbox) so you can edit it before running;
-- run it as a background job with live progress (files scanned, subagents running and done, findings so far);
-- list **verified findings** (path, line, the exact source text, a note) — every finding is re-read from the file
-  before it is shown — with a per-directory chart and CSV/JSON export.
+source = st.radio("Codebase", ["Code in a space", "Upload a .zip"], horizontal=True)
+space = archive = None
+if source == "Code in a space":
+    space = space_picker(workspace, key="research_space")
+else:
+    upload = st.file_uploader("A .zip of the codebase", type=["zip"])
+    archive = (upload.name, upload.getvalue()) if upload is not None else None
+target = space.name if space is not None else (archive[0] if archive else None)
 
-Until then you can ingest a codebase on the **Upload** page and ask questions about it in **Chat**.
-"""
-)
+task = st.text_input("Task", placeholder="e.g. Find print statements · functions that raise ValueError · "
+                                         "where is class Invoice defined")
+if st.button("Plan", icon=":material/route:", disabled=not (task and target)):
+    from lmspace_core.agents.research.researcher import plan_research
+
+    with reported_errors(), st.spinner("Planning…"):
+        plan = plan_research(workspace, task, space, archive)
+        st.session_state[PLAN] = {"json": plan.to_json(), "target": target}
+
+planned = st.session_state.get(PLAN)
+if planned and planned["target"] == target:
+    edited = st.text_area("Plan (JSON — edit and run again)", planned["json"], height=260)
+    if st.button("Run", type="primary", icon=":material/play_arrow:"):
+        from lmspace_core.agents.research.researcher import start_research
+
+        with reported_errors():
+            start_research(workspace, ResearchPlan.from_json(edited), space, archive)
+
+jobs = workspace.recent_jobs(space, "research", limit=5)
+if jobs:
+    st.subheader("Research jobs")
+for job in jobs:
+    job_monitor(workspace.job_store, job, render_result=render_research_result)

@@ -8,6 +8,7 @@ fallback when no model is configured and no task family matched, and says so.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -129,6 +130,19 @@ def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) ->
                 f"{len(findings)} code passages most similar to the task (semantic search over {files} files), "
                 "not answers.")
     return f"{len(findings)} findings in {places} of {files} files scanned ({plan.rationale})"
+
+
+def plan_research(
+    workspace: Workspace, task: str, space: Space | None = None, archive: tuple[str, bytes] | None = None
+) -> ResearchPlan:
+    """Plan `task` over a space's code or an uploaded `.zip` (name, bytes), reading only the file list."""
+    researcher = CodebaseResearcher(workspace)
+    if archive is None:
+        return researcher.plan(task, researcher.codebase(space)[0])
+    with tempfile.TemporaryDirectory(dir=workspace.settings.data_dir) as staging:
+        path = Path(staging) / Path(archive[0]).name
+        path.write_bytes(archive[1])
+        return researcher.plan(task, researcher.codebase(path)[0])
 
 
 def start_research(

@@ -1,0 +1,87 @@
+"""Time to first paint of the dashboard's Home and Chat pages, measured in a real browser.
+
+    uv run python bench/bench_ui.py [--chunks 10000] [--repeats 5]
+
+"Cold" starts a fresh dashboard server and opens the page in a new browser tab: it includes the server's first
+script run (imports, workspace, SQLite). "Warm" reloads the same page (median of `--repeats`). First paint is the
+moment the page's own content is visible: the Home heading, or Chat's question box for the selected space. The data
+directory holds one space of `--chunks` chunks (synthetic vectors), so Chat renders a large space. Targets: cold
+<= 3 s, warm <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_retrieval import fill_space  # noqa: E402
+
+from lmspace_core.config import load_config  # noqa: E402
+from lmspace_core.workspace import Workspace  # noqa: E402
+from lmspace_ui.launch import free_port, launch_chromium, start_dashboard, wait_until_ready  # noqa: E402
+
+SPACE = "big-space"
+
+
+def first_paint(page, url: str, ready) -> float:
+    started = time.perf_counter()
+    page.goto(url)
+    ready(page).wait_for(timeout=60_000)
+    return time.perf_counter() - started
+
+
+def measure(browser, config: Path, path: str, ready, repeats: int) -> tuple[float, float]:
+    port = free_port()
+    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(config)})
+    try:
+        wait_until_ready(port)
+        page = browser.new_page()
+        url = f"http://127.0.0.1:{port}/{path}"
+        cold = first_paint(page, url, ready)
+        warm = statistics.median(first_paint(page, url, ready) for _ in range(repeats))
+        page.close()
+        return cold, warm
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="lmspace-ui-bench-") as home:
+        config = Path(home) / "lmspace.yaml"
+        config.write_text(f"data_dir: {home}/data\n")
+        workspace = Workspace(load_config(config, env={}))
+        fill_space(workspace, SPACE, args.chunks, np.random.default_rng(3))
+        workspace.close()
+        pages = (
+            ("Home", "", lambda page: page.get_by_role("heading", name="LMSpace", exact=True)),
+            (f"Chat ({args.chunks:,}-chunk space)", "chat", lambda page: page.get_by_placeholder(f"Ask {SPACE}")),
+        )
+        rows = []
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            for name, path, ready in pages:
+                cold, warm = measure(browser, config, path, ready, args.repeats)
+                rows.append((name, cold, warm))
+            browser.close()
+    print("| page | cold first paint (target <= 3 s) | warm first paint (target <= 1 s) |")
+    print("|------|----------------------------------|----------------------------------|")
+    for name, cold, warm in rows:
+        print(f"| {name} | {cold:.2f} s | {warm:.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
