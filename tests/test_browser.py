@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,27 @@ def test_every_page_opens_without_an_error(dashboard, browser):
 
 def test_the_browser_is_debians_chromium():
     assert shutil.which("chromium") in (None, CHROMIUM) or Path(CHROMIUM).exists()
+
+
+@NEEDS_BROWSER
+def test_a_pattern_task_on_an_uploaded_zip_shows_the_findings_table(dashboard, browser, tmp_path: Path):
+    archive = tmp_path / "tool.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("tool/main.py", 'def main():\n    print("hello")\n    # print("no")\n')
+        zipped.writestr("tool/util.py", "def shout(text):\n    print(\n        text.upper(),\n    )\n")
+    page = browser.new_page()
+    page.goto(f"{dashboard}/research")
+    page.get_by_text("Upload a .zip").click()
+    settle(page)
+    page.locator("input[type=file]").set_input_files(str(archive))
+    page.get_by_text("tool.zip").first.wait_for()
+    page.get_by_label("Task").fill("Find print statements")
+    page.get_by_label("Task").press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Plan").click()
+    settle(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("research · succeeded").first.wait_for(timeout=60_000)
+    page.get_by_text("2 findings in 2 of 2 files").first.wait_for()
+    page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=30_000)  # the findings table
+    page.close()
