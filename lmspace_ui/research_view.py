@@ -29,8 +29,8 @@ def render_research_result(job: Job) -> None:
     result = ResearchResult.from_json_data(job.result)
     st.markdown(result.summary)
     stats = result.stats
-    st.caption(f"{len(result.findings)} verified findings · {stats.files} files · {stats.bytes:,} bytes · "
-               f"{stats.lm_calls} model calls · {stats.tokens:,} tokens · {stats.seconds:.1f} s")
+    st.caption(f"verified findings: {len(result.findings)} · files: {stats.files} · bytes: {stats.bytes:,} · "
+               f"model calls: {stats.lm_calls} · tokens: {stats.tokens:,} · {stats.seconds:.1f} s")
     if result.rejected:
         st.warning(f"{len(result.rejected)} findings were dropped: their text is not at the place they name.",
                    icon=":material/report:")

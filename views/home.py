@@ -24,9 +24,9 @@ SAMPLE_JOB = "home_sample_job"  # session_state: the id of the sample ingest sta
 
 INTRO = (
     "LMSpace keeps an organisation's knowledge (documents, pasted rules and whole codebases) in **spaces** and "
-    "answers questions over a space with citations to the passages it used. It can also research a codebase with "
-    "sub-agents and turn what changed in a space into a fine-tuning dataset. Everything here is also available "
-    "from the `lmspace` command and the Python API."
+    "answers questions over a space with citations to the passages it used. It also researches codebases with "
+    "isolated subagents and verified findings; syncing a space to a fine-tuned model is coming. Everything here "
+    "is also available from the `lmspace` command and the Python API."
 )
 
 

@@ -129,7 +129,11 @@ def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) ->
         return (f"No language model is configured and the task matched no built-in pattern, so these are the "
                 f"{len(findings)} code passages most similar to the task (semantic search over {files} files), "
                 "not answers.")
-    return f"{len(findings)} findings in {places} of {files} files scanned ({plan.rationale})"
+    return f"{_count(len(findings), 'finding')} in {places} of {_count(files, 'file')} scanned ({plan.rationale})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def plan_research(
