@@ -26,6 +26,19 @@ def write_config(directory: Path, extra: str = "") -> Path:
     return path
 
 
+def skip_unless_installed(present: bool, what: str, install: str) -> None:
+    """Skip a test that needs a system part `uv sync` does not install (Debian's Chromium, Pyodide from npm).
+
+    `.ci/run` installs them and sets LMSPACE_REQUIRE_ALL=1, so in CI a missing part fails instead of skipping.
+    """
+    if present:
+        return
+    message = f"{what} is not installed ({install})"
+    if os.environ.get("LMSPACE_REQUIRE_ALL"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_config(write_config(tmp_path), env={})

@@ -1,28 +1,21 @@
 """The dashboard in a real browser: upload a file through the page, ask in Chat, see the cited passage.
 
 Runs Debian's Chromium through Playwright against `streamlit run Home.py` on a free loopback port and a temporary
-data directory. Skipped when Chromium is not installed, except in CI (`LMSPACE_REQUIRE_BROWSER=1`), where a missing
-browser is a failure.
+data directory. Skipped when Chromium is not installed, except in CI, where a missing browser is a failure.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from lmspace_ui.launch import CHROMIUM, free_port, launch_chromium, start_dashboard, wait_until_ready
-from tests.conftest import write_config
+from tests.conftest import skip_unless_installed, write_config
 
 PASSAGE = "Visitors must be escorted by a badge holder at all times inside the Lisbon data centre."
-NEEDS_BROWSER = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("LMSPACE_REQUIRE_BROWSER"),
-    reason=f"{CHROMIUM} is not installed (apt-get install chromium)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +36,7 @@ def dashboard(tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    skip_unless_installed(Path(CHROMIUM).exists(), "Chromium", "apt-get install chromium")
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
         yield chromium
@@ -55,7 +49,6 @@ def settle(page) -> None:
     page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=60_000)
 
 
-@NEEDS_BROWSER
 def test_a_file_uploaded_in_the_page_is_cited_in_chat(dashboard, browser, tmp_path: Path):
     document = tmp_path / "visitor-policy.md"
     document.write_text(f"# Visitor policy\n\n{PASSAGE}\n\nDeliveries go to the loading bay on level -1.\n")
@@ -82,7 +75,6 @@ def test_a_file_uploaded_in_the_page_is_cited_in_chat(dashboard, browser, tmp_pa
     page.close()
 
 
-@NEEDS_BROWSER
 def test_every_page_opens_without_an_error(dashboard, browser):
     page = browser.new_page()
     for path, heading in (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"),
@@ -93,11 +85,6 @@ def test_every_page_opens_without_an_error(dashboard, browser):
     page.close()
 
 
-def test_the_browser_is_debians_chromium():
-    assert shutil.which("chromium") in (None, CHROMIUM) or Path(CHROMIUM).exists()
-
-
-@NEEDS_BROWSER
 def test_a_pattern_task_on_an_uploaded_zip_shows_the_findings_table(dashboard, browser, tmp_path: Path):
     archive = tmp_path / "tool.zip"
     with zipfile.ZipFile(archive, "w") as zipped:

@@ -13,6 +13,8 @@ from lmspace_core.domain import Finding
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.research.codebase import Codebase
 from lmspace_core.research.sandbox import sandbox_factory
+from tests.conftest import skip_unless_installed
+from tests.test_sandbox import pyodide_installed
 
 TREE = {
     "app/main.py": "import sys\n\n\ndef main():\n    print('hello')\n    return 0\n",
@@ -59,6 +61,7 @@ def step(code: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def factory():
+    skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
     return sandbox_factory()
 
 

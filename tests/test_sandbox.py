@@ -1,6 +1,6 @@
 """The code sandbox of explore research: real Deno + Pyodide from node_modules, offline, refusing the host.
 
-Needs `npm ci` (Pyodide) and the `deno` Python package; without them the fixture fails with the command to run.
+Needs `npm ci` (Pyodide) and the `deno` Python package: skipped without Pyodide, except in CI.
 """
 
 from __future__ import annotations
@@ -13,13 +13,23 @@ import pytest
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
 
 from lmspace_core.research.sandbox import Sandbox, SandboxUnavailableError, find_pyodide, sandbox_factory
+from tests.conftest import skip_unless_installed
 
 REPO_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def pyodide_installed() -> bool:
+    try:
+        find_pyodide()
+    except SandboxUnavailableError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
 def sandbox():
     """One sandbox for the module; every refusal test also checks that the session survived it."""
+    skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
     with sandbox_factory()() as opened:
         opened.start()
         yield opened
@@ -46,6 +56,7 @@ def test_submit_returns_the_final_output(sandbox):
 
 
 def test_host_tools_are_callable_from_sandboxed_code():
+    skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
     calls = []
 
     def lookup(key: str, default: str = "none") -> str:
@@ -154,6 +165,7 @@ def test_sandboxed_code_cannot_read_the_environment(sandbox, monkeypatch):
 
 
 def test_a_runaway_execution_is_stopped_at_the_deadline():
+    skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
     with Sandbox(timeout_s=0.5) as opened:
         opened.start()  # start-up has its own, longer deadline
         with pytest.raises(CodeInterpreterError, match="longer than 0.5 s"):
