@@ -222,6 +222,11 @@ class RetrievalSettings(_Settings):
     top_k: int = Field(5, ge=1, le=50)
 
 
+class ResearchSettings(_Settings):
+    parallelism: int = Field(4, ge=1, le=64)  # subagents running at once
+    context_tokens: int = Field(6000, ge=1000)  # the model's context a subagent's prompt must fit
+
+
 class Settings(_Settings):
     """Everything LMSpace reads from its configuration; `source` says where it came from."""
 
@@ -233,6 +238,7 @@ class Settings(_Settings):
     lm: Annotated[LMSettings, Section] = Field(default_factory=LMSettings)
     ingest: Annotated[IngestSettings, Section] = Field(default_factory=IngestSettings)
     retrieval: Annotated[RetrievalSettings, Section] = Field(default_factory=RetrievalSettings)
+    research: Annotated[ResearchSettings, Section] = Field(default_factory=ResearchSettings)
     source: str = "defaults"
 
     @model_validator(mode="after")

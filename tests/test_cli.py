@@ -279,3 +279,47 @@ def test_the_installed_command_lists_its_commands():
     assert result.returncode == 0, result.stderr
     for command in ("spaces", "ingest", "ask", "docs", "config"):
         assert command in result.stdout
+
+
+# -- research -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def code_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "tool"
+    (folder / "tool").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text("[project]\nname = 'tool'\n")
+    (folder / "tool" / "main.py").write_text('def main():\n    print("hi")\n    # print("no")\n')
+    return folder
+
+
+def test_research_json_has_the_plan_findings_summary_and_stats(lmspace, code_folder):
+    data = as_json(lmspace("research", str(code_folder), "Find print statements", "--json"))
+    assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
+    assert data["plan"]["strategy"] == "pattern"
+    assert data["findings"] == [{"path": "tool/main.py", "line": 2, "end_line": 2, "text": '    print("hi")',
+                                 "note": "call to print"}]
+    assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
+
+
+def test_research_plan_only_prints_a_plan_that_runs_when_given_back(lmspace, code_folder, tmp_path: Path):
+    plan = as_json(lmspace("research", str(code_folder), "where is main defined", "--plan-only", "--json"))
+    assert plan["pattern"] == {"kind": "definition", "name": "main", "regex": None, "code_only": True}
+    edited = tmp_path / "plan.json"
+    edited.write_text(json.dumps({**plan, "pattern": {"kind": "call", "name": "print"}}))
+    data = as_json(lmspace("research", str(code_folder), "ignored", "--plan", str(edited), "--json"))
+    assert [f["line"] for f in data["findings"]] == [2]
+
+
+def test_research_over_an_ingested_space(lmspace, code_folder):
+    lmspace("spaces", "create", "code")
+    lmspace("ingest", "code", str(code_folder))
+    data = as_json(lmspace("research", "code", "Find print statements", "--json"))
+    assert [f["path"] for f in data["findings"]] == ["tool/tool/main.py"]
+
+
+def test_a_broken_plan_file_exits_with_a_message(lmspace, code_folder, tmp_path: Path):
+    broken = tmp_path / "plan.json"
+    broken.write_text('{"task": "x",')
+    result = lmspace("research", str(code_folder), "x", "--plan", str(broken))
+    assert result.exit_code == 1 and "not valid JSON" in result.stderr

@@ -107,7 +107,9 @@ class CodebaseResearcher:
         if plan.strategy is Strategy.MAP:
             from lmspace_core.agents.research.subagents import MapExecutor
 
-            result = MapExecutor(lm).run(plan.task, plan.question or plan.task, codebase, files, progress)
+            research = self.workspace.settings.research
+            executor = MapExecutor(lm, context_tokens=research.context_tokens, parallelism=research.parallelism)
+            result = executor.run(plan.task, plan.question or plan.task, codebase, files, progress)
         else:
             from lmspace_core.agents.research.explore import ExploreExecutor
 
