@@ -29,12 +29,12 @@ def write_config(directory: Path, extra: str = "") -> Path:
 def skip_unless_installed(present: bool, what: str, install: str) -> None:
     """Skip a test that needs a system part `uv sync` does not install (Debian's Chromium, Pyodide from npm).
 
-    `.ci/run` installs them and sets LMSPACE_REQUIRE_ALL=1, so in CI a missing part fails instead of skipping.
+    `.ci/run` installs them and sets REQUIRE_ALL_TEST_PARTS=1, so in CI a missing part fails instead of skipping.
     """
     if present:
         return
     message = f"{what} is not installed ({install})"
-    if os.environ.get("LMSPACE_REQUIRE_ALL"):
+    if os.environ.get("REQUIRE_ALL_TEST_PARTS"):
         pytest.fail(message)
     pytest.skip(message)
 
