@@ -106,7 +106,7 @@ class MapExecutor:
         def inspect(job: tuple[int, _Unit]) -> tuple[int, str, _Answer]:
             index, unit = job
             reply = counted_call(self.subagent, self.lm, task=task, question=question, path=unit.path,
-                          numbered_content=unit.numbered_content)
+                                 numbered_content=unit.numbered_content)
             return index, unit.path, _answer(unit, reply)
 
         answers: list[tuple[int, _Answer]] = []

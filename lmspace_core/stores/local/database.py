@@ -10,9 +10,15 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lmspace_core.stores.local.migrations import migrate
+
+
+def utc_now() -> str:
+    """The timestamp format every table stores: ISO 8601 in UTC."""
+    return datetime.now(UTC).isoformat()
 
 
 class Database:

@@ -6,17 +6,13 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lmspace_core.domain import Job, JobEvent, JobStatus, Progress, Scope
 from lmspace_core.errors import NotFoundError
-from lmspace_core.stores.local.database import Database
+from lmspace_core.stores.local.database import Database, utc_now
 
 _UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -45,7 +41,7 @@ class LocalJobStore:
 
     def create_job(self, scope: Scope, kind: str, title: str, owner: str) -> Job:
         job_id = uuid.uuid4().hex[:16]
-        now = _now()
+        now = utc_now()
         with self._db.write() as connection:
             connection.execute(
                 "INSERT INTO jobs (id, enterprise_id, space_id, kind, title, status, owner, created_at, updated_at) "
@@ -55,7 +51,7 @@ class LocalJobStore:
         return self.get_job(scope.enterprise_id, job_id)
 
     def record_progress(self, enterprise_id: str, job_id: str, progress: Progress) -> None:
-        now = _now()
+        now = utc_now()
         with self._db.write() as connection:
             connection.execute(
                 "UPDATE jobs SET status = ?, done = ?, total = ?, message = ?, updated_at = ? "
@@ -75,7 +71,7 @@ class LocalJobStore:
         with self._db.write() as connection:
             connection.execute(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ? WHERE enterprise_id = ? AND id = ?",
-                (status.value, json.dumps(result) if result is not None else None, error, _now(), enterprise_id,
+                (status.value, json.dumps(result) if result is not None else None, error, utc_now(), enterprise_id,
                  job_id),
             )
         return self.get_job(enterprise_id, job_id)
@@ -120,7 +116,7 @@ class LocalJobStore:
             orphans = [row["id"] for row in rows if not owner_alive(row["owner"])]
             connection.executemany(
                 "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
-                [(JobStatus.INTERRUPTED.value, "The process running this job stopped before it finished.", _now(),
+                [(JobStatus.INTERRUPTED.value, "The process running this job stopped before it finished.", utc_now(),
                   job_id) for job_id in orphans],
             )
         return len(orphans)

@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from lmspace_core.domain import (
 )
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
-from lmspace_core.stores.local.database import Database
+from lmspace_core.stores.local.database import Database, utc_now
 from lmspace_core.stores.local.vectors import VectorFile, top_k
 
 # Compact a space's vector file once masked rows outnumber live ones (and there are enough to matter).
@@ -56,10 +56,6 @@ class _RowMap:
     generation: int
     chunk_keys: np.ndarray
     document_keys: np.ndarray
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _space(row: sqlite3.Row) -> Space:
@@ -182,7 +178,7 @@ class LocalKnowledgeStore:
         self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int
     ) -> Space:
         space_id = uuid.uuid4().hex[:16]
-        now = _now()
+        now = utc_now()
         try:
             with self._db.write() as connection:
                 connection.execute(
@@ -233,7 +229,7 @@ class LocalKnowledgeStore:
                     self._space_row(connection, scope)
                     connection.execute(
                         f"UPDATE spaces SET {assignments}, updated_at = ? WHERE enterprise_id = ? AND id = ?",
-                        (*changes.values(), _now(), scope.enterprise_id, scope.space_id),
+                        (*changes.values(), utc_now(), scope.enterprise_id, scope.space_id),
                     )
             except sqlite3.IntegrityError:
                 raise AlreadyExistsError(
@@ -324,7 +320,7 @@ class LocalKnowledgeStore:
             connection.execute(
                 "UPDATE spaces SET vector_count = ?, generation = generation + 1, updated_at = ? "
                 "WHERE enterprise_id = ? AND id = ?",
-                (next_row, _now(), scope.enterprise_id, scope.space_id),
+                (next_row, utc_now(), scope.enterprise_id, scope.space_id),
             )
             replaced_any = any(outcome is Outcome.REPLACED for _, outcome, _ in written)
             retired = self._compact_if_sparse(connection, scope) if replaced_any else None
@@ -343,7 +339,7 @@ class LocalKnowledgeStore:
             "SELECT id, content_hash, version FROM documents WHERE enterprise_id = ? AND space_id = ? AND source = ?",
             (scope.enterprise_id, scope.space_id, draft.source),
         ).fetchone()
-        now = _now()
+        now = utc_now()
         tags = json.dumps(sorted(set(draft.tags)))
         if existing and existing["content_hash"] == draft.content_hash:
             return existing["id"], Outcome.UNCHANGED, None
@@ -381,7 +377,7 @@ class LocalKnowledgeStore:
         connection.execute(
             "INSERT INTO document_changes (enterprise_id, space_id, document_id, source, version, kind, content_hash, "
             "changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (scope.enterprise_id, scope.space_id, document_id, source, version, str(kind), content_hash, _now()),
+            (scope.enterprise_id, scope.space_id, document_id, source, version, str(kind), content_hash, utc_now()),
         )
 
     def delete_document(self, scope: Scope, document_id: str) -> Document:
@@ -397,7 +393,7 @@ class LocalKnowledgeStore:
             )
             connection.execute(
                 "UPDATE spaces SET generation = generation + 1, updated_at = ? WHERE enterprise_id = ? AND id = ?",
-                (_now(), scope.enterprise_id, scope.space_id),
+                (utc_now(), scope.enterprise_id, scope.space_id),
             )
             retired = self._compact_if_sparse(connection, scope)
         if retired:
@@ -482,7 +478,7 @@ class LocalKnowledgeStore:
             connection.execute(
                 "UPDATE spaces SET embedder_id = ?, dimension = ?, vector_file = ?, vector_count = ?, "
                 "generation = generation + 1, updated_at = ? WHERE enterprise_id = ? AND id = ?",
-                (embedder_id, vectors.shape[1], file_name, len(chunk_ids), _now(), scope.enterprise_id,
+                (embedder_id, vectors.shape[1], file_name, len(chunk_ids), utc_now(), scope.enterprise_id,
                  scope.space_id),
             )
         self._retire_vector_file(scope.enterprise_id, old_file)
