@@ -117,3 +117,19 @@ def test_files_over_the_size_limit_are_refused_before_any_model_call(factory):
     with pytest.raises(LMSpaceError, match="narrow the plan's file globs"):
         ExploreExecutor(lm, factory, max_bytes=10).run("Find prints", "prints", codebase, codebase.files)
     assert recorder.prompts == []
+
+
+def test_an_explore_plan_runs_end_to_end_and_its_answer_cites_only_verified_findings(factory, workspace):
+    from lmspace_core.agents.knowledge import KnowledgeAgent
+    from lmspace_core.research.plan import ResearchPlan, Strategy
+
+    invent = FIND_PRINTS.replace("hits = []", 'hits = [{"path": "app/util.py", "line": 1, "end_line": 1, '
+                                              '"text": "os.system(cmd)", "note": "made up"}]')
+    lm, _ = scripted(step(invent), step(SUBMIT_HITS),
+                     {"reasoning": "one call", "answer": "main prints a greeting [1].", "cited": [1]})
+    workspace.use_lm(lm)
+    plan = ResearchPlan("Find print statements", Strategy.EXPLORE, question="where is print called?")
+    result = KnowledgeAgent(workspace).research("Find print statements", TREE, plan=plan)
+    assert [(f.path, f.line, f.verified) for f in result.findings] == [("app/main.py", 5, True)]
+    assert [f.text for f in result.rejected] == ["os.system(cmd)"]
+    assert result.summary == "main prints a greeting [1]." and result.stats.lm_calls == 3
