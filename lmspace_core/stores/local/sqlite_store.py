@@ -56,6 +56,7 @@ class _RowMap:
     generation: int
     chunk_keys: np.ndarray
     document_keys: np.ndarray
+    live: np.ndarray  # rows that belong to a chunk; computed once per generation, not on every query
 
 
 def _space(row: sqlite3.Row) -> Space:
@@ -495,7 +496,7 @@ class LocalKnowledgeStore:
             count = space["vector_count"]
             rows = self._row_map(connection, scope, space["generation"], count)
             if search_filter.is_empty:
-                mask = rows.chunk_keys >= 0
+                mask = rows.live
             else:
                 conditions, params = _document_filter_sql(search_filter)
                 allowed = connection.execute(
@@ -527,7 +528,7 @@ class LocalKnowledgeStore:
             table = np.array(rows, dtype=np.int64)
             chunk_keys[table[:, 0]] = table[:, 1]
             document_keys[table[:, 0]] = table[:, 2]
-        row_map = _RowMap(generation, chunk_keys, document_keys)
+        row_map = _RowMap(generation, chunk_keys, document_keys, chunk_keys >= 0)
         self._row_maps[scope.space_id] = row_map
         return row_map
 
