@@ -38,3 +38,8 @@ def renumber(answer: str, numbers: Sequence[int]) -> str:
     """Rewrite inline markers so the cited passages read [1], [2], ... in the order they are listed."""
     mapping = {old: new for new, old in enumerate(numbers, start=1)}
     return _MARKER.sub(lambda m: f"[{mapping.get(int(m.group(1)), int(m.group(1)))}]", answer)
+
+
+def retry_config(attempt: int) -> dict:
+    """Call settings for attempt `attempt` (0 first): a retry gets a fresh rollout so a cached reply is not reused."""
+    return {"rollout_id": attempt, "temperature": 1.0} if attempt else {}

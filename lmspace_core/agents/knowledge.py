@@ -10,7 +10,7 @@ from dspy.streaming import StreamListener, StreamResponse
 from dspy.utils.exceptions import AdapterParseError
 
 from lmspace_core.agents.base import BaseAgent
-from lmspace_core.agents.citations import cited_numbers, citation, format_passage, renumber
+from lmspace_core.agents.citations import cited_numbers, citation, format_passage, renumber, retry_config
 from lmspace_core.agents.extractive import extract_answer, not_found
 from lmspace_core.agents.signatures import AnswerWithCitations
 from lmspace_core.domain import Answer, AnswerMode, Hit, SearchFilter, Space, Turn
@@ -95,8 +95,7 @@ class KnowledgeAgent(BaseAgent):
 
     def _prediction(self, lm, inputs: dict, attempt: int) -> dspy.Prediction | None:
         """One model call; None when the reply cannot be parsed (counts as a failed attempt)."""
-        # A fresh rollout id on retries, so a cached reply is not simply served again.
-        config = {"rollout_id": attempt, "temperature": 1.0} if attempt else {}
+        config = retry_config(attempt)
         with _model_errors(), dspy.context(lm=lm):
             try:
                 return self.respond(**inputs, config=config)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import dspy
 
-from lmspace_core.agents.citations import cited_numbers
+from lmspace_core.agents.citations import cited_numbers, retry_config
 from lmspace_core.agents.research.subagents import counted_call
 from lmspace_core.agents.signatures import SummarizeFindings
 from lmspace_core.domain import Finding
@@ -44,10 +44,8 @@ def summarize(task: str, notes: str, findings: Sequence[Finding], lm: dspy.BaseL
     writer = dspy.ChainOfThought(SummarizeFindings)
     calls = tokens = 0
     for attempt in range(2):
-        # A fresh rollout on the retry, so a cached reply is not simply served again.
-        config = {"rollout_id": attempt, "temperature": 1.0} if attempt else {}
         reply = counted_call(writer, lm, task=task, subagent_notes=notes or "(none)", findings=_numbered(citable),
-                             config=config)
+                             config=retry_config(attempt))
         calls, tokens = calls + reply.lm_calls, tokens + reply.tokens
         if reply.prediction is None:
             continue
