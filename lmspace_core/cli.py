@@ -29,9 +29,11 @@ app = typer.Typer(help="LMSpace: knowledge spaces with grounded, cited answers."
 spaces_app = typer.Typer(help="Create, list, describe, edit, re-embed and delete spaces.", no_args_is_help=True)
 docs_app = typer.Typer(help="List, show and delete the documents of a space.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administrative operations that look across enterprises.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(docs_app, name="docs")
 app.add_typer(config_app, name="config")
+app.add_typer(admin_app, name="admin")
 
 console = Console()
 errors = Console(stderr=True)
@@ -213,6 +215,22 @@ def spaces_reembed(space: SpaceArg, as_json: JsonFlag = False) -> None:
         count = workspace.reembed_space(target, progress)
     result = {"space": target.name, "chunks": count, "embedder": workspace.embedder_id()}
     _print_json(result) if as_json else console.print(f"Re-embedded {count} chunks with {result['embedder']}.")
+
+
+@admin_app.command("locate")
+@_handles_errors
+def admin_locate(name: Annotated[str, typer.Argument(help="Space name or id.")], as_json: JsonFlag = False) -> None:
+    """Find which enterprises hold a space of this name (the only command that looks across tenants)."""
+    with _workspace() as workspace:
+        rows = [{"enterprise": s.enterprise_id, "name": s.name, "id": s.id} for s in workspace.locate_space(name)]
+    if as_json:
+        return _print_json(rows)
+    if not rows:
+        return console.print(f"No enterprise has a space named '{escape(name)}'.")
+    table = Table("enterprise", "name", "id")
+    for row in rows:
+        table.add_row(escape(row["enterprise"]), escape(row["name"]), row["id"])
+    console.print(table)
 
 
 # -- ingest ---------------------------------------------------------------------------------------------------

@@ -95,11 +95,10 @@ class Workspace:
     """Everything one configuration needs, built lazily where building is expensive."""
 
     def __init__(self, settings: Settings, enterprise: str | None = None) -> None:
-        """`enterprise` overrides the configured one and pins it: spaces are then looked up in it alone."""
+        """`enterprise` overrides the configured one; either way, it is the only enterprise this workspace touches."""
         prepare_runtime_environment(settings)
         self.settings = settings
         self.enterprise_id = _check_enterprise(enterprise or settings.enterprise)
-        self._enterprise_chosen = enterprise is not None
         self.store, self.blobs, self.job_store = build_stores(settings)
         self._jobs: JobRunner | None = None
         self._embedder: Embedder | None = None
@@ -176,8 +175,6 @@ class Workspace:
         found = self.store.find_space(self.enterprise_id, name) or next(
             (s for s in self.store.list_spaces(self.enterprise_id) if s.id == name), None
         )
-        if found is None and not self._enterprise_chosen:
-            found = self._space_in_other_enterprise(name)
         if found is None:
             raise NotFoundError(
                 f"No space named '{name}' in enterprise '{self.enterprise_id}'. "
@@ -185,22 +182,19 @@ class Workspace:
             )
         return found
 
-    def _space_in_other_enterprise(self, name: str) -> Space | None:
-        """A space of another enterprise with this name, when exactly one has it.
+    def locate_space(self, name: str) -> list[Space]:
+        """Administrative: the spaces named `name` (or with that id) in every enterprise of this data store.
 
-        `lmspace spaces create acme-policies --enterprise acme` followed by `lmspace ingest acme-policies` should
-        not need the enterprise repeated; when two enterprises have the name, the caller must say which.
+        The only cross-tenant lookup there is. Every other call touches the enterprise in effect alone, however it
+        was set (`--enterprise`, `enterprise:` in lmspace.yaml, `LMSPACE_ENTERPRISE`), so a tenant can neither
+        read nor learn of another tenant's spaces by naming them.
         """
-        matches = [
+        return [
             space
             for enterprise_id in self.store.list_enterprises()
-            if enterprise_id != self.enterprise_id
-            and (space := self.store.find_space(enterprise_id, name)) is not None
+            for space in self.store.list_spaces(enterprise_id)
+            if name in (space.name, space.id)
         ]
-        if len(matches) > 1:
-            owners = ", ".join(space.enterprise_id for space in matches)
-            raise LMSpaceError(f"Several enterprises have a space named '{name}' ({owners}); pass --enterprise.")
-        return matches[0] if matches else None
 
     def list_spaces(self) -> list[Space]:
         return self.store.list_spaces(self.enterprise_id)

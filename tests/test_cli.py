@@ -126,9 +126,10 @@ def test_an_unknown_space_exits_4_with_the_create_hint(lmspace):
     assert "`lmspace spaces create nowhere`" in result.stderr
 
 
-def test_a_space_created_for_an_enterprise_is_found_without_repeating_it(lmspace, docs_folder):
+def test_a_space_created_for_an_enterprise_is_used_with_that_enterprise(lmspace, docs_folder):
     assert lmspace("spaces", "create", "acme-policies", "--enterprise", "acme").exit_code == 0
-    report = as_json(lmspace("ingest", "acme-policies", str(docs_folder), "--json"))
+    assert lmspace("ingest", "acme-policies", str(docs_folder)).exit_code == 4
+    report = as_json(lmspace("-e", "acme", "ingest", "acme-policies", str(docs_folder), "--json"))
     assert {f["outcome"] for f in report["files"]} == {"added"}
     [row] = as_json(lmspace("-e", "acme", "spaces", "list", "--json"))
     assert row["documents"] == 2
