@@ -129,6 +129,22 @@ def test_file_selection_by_glob_and_language():
     assert matches_glob("a/b/c.py", "**/*.py") and matches_glob("c.py", "**/*.py")
 
 
+@pytest.mark.parametrize(("glob", "selected"), [
+    ("src/**/*.{ts,tsx}", ["src/app.tsx", "src/lib/util.ts"]),
+    ("src/[A-Z]*.py", ["src/Main.py"]),
+    ("*.py", ["src/Main.py", "src/helpers.py"]),
+    ("./src/*.py", ["src/Main.py", "src/helpers.py"]),
+    ("**/!(test_*).js", ["web/app.js"]),
+    ("**/*", [".github/ci.yml", "src/Main.py", "src/app.tsx", "src/helpers.py", "src/lib/util.ts", "web/app.js",
+              "web/test_app.js"]),
+])
+def test_globs_as_people_write_them_select_files(glob, selected):
+    codebase = Codebase.from_mapping(dict.fromkeys(
+        ["src/app.tsx", "src/lib/util.ts", "src/Main.py", "src/helpers.py", "web/app.js", "web/test_app.js",
+         ".github/ci.yml"], "x"))
+    assert [f.path for f in select_files(codebase, FileSelection(include=(glob,)))] == selected
+
+
 def test_plans_round_trip_through_json_and_bad_edits_are_named():
     plan = plan_with_rules("functions that raise ValueError in python files")
     assert ResearchPlan.from_json(plan.to_json()) == plan

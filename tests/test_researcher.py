@@ -13,7 +13,7 @@ from dspy.lm15 import Message, Response, TextPart, Usage
 from lmspace_core.agents.knowledge import KnowledgeAgent
 from lmspace_core.agents.research.researcher import CodebaseResearcher, start_research
 from lmspace_core.errors import LMSpaceError, NotFoundError
-from lmspace_core.research.plan import ResearchPlan, Strategy
+from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
 from lmspace_core.research.result import ResearchResult
 
 TREE = {
@@ -61,6 +61,17 @@ def test_a_codebase_ingested_into_a_space_can_be_researched(workspace, tmp_path:
     workspace.ingest(space, archive, as_codebase=True)
     result = KnowledgeAgent(workspace).research("Find print statements", space="code")
     assert [(f.path, f.line) for f in result.findings] == [("shop/app/main.py", 5), ("shop/app/util.py", 2)]
+
+
+@pytest.mark.parametrize(("files", "said"), [
+    (FileSelection(include=("lib/**/*.{ts,tsx}",)), "matches the include globs ['lib/**/*.{ts,tsx}']"),
+    (FileSelection(exclude=("app/**",), languages=("python",)), "none is in the languages ['python']"),
+    (FileSelection(include=("app/*.py",), exclude=("**/*.py",)), "the exclude globs ['**/*.py'] remove all of them"),
+])
+def test_a_plan_that_selects_no_file_says_why(workspace, files, said):
+    plan = ResearchPlan("Find print statements", Strategy.PATTERN, files, PatternQuery(PatternKind.CALL, "print"))
+    result = KnowledgeAgent(workspace).research("Find print statements", TREE, plan=plan)
+    assert result.findings == () and result.summary.startswith("Nothing was searched.") and said in result.summary
 
 
 def test_a_space_without_code_says_so(workspace):

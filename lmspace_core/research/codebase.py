@@ -7,12 +7,13 @@ or a codebase already ingested into a space (read back from the blob store).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+
+from wcmatch import glob
 
 from lmspace_core.domain import Document, Scope
 from lmspace_core.errors import IngestError, NotFoundError
@@ -88,41 +89,46 @@ def describe(codebase: Codebase, max_paths: int = 200) -> str:
     return "\n".join(lines)
 
 
+# Globs as people write them: `**` for any depth, `{ts,tsx}` alternatives, `[A-Z]` classes, `!(test_*)` negation,
+# dot-files included, and a pattern without a slash (`*.py`) matching the file name at any depth.
+_GLOB_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.EXTGLOB | glob.DOTGLOB | glob.MATCHBASE | glob.FORCEUNIX
+
+
 @lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob where `**/` matches any number of folders, `*` anything but `/`, `?` one character."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+def _matcher(patterns: tuple[str, ...]) -> glob.WcMatcher:
+    return glob.compile([p.removeprefix("./") for p in patterns], flags=_GLOB_FLAGS)
 
 
 def matches_glob(path: str, pattern: str) -> bool:
-    return _glob_regex(pattern).match(path) is not None
+    return _matcher((pattern,)).match(path)
 
 
 def select_files(codebase: Codebase, selection: FileSelection) -> list[CodeFile]:
     """The files a plan's selection names (the content prefilter is applied while reading, not here)."""
+    include, exclude = _matcher(selection.include), _matcher(selection.exclude) if selection.exclude else None
     return [
         f for f in codebase.files
-        if any(matches_glob(f.path, p) for p in selection.include)
-        and not any(matches_glob(f.path, p) for p in selection.exclude)
+        if include.match(f.path)
+        and not (exclude and exclude.match(f.path))
         and (not selection.languages or f.language in selection.languages)
     ]
+
+
+def why_nothing_selected(codebase: Codebase, selection: FileSelection) -> str:
+    """Which part of a selection that picked no file ruled everything out, in words a user can act on."""
+    if not codebase.files:
+        return f"The codebase '{codebase.name}' has no readable files."
+    included = [f for f in codebase.files if _matcher(selection.include).match(f.path)]
+    if not included:
+        return (f"No file of the {len(codebase.files)} in '{codebase.name}' matches the include globs "
+                f"{list(selection.include)}; edit `files.include` (e.g. `src/**/*.{{ts,tsx}}`).")
+    kept = [f for f in included if not (selection.exclude and _matcher(selection.exclude).match(f.path))]
+    if not kept:
+        return (f"{len(included)} files match the include globs but the exclude globs {list(selection.exclude)} "
+                "remove all of them.")
+    present = sorted({f.language or "other" for f in kept})
+    return (f"{len(kept)} files match the globs, but none is in the languages {list(selection.languages)} "
+            f"(they are: {', '.join(present)}).")
 
 
 def read_or_none(codebase: Codebase, path: str) -> str | None:

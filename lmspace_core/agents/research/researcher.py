@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lmspace_core.domain import Finding, Job, ProgressCallback, Scope, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotFoundError
-from lmspace_core.research.codebase import Codebase, select_files
+from lmspace_core.research.codebase import Codebase, select_files, why_nothing_selected
 from lmspace_core.research.plan import ResearchPlan, Strategy
 from lmspace_core.research.result import ResearchResult, ResearchStats
 from lmspace_core.research.scan import Scan, findings_from_hits, scan_pattern, search_ad_hoc
@@ -66,6 +66,10 @@ class CodebaseResearcher:
         """Execute `plan`; only findings whose text is re-read at their location are returned."""
         started = time.perf_counter()
         files = select_files(codebase, plan.files)
+        if not files:
+            stats = ResearchStats(0, 0, 0, 0, round(time.perf_counter() - started, 3))
+            return ResearchResult(plan, (), (), f"Nothing was searched. {why_nothing_selected(codebase, plan.files)}",
+                                  stats)
         lm_calls = tokens = 0
         summary = ""  # the subagents' notes, for model-run strategies
         match plan.strategy:
