@@ -343,7 +343,7 @@ def research(
         return _print_json(result.to_json_data())
     console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy.value} — {escape(plan.rationale)}")
     for finding in result.findings:
-        console.print(f"[cyan]{escape(finding.path)}:{finding.line}[/]  [dim]{escape(finding.note)}")
+        console.print(f"[cyan]{escape(finding.location)}[/]  [dim]{escape(finding.note)}")
         console.print("    " + escape(finding.text.strip().splitlines()[0] if finding.text.strip() else ""))
     if result.rejected:
         console.print(f"[yellow]{len(result.rejected)} unverifiable findings were dropped.")

@@ -316,8 +316,10 @@ class JobEvent:
 class Finding:
     """One research result: a location in a codebase, the exact source text there, and what it means.
 
-    `line`/`end_line` are 1-based and inclusive; `text` is exactly those lines of the file. `verified` is True once
-    the file has been re-read and the text found at that location.
+    `line`/`end_line` are 1-based and inclusive; `text` is exactly those lines of the file. `column` (1-based, in
+    characters) is where on `line` a code search found it, so two calls on one line are two findings
+    (`path:line:column`); None for findings about whole lines (search results, subagents' findings). `verified` is
+    True once the file has been re-read and the text found at that location.
     """
 
     path: str
@@ -326,6 +328,12 @@ class Finding:
     text: str
     note: str = ""
     verified: bool = False
+    column: int | None = None
+
+    @property
+    def location(self) -> str:
+        """`path:line:column`, or `path:line` without a column: the form editors and terminals link to."""
+        return f"{self.path}:{self.line}" + (f":{self.column}" if self.column is not None else "")
 
 
 def to_json_data(value: Any) -> Any:

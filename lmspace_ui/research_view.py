@@ -16,11 +16,11 @@ INSPECTABLE = 500  # findings offered for a closer look with highlighted source;
 
 
 def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
-    """One row per finding: where it is, its first line of source, and the note."""
+    """One row per finding: where it is (path, line, column), its first line of source, and the note."""
     return pd.DataFrame(
-        [{"path": f.path, "line": f.line, "end line": f.end_line,
+        [{"path": f.path, "line": f.line, "column": f.column, "end line": f.end_line,
           "snippet": f.text.strip().splitlines()[0] if f.text.strip() else "", "note": f.note} for f in findings],
-        columns=["path", "line", "end line", "snippet", "note"],
+        columns=["path", "line", "column", "end line", "snippet", "note"],
     )
 
 
@@ -40,7 +40,7 @@ def render_research_result(job: Job) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
     st.plotly_chart(charts.findings_by_directory(result.findings), key=f"chart_{job.id}")
     shown = result.findings[:INSPECTABLE]
-    labels = [f"{f.path}:{f.line}" for f in shown]
+    labels = [f.location for f in shown]
     chosen = st.selectbox("Look at a finding", labels, key=f"inspect_{job.id}")
     finding = shown[labels.index(chosen)]
     st.code(finding.text, language=language_for(finding.path) or "text", line_numbers=True)

@@ -298,9 +298,15 @@ def test_research_json_has_the_plan_findings_summary_and_stats(lmspace, code_fol
     data = as_json(lmspace("research", str(code_folder), "Find print statements", "--json"))
     assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
     assert data["plan"]["strategy"] == "pattern"
-    assert data["findings"] == [{"path": "tool/main.py", "line": 2, "end_line": 2, "text": '    print("hi")',
-                                 "note": "call to print"}]
+    assert data["findings"] == [{"path": "tool/main.py", "line": 2, "column": 5, "end_line": 2,
+                                 "text": '    print("hi")', "note": "call to print"}]
     assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
+
+
+def test_research_lists_each_finding_as_path_line_column(lmspace, code_folder):
+    (code_folder / "tool" / "main.py").write_text('def main():\n    print("a"); print("b")\n')
+    result = lmspace("research", str(code_folder), "Find print statements")
+    assert "tool/main.py:2:5" in result.stdout and "tool/main.py:2:17" in result.stdout
 
 
 def test_research_plan_only_prints_a_plan_that_runs_when_given_back(lmspace, code_folder, tmp_path: Path):

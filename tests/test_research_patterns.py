@@ -9,7 +9,8 @@ import pytest
 from lmspace_core.domain import Finding
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.research.codebase import Codebase, matches_glob, select_files
-from lmspace_core.research.patterns import find_in_file, mask_strings_and_comments
+from lmspace_core.research.patterns import find_in_file
+from lmspace_core.research.syntax import mask_strings_and_comments
 from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
 from lmspace_core.research.rules import plan_with_rules
 from lmspace_core.research.verify import verify_findings
@@ -177,3 +178,63 @@ def test_rules_recognise_common_phrasings(task, kind, name):
 def test_an_unrecognised_task_is_a_semantic_search_said_as_such():
     plan = plan_with_rules("how is the billing cycle computed?")
     assert plan.strategy is Strategy.SEARCH and "not as answers" in plan.rationale
+
+
+def calls(code: str, language: str, name: str, path: str = "") -> list[tuple[int, int]]:
+    """(line, column) of every call to `name` found in `code`."""
+    path = path or {"python": "a.py", "javascript": "a.js"}.get(language, "a.txt")
+    return [(f.line, f.column) for f in find_in_file(path, code, language, PatternQuery(PatternKind.CALL, name))]
+
+
+def test_every_call_on_a_line_is_its_own_finding_at_its_column():
+    code = "if isinstance(a, int) and isinstance(b, str):\n    print(print(1))\n"
+    assert calls(code, "python", "isinstance") == [(1, 4), (1, 27)]
+    assert calls(code, "python", "print") == [(2, 5), (2, 11)]
+    assert calls("check(a); check(b);\n", "javascript", "check") == [(1, 1), (1, 11)]
+
+
+def test_columns_count_characters_not_bytes():
+    assert calls('s = "héllo"; print(s)\n', "python", "print") == [(1, 14)]
+    assert calls('let s = "héllo"; log(s);\n', "javascript", "log") == [(1, 18)]
+
+
+@pytest.mark.parametrize(("language", "path", "code", "name", "lines"), [
+    ("rust", "a.rs", "fn pick<'a>(x: &'a str) -> &'a str { println!(\"{}\", x); x }\n", "println", [1]),
+    ("csharp", "A.cs", 'var dir = @"C:\\temp\\"; Console.WriteLine(dir);\n', "Console.WriteLine", [1]),
+    ("lua", "a.lua", '--[[ print("old")\nprint("older") ]]\nprint("new")\n', "print", [3]),
+    ("php", "a.php", '<?php\n# print("debug");\nprint("shown");\n', "print", [3]),
+    ("kotlin", "A.kt", 'val s = """He said "print(1)" twice"""\nprint(2)\n', "print", [2]),
+])
+def test_other_languages_are_parsed_so_their_literals_hide_nothing_and_show_nothing(language, path, code, name, lines):
+    assert [line for line, _ in calls(code, language, name, path)] == lines
+
+
+def test_todo_comments_of_lua_and_php_are_found_in_their_own_comment_syntax():
+    todo = PatternQuery(PatternKind.TODO)
+    assert [f.line for f in find_in_file("a.lua", "--[[\n TODO: split\n]]\nx = 1\n", "lua", todo)] == [2]
+    assert [f.line for f in find_in_file("a.php", "<?php\n# FIXME: escape\n$x = 1;\n", "php", todo)] == [2]
+
+
+def test_a_todo_query_returns_only_the_markers_it_asks_for():
+    code = "# TODO: one\n# FIXME: two\n# XXX: three\n# HACK: four\nx = 1  # todo lowercase is prose\n"
+    found = {name: [f.line for f in find_in_file("a.py", code, "python", PatternQuery(PatternKind.TODO, name))]
+             for name in ("TODO,FIXME", "XXX", None)}
+    assert found == {"TODO,FIXME": [1, 2], "XXX": [3], None: [1, 2, 3, 4]}
+    js = "// TODO: a\n/* XXX: b */\n"
+    assert [f.line for f in find_in_file("a.js", js, "javascript", PatternQuery(PatternKind.TODO, "TODO"))] == [1]
+
+
+def test_a_line_found_everywhere_does_not_verify_away_from_its_stated_line():
+    source = "def f(x):\n    if x:\n        return None\n    return None\n" + "\n" * 30 + "def g():\n    pass\n"
+    codebase = Codebase.from_mapping({"app.py": source})
+    result = verify_findings(
+        [Finding("app.py", 2, 2, "    return None"), Finding("app.py", 30, 30, "return None"),
+         Finding("app.py", 3, 3, "        return None", column=9), Finding("app.py", 38, 38, "pass")],
+        codebase,
+    )
+    assert [(f.line, f.column) for f in result.verified] == [(3, 9), (36, None)]
+    assert [f.note for f in result.rejected] == [
+        "rejected: not at line 2, and it occurs 2 times within 5 lines of it (lines 3, 4), so which one is meant "
+        "cannot be told",
+        "rejected: not at line 30 nor within 5 lines of it (this text is at line 3, 4)",
+    ]

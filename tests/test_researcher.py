@@ -106,10 +106,18 @@ def test_a_map_plan_without_a_model_is_refused_with_the_way_out(workspace):
         KnowledgeAgent(workspace).research("x", TREE, plan=plan)
 
 
+def test_two_calls_on_one_line_stay_two_verified_findings_through_a_stored_job_result(workspace):
+    tree = {"app/check.py": "def ok(a, b):\n    return isinstance(a, int) and isinstance(b, str)\n"}
+    result = KnowledgeAgent(workspace).research("calls to isinstance", tree)
+    assert [(f.location, f.verified) for f in result.findings] == [("app/check.py:2:12", True),
+                                                                 ("app/check.py:2:35", True)]
+    assert ResearchResult.from_json_data(result.to_json_data()).findings == result.findings
+
+
 def test_the_json_shape_of_a_result(workspace):
     data = KnowledgeAgent(workspace).research("Find print statements", TREE).to_json_data()
     assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
-    assert set(data["findings"][0]) == {"path", "line", "end_line", "text", "note"}
+    assert set(data["findings"][0]) == {"path", "line", "column", "end_line", "text", "note"}
     assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
 
 

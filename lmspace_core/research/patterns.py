@@ -1,12 +1,14 @@
 """Pattern research executed by code: exact answers, no model.
 
 Python files are read through their syntax tree (`ast`, `tokenize`), so a `print` inside a string or a comment is
-not a call, and a call spanning several lines is one finding with its full line range. Other languages go through a
-small lexer that blanks out strings and comments, then regular expressions; multi-line calls are followed to their
-closing parenthesis.
+not a call, and a call spanning several lines is one finding with its full line range. Other languages are parsed
+(tree-sitter grammars, see `syntax.py`) to blank out their strings and comments, then searched with regular
+expressions; multi-line calls are followed to their closing parenthesis. Every finding carries its column: two calls
+on one line are two findings.
 
-Names in queries: `print` matches bare calls `print(...)`; `requests.get` matches that dotted call; `*.execute`
-matches any method named `execute`.
+Names in queries: `print` matches bare calls `print(...)` (and Rust macros `print!(...)`); `requests.get` matches that
+dotted call; `*.execute` matches any method named `execute`. A TODO query's `name` lists the markers asked for
+("TODO", "TODO,FIXME"); without one, every marker (TODO, FIXME, HACK, XXX) counts.
 """
 
 from __future__ import annotations
@@ -16,31 +18,50 @@ import io
 import re
 import tokenize
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from lmspace_core.domain import Finding
 from lmspace_core.research.plan import PatternKind, PatternQuery
+from lmspace_core.research.regex import plan_regex
+from lmspace_core.research.syntax import literal_spans, mask_strings_and_comments
 
-TODO_MARKERS = re.compile(r"\b(TODO|FIXME|HACK|XXX)\b")
-_HASH_COMMENT_LANGUAGES = {"shell", "ruby", "yaml", "toml", "perl", "r", "ini"}
+TODO_MARKERS = ("TODO", "FIXME", "HACK", "XXX")
+
+
+class _Span(NamedTuple):
+    line: int
+    end_line: int
+    column: int  # 1-based, in characters
+    note: str
 
 
 def find_in_file(path: str, text: str, language: str | None, query: PatternQuery) -> list[Finding]:
-    """All findings of `query` in one file, in line order."""
+    """All findings of `query` in one file, in line and column order."""
     lines = text.splitlines()
+    spans = None
     if language == "python":
         try:
-            tree = ast.parse(text)
+            spans = _python_spans(ast.parse(text), text, query)
         except (SyntaxError, ValueError):
-            tree = None
-        if tree is not None:
-            spans = _python_spans(tree, text, query)
-            return [_finding(path, lines, start, end, note) for start, end, note in spans]
-    spans = _lexical_spans(text, language, query)
-    return [_finding(path, lines, start, end, note) for start, end, note in spans]
+            spans = None
+    if spans is None:
+        spans = _parsed_spans(text, language, path, query)
+    return [
+        Finding(path=path, line=span.line, end_line=span.end_line, text="\n".join(lines[span.line - 1 : span.end_line]),
+                note=span.note, column=span.column)
+        for span in sorted(set(spans))
+    ]
 
 
-def _finding(path: str, lines: list[str], start: int, end: int, note: str) -> Finding:
-    return Finding(path=path, line=start, end_line=end, text="\n".join(lines[start - 1 : end]), note=note)
+def asked_markers(query: PatternQuery) -> re.Pattern[str]:
+    """The comment markers a TODO query asks for, as a regex: those its `name` lists, else all of them."""
+    asked = [word.upper() for word in re.findall(r"[A-Za-z]+", query.name or "") if word.upper() in TODO_MARKERS]
+    return re.compile(r"\b(" + "|".join(asked or TODO_MARKERS) + r")\b")
+
+
+def _plan_pattern(query: PatternQuery):
+    """A plan's own regex runs on RE2 (linear time); the ones built here from names are plain `re` patterns."""
+    return plan_regex(query.regex or "", "pattern.regex")
 
 
 # -- Python: syntax tree -------------------------------------------------------------------------------------------
@@ -55,7 +76,7 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def name_matches(dotted: str | None, wanted: str) -> bool:
+def _name_matches(dotted: str | None, wanted: str) -> bool:
     """`wanted` is a bare name, a dotted name, or `*.attr` for any attribute of that name."""
     if dotted is None:
         return False
@@ -64,32 +85,47 @@ def name_matches(dotted: str | None, wanted: str) -> bool:
     return dotted == wanted
 
 
-def _python_spans(tree: ast.Module, text: str, query: PatternQuery) -> list[tuple[int, int, str]]:
+class _Columns:
+    """Character columns for `ast`'s UTF-8 byte offsets (they differ on lines with non-ASCII text)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def __call__(self, node: ast.expr | ast.stmt) -> int:
+        line = self.lines[node.lineno - 1] if node.lineno <= len(self.lines) else ""
+        if line.isascii():
+            return node.col_offset + 1
+        return len(line.encode()[: node.col_offset].decode(errors="ignore")) + 1
+
+
+def _python_spans(tree: ast.Module, text: str, query: PatternQuery) -> list[_Span]:
+    column = _Columns(text)
     match query.kind:
         case PatternKind.CALL:
-            spans = [(n.lineno, n.end_lineno or n.lineno, f"call to {_dotted(n.func)}")
-                     for n in ast.walk(tree) if isinstance(n, ast.Call) and name_matches(_dotted(n.func), query.name)]
+            return [_Span(n.lineno, n.end_lineno or n.lineno, column(n), f"call to {_dotted(n.func)}")
+                    for n in ast.walk(tree) if isinstance(n, ast.Call) and _name_matches(_dotted(n.func), query.name)]
         case PatternKind.RAISE:
-            spans = list(_python_raises(tree, query.name or ""))
+            return list(_python_raises(tree, query.name or "", column))
         case PatternKind.IMPORT:
-            spans = list(_python_imports(tree, query.name or ""))
+            return list(_python_imports(tree, query.name or "", column))
         case PatternKind.DEFINITION:
-            spans = [(n.lineno, n.lineno, f"definition of {type(n).__name__.removesuffix('Def').lower()} {n.name}")
-                     for n in ast.walk(tree)
-                     if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.name == query.name]
+            return [_Span(n.lineno, n.lineno, column(n),
+                          f"definition of {type(n).__name__.removesuffix('Def').lower()} {n.name}")
+                    for n in ast.walk(tree)
+                    if isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and n.name == query.name]
         case PatternKind.TODO:
-            spans = [(row, row, comment.strip()) for row, comment in _python_comments(text)
-                     if TODO_MARKERS.search(comment)]
+            markers = asked_markers(query)
+            return [_Span(row, row, col + found.start() + 1, comment.strip())
+                    for row, col, comment in _python_comments(text) if (found := markers.search(comment))]
         case PatternKind.REGEX:
             searched = _python_code_only(text) if query.code_only else text
-            spans = list(_regex_lines(searched, query.regex or "", f"matches /{query.regex}/"))
-    return sorted(set(spans))
+            return list(_regex_lines(searched, _plan_pattern(query), f"matches /{query.regex}/"))
 
 
-def _python_raises(tree: ast.AST, name: str) -> Iterator[tuple[int, int, str]]:
+def _python_raises(tree: ast.AST, name: str, column: _Columns) -> Iterator[_Span]:
     """`raise name(...)` / `raise name` statements, noted with the function they are in."""
 
-    def visit(node: ast.AST, function: str | None) -> Iterator[tuple[int, int, str]]:
+    def visit(node: ast.AST, function: str | None) -> Iterator[_Span]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 yield from visit(child, child.name)
@@ -99,21 +135,21 @@ def _python_raises(tree: ast.AST, name: str) -> Iterator[tuple[int, int, str]]:
                 dotted = _dotted(raised)
                 if dotted == name or (dotted or "").endswith(f".{name}"):
                     where = f"in function {function}" if function else "at module level"
-                    yield child.lineno, child.end_lineno or child.lineno, f"raises {name} {where}"
+                    yield _Span(child.lineno, child.end_lineno or child.lineno, column(child), f"raises {name} {where}")
             yield from visit(child, function)
 
     yield from visit(tree, None)
 
 
-def _python_imports(tree: ast.AST, name: str) -> Iterator[tuple[int, int, str]]:
+def _python_imports(tree: ast.AST, name: str, column: _Columns) -> Iterator[_Span]:
     def wanted(module: str | None) -> bool:
         return module is not None and (module == name or module.startswith(f"{name}."))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Import) and any(wanted(alias.name) for alias in node.names):
-            yield node.lineno, node.end_lineno or node.lineno, f"imports {name}"
+            yield _Span(node.lineno, node.end_lineno or node.lineno, column(node), f"imports {name}")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and wanted(node.module):
-            yield node.lineno, node.end_lineno or node.lineno, f"imports from {node.module}"
+            yield _Span(node.lineno, node.end_lineno or node.lineno, column(node), f"imports from {node.module}")
 
 
 def _python_tokens(text: str) -> list[tokenize.TokenInfo]:
@@ -123,10 +159,11 @@ def _python_tokens(text: str) -> list[tokenize.TokenInfo]:
         return []
 
 
-def _python_comments(text: str) -> Iterator[tuple[int, str]]:
+def _python_comments(text: str) -> Iterator[tuple[int, int, str]]:
+    """(row, 0-based column, comment) of every comment."""
     for token in _python_tokens(text):
         if token.type == tokenize.COMMENT:
-            yield token.start[0], token.string
+            yield token.start[0], token.start[1], token.string
 
 
 def _python_code_only(text: str) -> str:
@@ -150,96 +187,64 @@ def _blank(lines: list[list[str]], start: tuple[int, int], end: tuple[int, int])
             line[column] = " "
 
 
-# -- other languages: a lexer that blanks strings and comments, then regular expressions ---------------------------
+# -- other languages: parsed strings and comments blanked out, then regular expressions ----------------------------
 
 
-def _literal_spans(text: str, language: str | None) -> Iterator[tuple[str, int, int]]:
-    """("comment" | "string", start, stop) offsets of every comment and string literal, in order."""
-    hash_comments = language in _HASH_COMMENT_LANGUAGES
-    sql = language == "sql"
-    i, n = 0, len(text)
-    while i < n:
-        two, char = text[i : i + 2], text[i]
-        if (two == "//" and not hash_comments and not sql) or (char == "#" and hash_comments) or (two == "--" and sql):
-            stop = text.find("\n", i)
-            stop = n if stop < 0 else stop
-            yield "comment", i, stop
-        elif two == "/*" and not hash_comments:
-            stop = text.find("*/", i + 2)
-            stop = n if stop < 0 else stop + 2
-            yield "comment", i, stop
-        elif char in "\"'`":
-            j = i + 1
-            while j < n and text[j] != char and not (text[j] == "\n" and char != "`"):
-                j += 2 if text[j] == "\\" else 1
-            stop = min(j + 1, n)
-            yield "string", i, stop
-        else:
-            i += 1
-            continue
-        i = stop
-
-
-def mask_strings_and_comments(text: str, language: str | None) -> str:
-    """Replace string literals and comments by spaces, keeping newlines so line numbers stay right."""
-    out = list(text)
-    for _, start, stop in _literal_spans(text, language):
-        for k in range(start, stop):
-            if out[k] != "\n":
-                out[k] = " "
-    return "".join(out)
-
-
-def _todo_lines(text: str, language: str | None) -> Iterator[tuple[int, int, str]]:
-    """Lines where a comment carries a TODO/FIXME/HACK/XXX marker."""
-    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    lines = text.splitlines()
-    for kind, start, stop in _literal_spans(text, language):
-        if kind != "comment":
-            continue
-        for marker in TODO_MARKERS.finditer(text, start, stop):
-            row = _line_of(line_starts, marker.start())
-            yield row, row, lines[row - 1].strip()
-
-
-def _lexical_spans(text: str, language: str | None, query: PatternQuery) -> list[tuple[int, int, str]]:
+def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuery) -> list[_Span]:
     name = re.escape(query.name or "")
     match query.kind:
         case PatternKind.CALL:
-            return list(_call_spans(mask_strings_and_comments(text, language), query.name or ""))
+            return list(_call_spans(mask_strings_and_comments(text, language, path), query.name or ""))
+        case PatternKind.TODO:
+            return list(_todo_lines(text, literal_spans(text, language, path), asked_markers(query)))
         case PatternKind.RAISE:
-            regex, searched, note = rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w.]+\.)?{name}\b", "code", f"raises {query.name}"
+            regex, code_only = rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w.]+\.)?{name}\b", True
+            note = f"raises {query.name}"
         case PatternKind.IMPORT:
             regex = (rf"^\s*(?:import\s+(?:[\w*{{}}\s,]+\s+from\s+)?['\"]?{name}\b|from\s+{name}\b|"
                      rf"using\s+{name}\b|#include\s*[<\"]{name}|.*\brequire\s*\(\s*['\"]{name}\b|"
                      rf"use\s+{name}\b|.*\bimport\s+\(?\s*\"{name}\")")
-            searched, note = "raw", f"imports {query.name}"
+            code_only, note = False, f"imports {query.name}"
         case PatternKind.DEFINITION:
             regex = (rf"\b(?:class|interface|struct|enum|trait|def|func|function|fn|type|module)\s+"
                      rf"(?:\([^)]*\)\s*)?{name}\b")
-            searched, note = "code", f"definition of {query.name}"
-        case PatternKind.TODO:
-            return sorted(set(_todo_lines(text, language)))
+            code_only, note = True, f"definition of {query.name}"
         case PatternKind.REGEX:
-            regex, searched = query.regex or "", "code" if query.code_only else "raw"
-            note = f"matches /{regex}/"
-    source = mask_strings_and_comments(text, language) if searched == "code" else text
-    return list(_regex_lines(source, regex, note))
+            regex, code_only, note = _plan_pattern(query), query.code_only, f"matches /{query.regex}/"
+    searched = mask_strings_and_comments(text, language, path) if code_only else text
+    return list(_regex_lines(searched, re.compile(regex) if isinstance(regex, str) else regex, note))
 
 
-def _regex_lines(text: str, regex: str, note: str) -> Iterator[tuple[int, int, str]]:
-    pattern = re.compile(regex)
+def _todo_lines(text: str, literals: list[tuple[str, int, int]], markers: re.Pattern[str]) -> Iterator[_Span]:
+    """One span per line where a comment carries an asked marker, at the first such marker's column."""
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    lines = text.splitlines()
+    seen: set[int] = set()
+    for kind, start, stop in literals:
+        if kind != "comment":
+            continue
+        for marker in markers.finditer(text, start, stop):
+            row = _line_of(line_starts, marker.start())
+            if row not in seen:
+                seen.add(row)
+                yield _Span(row, row, marker.start() - line_starts[row - 1] + 1, lines[row - 1].strip())
+
+
+def _regex_lines(text: str, pattern, note: str) -> Iterator[_Span]:
+    """Lines where `pattern` (an `re` or RE2 pattern) matches, at the first match's first non-blank column."""
     for row, line in enumerate(text.splitlines(), start=1):
-        if pattern.search(line):
-            yield row, row, note
+        found = pattern.search(line)
+        if found is not None:
+            matched = found.group(0)
+            yield _Span(row, row, found.start() + len(matched) - len(matched.lstrip()) + 1, note)
 
 
-def _call_spans(masked: str, name: str) -> Iterator[tuple[int, int, str]]:
-    """Calls `name(` in masked text, each spanning to its closing parenthesis."""
+def _call_spans(masked: str, name: str) -> Iterator[_Span]:
+    """Calls `name(` (or macros `name!(`) in masked text, each spanning to its closing parenthesis."""
     if name.startswith("*."):
-        regex = rf"\.\s*{re.escape(name[2:])}\s*\("
+        regex = rf"\.\s*({re.escape(name[2:])})\s*!?\s*\("
     else:
-        regex = rf"(?<![\w.]){re.escape(name)}\s*\("
+        regex = rf"(?<![\w.])({re.escape(name)})\s*!?\s*\("
     line_starts = [0] + [m.end() for m in re.finditer("\n", masked)]
     for match in re.finditer(regex, masked):
         depth, position = 0, match.end() - 1
@@ -248,8 +253,9 @@ def _call_spans(masked: str, name: str) -> Iterator[tuple[int, int, str]]:
             if depth == 0:
                 break
             position += 1
-        start_line = _line_of(line_starts, match.start())
-        yield start_line, _line_of(line_starts, min(position, len(masked) - 1)), f"call to {name}"
+        start_line = _line_of(line_starts, match.start(1))
+        yield _Span(start_line, _line_of(line_starts, min(position, len(masked) - 1)),
+                    match.start(1) - line_starts[start_line - 1] + 1, f"call to {name}")
 
 
 def _line_of(line_starts: list[int], offset: int) -> int:

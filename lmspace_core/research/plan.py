@@ -6,12 +6,12 @@ A plan is shown to the user before it runs and can be edited (as JSON) and run a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from lmspace_core.errors import LMSpaceError
+from lmspace_core.research.regex import plan_regex
 
 
 class Strategy(StrEnum):
@@ -76,10 +76,7 @@ class ResearchPlan:
         for field_name, regex in (("pattern.regex", self.pattern and self.pattern.regex),
                                   ("files.contains", self.files.contains)):
             if regex:
-                try:
-                    re.compile(regex)
-                except re.error as error:
-                    raise LMSpaceError(f"`{field_name}` is not a valid regular expression: {error}.") from None
+                plan_regex(regex, field_name)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -32,20 +32,25 @@ class ResearchResult:
         return cls(
             plan=ResearchPlan.from_json(json.dumps(data["plan"])),
             findings=tuple(Finding(**f, verified=True) for f in data["findings"]),
-            rejected=tuple(Finding(f["path"], f["line"], f["line"], f["text"], f["note"]) for f in data["rejected"]),
+            rejected=tuple(Finding(f["path"], f["line"], f["line"], f["text"], f["note"], column=f.get("column"))
+                           for f in data["rejected"]),
             summary=data["summary"],
             stats=ResearchStats(**data["stats"]),
         )
 
     def to_json_data(self) -> dict:
-        """The CLI's `--json` shape: plan, findings (path, line, end_line, text, note), summary, stats."""
+        """The CLI's `--json` shape: plan, findings (path, line, column, end_line, text, note), summary, stats.
+
+        `column` is null for findings about whole lines (search results, subagents' findings)."""
         return {
             "plan": asdict(self.plan),
             "findings": [
-                {"path": f.path, "line": f.line, "end_line": f.end_line, "text": f.text, "note": f.note}
+                {"path": f.path, "line": f.line, "column": f.column, "end_line": f.end_line, "text": f.text,
+                 "note": f.note}
                 for f in self.findings
             ],
-            "rejected": [{"path": f.path, "line": f.line, "text": f.text, "note": f.note} for f in self.rejected],
+            "rejected": [{"path": f.path, "line": f.line, "column": f.column, "text": f.text, "note": f.note}
+                         for f in self.rejected],
             "summary": self.summary,
             "stats": asdict(self.stats),
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from lmspace_core.ingest.loaders import load
 from lmspace_core.research.codebase import CodeFile, Codebase, read_or_none
 from lmspace_core.research.patterns import find_in_file
 from lmspace_core.research.plan import PatternKind, PatternQuery
+from lmspace_core.research.regex import plan_regex
 
 # An ad-hoc codebase (not ingested) is embedded on the fly for a search plan; past this many chunks it is too slow
 # to be worth it on a laptop, and the user is told to ingest the codebase into a space instead.
@@ -45,7 +45,7 @@ def scan_pattern(
     progress: ProgressCallback = ignore_progress,
 ) -> Scan:
     """Stream `files`, keeping only one file's text in memory at a time."""
-    literal, content_filter = _cheap_prefilter(query), re.compile(contains) if contains else None
+    literal, content_filter = _cheap_prefilter(query), plan_regex(contains, "files.contains") if contains else None
     findings: list[Finding] = []
     scanned = size = 0
     for done, file in enumerate(files):

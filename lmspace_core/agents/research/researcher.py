@@ -123,10 +123,10 @@ class CodebaseResearcher:
 
 
 def _unique(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    seen: dict[tuple[str, int, int], Finding] = {}
+    seen: dict[tuple[str, int, int, int], Finding] = {}
     for finding in findings:
-        seen.setdefault((finding.path, finding.line, finding.end_line), finding)
-    return tuple(sorted(seen.values(), key=lambda f: (f.path, f.line)))
+        seen.setdefault((finding.path, finding.line, finding.column or 0, finding.end_line), finding)
+    return tuple(seen[key] for key in sorted(seen))
 
 
 def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) -> str:
