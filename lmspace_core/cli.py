@@ -16,13 +16,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space, to_json_data
 from lmspace_core.domain import Progress as WorkProgress
 from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.logs import route_logs_to_data_dir
+from lmspace_core.terminal import terminal_safe
 from lmspace_core.workspace import Workspace
 
 app = typer.Typer(help="LMSpace: knowledge spaces with grounded, cited answers.", no_args_is_help=True)
@@ -57,6 +59,11 @@ def main(
     _State.enterprise = enterprise
 
 
+def shown(text: str) -> str:
+    """User or document text as rich may print it: no markup, no terminal control characters."""
+    return escape_markup(terminal_safe(text))
+
+
 def _print_json(value: Any) -> None:
     print(json.dumps(to_json_data(value), indent=2, ensure_ascii=False))
 
@@ -70,10 +77,10 @@ def _handles_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except LMSpaceError as error:
             # Unwrapped: scripts and editors read `file:line: key: problem` from it, and terminals wrap anyway.
-            errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+            errors.print(f"[red]error:[/red] {shown(str(error))}", soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except OSError as error:  # an unwritable data directory, a full disk: the OS message says it best
-            errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+            errors.print(f"[red]error:[/red] {shown(str(error))}", soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -82,6 +89,7 @@ def _handles_errors(command: Callable) -> Callable:
 @contextmanager
 def _workspace() -> Iterator[Workspace]:
     workspace = Workspace.open(_State.config, _State.enterprise)
+    route_logs_to_data_dir(workspace.settings.data_dir)
     try:
         yield workspace
     finally:
@@ -102,7 +110,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[WorkProgress], None]]:
 
         def update(event: WorkProgress) -> None:
             bar.update(task, description=event.stage, completed=event.done, total=event.total,
-                       item=escape(event.item or event.message))
+                       item=shown(event.item or event.message))
 
         yield update
 
@@ -120,7 +128,7 @@ def _space_row(workspace: Workspace, space: Space) -> dict[str, Any]:
 def _print_space(row: dict[str, Any]) -> None:
     table = Table(show_header=False, box=None)
     for key, value in row.items():
-        table.add_row(f"[bold]{key}", escape(str(value)))
+        table.add_row(f"[bold]{key}", shown(str(value)))
     console.print(table)
 
 
@@ -140,7 +148,7 @@ def spaces_create(
     _State.enterprise = enterprise or _State.enterprise
     with _workspace() as workspace:
         row = _space_row(workspace, workspace.create_space(name, description, instructions))
-    _print_json(row) if as_json else console.print(f"Created space [bold]{escape(name)}[/] ({row['id']}).")
+    _print_json(row) if as_json else console.print(f"Created space [bold]{shown(name)}[/] ({row['id']}).")
 
 
 @spaces_app.command("list")
@@ -156,8 +164,8 @@ def spaces_list(as_json: JsonFlag = False) -> None:
         return console.print(f"No spaces in enterprise '{enterprise}'. Create one with `lmspace spaces create NAME`.")
     table = Table("name", "documents", "chunks", "bytes", "updated", "description", title=f"Spaces of {enterprise}")
     for row in rows:
-        table.add_row(escape(row["name"]), str(row["documents"]), str(row["chunks"]), str(row["bytes"]),
-                      row["updated_at"].strftime("%Y-%m-%d %H:%M"), escape(row["description"]))
+        table.add_row(shown(row["name"]), str(row["documents"]), str(row["chunks"]), str(row["bytes"]),
+                      row["updated_at"].strftime("%Y-%m-%d %H:%M"), shown(row["description"]))
     console.print(table)
 
 
@@ -176,7 +184,7 @@ def spaces_rename(space: SpaceArg, new_name: str, as_json: JsonFlag = False) -> 
     """Rename a space (its id, documents and history stay)."""
     with _workspace() as workspace:
         row = _space_row(workspace, workspace.update_space(workspace.space(space), name=new_name))
-    _print_json(row) if as_json else console.print(f"Renamed to [bold]{escape(new_name)}[/].")
+    _print_json(row) if as_json else console.print(f"Renamed to [bold]{shown(new_name)}[/].")
 
 
 @spaces_app.command("edit")
@@ -203,7 +211,7 @@ def spaces_delete(space: SpaceArg, yes: YesFlag = False, as_json: JsonFlag = Fal
         if not yes:
             typer.confirm(f"Delete space '{target.name}' and everything in it?", abort=True)
         workspace.delete_space(target)
-    _print_json({"deleted": target.id}) if as_json else console.print(f"Deleted space {escape(target.name)}.")
+    _print_json({"deleted": target.id}) if as_json else console.print(f"Deleted space {shown(target.name)}.")
 
 
 @spaces_app.command("reembed")
@@ -226,10 +234,10 @@ def admin_locate(name: Annotated[str, typer.Argument(help="Space name or id.")],
     if as_json:
         return _print_json(rows)
     if not rows:
-        return console.print(f"No enterprise has a space named '{escape(name)}'.")
+        return console.print(f"No enterprise has a space named '{shown(name)}'.")
     table = Table("enterprise", "name", "id")
     for row in rows:
-        table.add_row(escape(row["enterprise"]), escape(row["name"]), row["id"])
+        table.add_row(shown(row["enterprise"]), shown(row["name"]), row["id"])
     console.print(table)
 
 
@@ -241,7 +249,7 @@ def _print_report(report: IngestReport) -> None:
     colours = {Outcome.ADDED: "green", Outcome.REPLACED: "cyan", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red"}
     for item in report.files:
         colour = colours[item.outcome]
-        table.add_row(escape(item.source), f"[{colour}]{item.outcome.value}", str(item.chunks), escape(item.reason))
+        table.add_row(shown(item.source), f"[{colour}]{item.outcome.value}", str(item.chunks), shown(item.reason))
     console.print(table)
     summary = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
     console.print(summary)
@@ -283,13 +291,13 @@ def ingest(
 
 def _print_answer(answer: Answer) -> None:
     style = {AnswerMode.GENERATED: "", AnswerMode.EXTRACTED: "yellow", AnswerMode.NOT_FOUND: "red"}[answer.mode]
-    console.print(f"[{style}]{escape(answer.text)}" if style else escape(answer.text))
+    console.print(f"[{style}]{shown(answer.text)}" if style else shown(answer.text))
     if answer.citations and answer.mode is AnswerMode.GENERATED:
         console.print()
         for cited in answer.citations:
             where = cited.location.describe()
-            console.print(f"[bold][{cited.number}][/] {escape(cited.source)}" + (f" ({escape(where)})" if where else ""))
-            console.print(f"    [dim]{escape(' '.join(cited.quote.split())[:300])}")
+            console.print(f"[bold][{cited.number}][/] {shown(cited.source)}" + (f" ({shown(where)})" if where else ""))
+            console.print(f"    [dim]{shown(' '.join(cited.quote.split())[:300])}")
 
 
 @app.command()
@@ -341,13 +349,13 @@ def research(
             result = researcher.run(plan, codebase, space, progress)
     if as_json:
         return _print_json(result.to_json_data())
-    console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy.value} — {escape(plan.rationale)}")
+    console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy.value} — {shown(plan.rationale)}")
     for finding in result.findings:
-        console.print(f"[cyan]{escape(finding.location)}[/]  [dim]{escape(finding.note)}")
-        console.print("    " + escape(finding.text.strip().splitlines()[0] if finding.text.strip() else ""))
+        console.print(f"[cyan]{shown(finding.location)}[/]  [dim]{shown(finding.note)}")
+        console.print("    " + shown(finding.text.strip().splitlines()[0] if finding.text.strip() else ""))
     if result.rejected:
         console.print(f"[yellow]{len(result.rejected)} unverifiable findings were dropped.")
-    console.print(escape(result.summary))
+    console.print(shown(result.summary))
     stats = result.stats
     console.print(f"[dim]{stats.files} files, {stats.bytes:,} bytes, {stats.lm_calls} model calls, "
                   f"{stats.tokens} tokens, {stats.seconds:.1f} s")
@@ -371,8 +379,8 @@ def docs_list(
         return _print_json(documents)
     table = Table("source", "type", "version", "chunks", "bytes", "tags", "updated", "id")
     for doc in documents:
-        table.add_row(escape(doc.source), doc.doc_type, str(doc.version), str(doc.chunk_count), str(doc.size_bytes),
-                      escape(", ".join(doc.tags)), doc.updated_at.strftime("%Y-%m-%d %H:%M"), doc.id)
+        table.add_row(shown(doc.source), doc.doc_type, str(doc.version), str(doc.chunk_count), str(doc.size_bytes),
+                      shown(", ".join(doc.tags)), doc.updated_at.strftime("%Y-%m-%d %H:%M"), doc.id)
     console.print(table)
 
 
@@ -388,10 +396,10 @@ def docs_show(
         chunks = workspace.chunks(target, doc)
     if as_json:
         return _print_json({"document": doc, "chunks": chunks})
-    console.print(f"[bold]{escape(doc.source)}[/] — {doc.doc_type}, version {doc.version}, {len(chunks)} chunks")
+    console.print(f"[bold]{shown(doc.source)}[/] — {doc.doc_type}, version {doc.version}, {len(chunks)} chunks")
     for chunk in chunks:
-        console.rule(f"#{chunk.ordinal} {escape(chunk.location.describe())}")
-        console.print(escape(chunk.text))
+        console.rule(f"#{chunk.ordinal} {shown(chunk.location.describe())}")
+        console.print(shown(chunk.text))
 
 
 @docs_app.command("delete")
@@ -407,9 +415,9 @@ def docs_delete(
         target = workspace.space(space)
         doc = workspace.document(target, document)
         if not yes:
-            typer.confirm(f"Delete '{doc.source}' from space '{target.name}'?", abort=True)
+            typer.confirm(f"Delete '{terminal_safe(doc.source)}' from space '{target.name}'?", abort=True)
         workspace.delete_document(target, doc)
-    _print_json({"deleted": doc.id, "source": doc.source}) if as_json else console.print(f"Deleted {escape(doc.source)}.")
+    _print_json({"deleted": doc.id, "source": doc.source}) if as_json else console.print(f"Deleted {shown(doc.source)}.")
 
 
 # -- config ---------------------------------------------------------------------------------------------------
@@ -426,8 +434,8 @@ def config_check(as_json: JsonFlag = False) -> None:
     result = {"source": settings.source, "language_model": describe_lm(settings.lm), "settings": settings.masked_dict()}
     if as_json:
         return _print_json(result)
-    console.print(f"[green]Configuration is valid[/] (from {escape(settings.source)}).")
-    console.print(f"Language model: {escape(result['language_model'])}")
+    console.print(f"[green]Configuration is valid[/] (from {shown(settings.source)}).")
+    console.print(f"Language model: {shown(result['language_model'])}")
     console.print_json(json.dumps(to_json_data(result["settings"])))
 
 

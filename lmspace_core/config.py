@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import core_schema
 
 from lmspace_core.errors import ConfigError
+from lmspace_core.names import enterprise_id_problem, space_name_problem
 
 ENV_PREFIX = "LMSPACE_"
 CONFIG_ENV = "LMSPACE_CONFIG"
@@ -89,6 +100,20 @@ class SecretRef:
         )
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+_URL_SECRET_PARAMETER = re.compile(r"(?P<head>[?&](?:sig|api-key|api_key|key|token|access_token|password|code)=)[^&#\s]+",
+                                   re.IGNORECASE)
+
+
+def mask_url_credentials(url: str) -> str:
+    """The URL as it may be shown: a password in it (`https://user:pw@host`) and secret query values masked."""
+    return _URL_SECRET_PARAMETER.sub(r"\g<head>…", _URL_PASSWORD.sub(r"\g<head>:…@", url))
+
+
+# A URL setting: used as written, shown (settings dumps, `config check`, the Settings page) with credentials masked.
+Url = Annotated[str, PlainSerializer(mask_url_credentials, return_type=str)]
+
+
 class _KeyProblems(ValueError):
     """Raised by a validator about keys other than the one it validates (usually missing ones).
 
@@ -125,10 +150,10 @@ class _Settings(BaseModel):
 
 
 class AzureStoreSettings(_Settings):
-    cosmos_endpoint: str | None = None
+    cosmos_endpoint: Url | None = None
     cosmos_database: str = "lmspace"
-    blob_account_url: str | None = None
-    table_account_url: str | None = None
+    blob_account_url: Url | None = None
+    table_account_url: Url | None = None
     connection_string: SecretRef | None = None
     credential: Literal["default", "key", "connection_string"] = "default"
 
@@ -161,7 +186,7 @@ class EmbedderSettings(_Settings):
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(32, ge=1, le=1024)
     device: str = "cpu"
-    endpoint: str | None = None
+    endpoint: Url | None = None
     deployment: str | None = None
     api_version: str | None = None
     api_key: SecretRef | None = None
@@ -177,12 +202,12 @@ class EmbedderSettings(_Settings):
 class LMSettings(_Settings):
     provider: Literal["none", "azure_openai", "openai", "litellm", "llama_cpp"] = "none"
     model: str | None = None
-    endpoint: str | None = None
+    endpoint: Url | None = None
     deployment: str | None = None
     api_version: str | None = None
     auth: Literal["key", "entra"] = "key"
     api_key: SecretRef | None = None
-    api_base: str | None = None
+    api_base: Url | None = None
     model_path: ExpandedPath | None = None
     n_ctx: int = Field(4096, ge=256)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -240,6 +265,21 @@ class Settings(_Settings):
     retrieval: Annotated[RetrievalSettings, Section] = Field(default_factory=RetrievalSettings)
     research: Annotated[ResearchSettings, Section] = Field(default_factory=ResearchSettings)
     source: str = "defaults"
+
+    @model_validator(mode="after")
+    def _names_follow_the_rules(self) -> Settings:
+        """Checked here so that `config check` rejects a name that every command would reject."""
+        problems = {
+            (key,): problem
+            for key, problem in (
+                ("enterprise", enterprise_id_problem(self.enterprise)),
+                ("default_space", space_name_problem(self.default_space)),
+            )
+            if problem
+        }
+        if problems:
+            raise _KeyProblems(problems)
+        return self
 
     @model_validator(mode="after")
     def _local_model_exists(self) -> Settings:

@@ -20,6 +20,12 @@ class ConfigError(LMSpaceError):
     exit_code = 3
 
 
+class InvalidNameError(LMSpaceError):
+    """A space or enterprise name breaks the naming rules: a usage error, like a bad option."""
+
+    exit_code = 2
+
+
 class NotFoundError(LMSpaceError):
     """A space, document or job that was named does not exist (in this enterprise)."""
 

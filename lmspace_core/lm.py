@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lmspace_core.config import LMSettings, SecretRef
+from lmspace_core.config import LMSettings, SecretRef, mask_url_credentials
 from lmspace_core.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -84,14 +84,19 @@ def describe_lm(settings: LMSettings) -> str:
         case "azure_openai":
             auth = "Entra ID" if settings.auth == "entra" else "API key"
             name = f"{settings.model} " if settings.model else ""
-            return f"Azure OpenAI {name}(deployment {settings.deployment} at {settings.endpoint}, {auth})"
+            endpoint = mask_url_credentials(settings.endpoint or "")
+            return f"Azure OpenAI {name}(deployment {settings.deployment} at {endpoint}, {auth})"
         case "openai":
-            return f"OpenAI {settings.model}" + (f" at {settings.api_base}" if settings.api_base else "")
+            return f"OpenAI {settings.model}{_at(settings.api_base)}"
         case "litellm":
-            return f"LiteLLM {settings.model}" + (f" at {settings.api_base}" if settings.api_base else "")
+            return f"LiteLLM {settings.model}{_at(settings.api_base)}"
         case "llama_cpp":
             name = settings.model_path.name if settings.model_path else "?"
             return f"llama.cpp {name} (in process, {settings.n_ctx}-token context)"
+
+
+def _at(api_base: str | None) -> str:
+    return f" at {mask_url_credentials(api_base)}" if api_base else ""
 
 
 def _route(settings: LMSettings) -> tuple[str, dict[str, Any]]:

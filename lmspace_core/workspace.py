@@ -7,7 +7,6 @@ language model are built on first use, so opening a workspace to list spaces nev
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 import uuid
@@ -33,38 +32,20 @@ from lmspace_core.domain import (
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import EmbedderMismatchError, LMSpaceError, NotAvailableYetError, NotFoundError
+from lmspace_core.errors import EmbedderMismatchError, NotAvailableYetError, NotFoundError
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.jobs import JobRunner
+from lmspace_core.names import check_enterprise_id, check_space_name, shown
 from lmspace_core.stores.base import BlobStore, JobStore, KnowledgeStore, SpaceEdit
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_ENTERPRISE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MIB = 1024 * 1024
 IngestSource = str | Path | Mapping[str, str | bytes]
-
-
-def _check_space_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise LMSpaceError(
-            f"'{name}' is not a valid space name: use 1-64 letters, digits, spaces, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    return name
-
-
-def _check_enterprise(enterprise_id: str) -> str:
-    if not _ENTERPRISE.match(enterprise_id):
-        raise LMSpaceError(
-            f"'{enterprise_id}' is not a valid enterprise id: use 1-64 lowercase letters, digits, '_' or '-'."
-        )
-    return enterprise_id
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -98,7 +79,7 @@ class Workspace:
         """`enterprise` overrides the configured one; either way, it is the only enterprise this workspace touches."""
         prepare_runtime_environment(settings)
         self.settings = settings
-        self.enterprise_id = _check_enterprise(enterprise or settings.enterprise)
+        self.enterprise_id = check_enterprise_id(enterprise or settings.enterprise)
         self.store, self.blobs, self.job_store = build_stores(settings)
         self._jobs: JobRunner | None = None
         self._embedder: Embedder | None = None
@@ -163,7 +144,7 @@ class Workspace:
     def create_space(self, name: str, description: str = "", instructions: str = "") -> Space:
         embedder = build_embedder(self.settings)
         return self.store.create_space(
-            self.enterprise_id, _check_space_name(name), description, instructions, embedder.id, embedder.dimension
+            self.enterprise_id, check_space_name(name), description, instructions, embedder.id, embedder.dimension
         )
 
     def space(self, name: str | None = None) -> Space:
@@ -177,8 +158,8 @@ class Workspace:
         )
         if found is None:
             raise NotFoundError(
-                f"No space named '{name}' in enterprise '{self.enterprise_id}'. "
-                f"Create it with `lmspace spaces create {name}` or list spaces with `lmspace spaces list`."
+                f"No space named {shown(name)} in enterprise '{self.enterprise_id}'. "
+                f"Create it with `lmspace spaces create {shown(name)}` or list spaces with `lmspace spaces list`."
             )
         return found
 
@@ -205,7 +186,7 @@ class Workspace:
     def update_space(
         self, space: Space, name: str | None = None, description: str | None = None, instructions: str | None = None
     ) -> Space:
-        edit = SpaceEdit(name=_check_space_name(name) if name is not None else None, description=description,
+        edit = SpaceEdit(name=check_space_name(name) if name is not None else None, description=description,
                          instructions=instructions)
         return self.store.update_space(space.scope, edit)
 

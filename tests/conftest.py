@@ -39,6 +39,13 @@ def skip_unless_installed(present: bool, what: str, install: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _caller_settings_ignored(monkeypatch):
+    """The caller's `LMSPACE_*` variables (LMSPACE_HOME, LMSPACE_ENTERPRISE, ...) must not change any test."""
+    for name in [name for name in os.environ if name.startswith("LMSPACE_")]:
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_config(write_config(tmp_path), env={})

@@ -123,7 +123,7 @@ def test_a_duplicate_space_name_exits_5_naming_the_space(lmspace):
 def test_an_unknown_space_exits_4_with_the_create_hint(lmspace):
     result = lmspace("spaces", "show", "nowhere")
     assert result.exit_code == 4
-    assert "`lmspace spaces create nowhere`" in result.stderr
+    assert "`lmspace spaces create 'nowhere'`" in result.stderr
 
 
 def test_a_space_created_for_an_enterprise_is_used_with_that_enterprise(lmspace, docs_folder):

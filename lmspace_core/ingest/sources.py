@@ -125,7 +125,7 @@ def _megabytes(size: int) -> str:
 def _too_large(path: str, size: int | None, limits: IngestLimits) -> IngestError:
     actual = f"is {_megabytes(size)}" if size is not None else "is larger than that"
     return IngestError(
-        f"{path} {actual}, over the {limits.max_file_bytes / _MIB:g} MB limit per file (max_file_bytes); "
+        f"{path} {actual}, over the {limits.max_file_bytes / _MIB:g} MB limit per file (ingest.max_file_mb); "
         "split it or raise the limit"
     )
 
