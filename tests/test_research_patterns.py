@@ -166,7 +166,7 @@ def test_plans_round_trip_through_json_and_bad_edits_are_named():
     ("where is KeyError raised", PatternKind.RAISE, "KeyError"),
     ("imports of socket", PatternKind.IMPORT, "socket"),
     ("which files import requests", PatternKind.IMPORT, "requests"),
-    ("list the TODO comments", PatternKind.TODO, None),
+    ("list the TODO comments", PatternKind.TODO, "TODO"),
     ("where is class Invoice defined", PatternKind.DEFINITION, "Invoice"),
     ("definition of parse_config", PatternKind.DEFINITION, "parse_config"),
 ])
