@@ -463,3 +463,8 @@ def ui(
         os.environ["LMSPACE_ENTERPRISE"] = _State.enterprise
     console.print(f"LMSpace dashboard on http://{address}:{port} (Ctrl+C to stop)")
     raise typer.Exit(subprocess.call(dashboard_command(port, address), cwd=HOME.parent))
+
+
+from lmspace_core.cli_sync import sync_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(sync_app, name="sync")

@@ -252,6 +252,63 @@ class ResearchSettings(_Settings):
     context_tokens: int = Field(6000, ge=1000)  # the model's context a subagent's prompt must fit
 
 
+class LocalSyncSettings(_Settings):
+    epochs: int = Field(3, ge=1, le=100)
+    batch_size: int = Field(16, ge=2, le=512)
+    learning_rate: float = Field(2e-5, gt=0, le=1)
+
+
+class AzureOpenAISyncSettings(_Settings):
+    endpoint: str | None = None
+    api_version: str = "2025-04-01-preview"
+    auth: Literal["key", "entra"] = "key"
+    api_key: SecretRef | None = None
+    base_model: str = "gpt-4o-mini-2024-07-18"
+    suffix: str = "lmspace"
+    epochs: int | None = Field(None, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _is_complete(self) -> AzureOpenAISyncSettings:
+        _require(self, ("endpoint",), "for the azure_openai sync backend")
+        if self.auth == "key":
+            _require(self, ("api_key",), "when sync.azure_openai.auth is key (or set auth: entra)")
+        return self
+
+
+class AzureMLSyncSettings(_Settings):
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace: str | None = None
+    model: str = "azureml://registries/azureml/models/Phi-4-mini-instruct/labels/latest"
+    task: Literal["chat_completion", "text_completion"] = "chat_completion"
+    experiment: str = "lmspace-sync"
+
+    @model_validator(mode="after")
+    def _is_complete(self) -> AzureMLSyncSettings:
+        _require(self, ("subscription_id", "resource_group", "workspace"), "for the azure_ml sync backend")
+        return self
+
+
+class SyncSettings(_Settings):
+    backend: Literal["local", "azure_openai", "azure_ml"] = "local"
+    min_examples: int = Field(10, ge=1)
+    max_example_tokens: int = Field(4096, ge=64)
+    validation_share: float = Field(0.2, gt=0, lt=1)
+    poll_s: float = Field(30.0, gt=0)  # how often a remote job is asked for its status
+    auto_sync: bool = False  # enqueue a sync when a space's delta passes a threshold below
+    auto_sync_items: int = Field(20, ge=1)  # changed documents since the last sync
+    auto_sync_age_h: float = Field(24.0, gt=0)  # hours since the oldest unsynced change
+    local: Annotated[LocalSyncSettings, Section] = Field(default_factory=LocalSyncSettings)
+    azure_openai: AzureOpenAISyncSettings | None = None
+    azure_ml: AzureMLSyncSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_is_configured(self) -> SyncSettings:
+        if self.backend != "local" and getattr(self, self.backend) is None:
+            raise _KeyProblems({(self.backend,): f"section required when sync.backend is {self.backend}"})
+        return self
+
+
 class Settings(_Settings):
     """Everything LMSpace reads from its configuration; `source` says where it came from."""
 
@@ -264,6 +321,7 @@ class Settings(_Settings):
     ingest: Annotated[IngestSettings, Section] = Field(default_factory=IngestSettings)
     retrieval: Annotated[RetrievalSettings, Section] = Field(default_factory=RetrievalSettings)
     research: Annotated[ResearchSettings, Section] = Field(default_factory=ResearchSettings)
+    sync: Annotated[SyncSettings, Section] = Field(default_factory=SyncSettings)
     source: str = "defaults"
 
     @model_validator(mode="after")

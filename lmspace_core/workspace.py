@@ -194,10 +194,13 @@ class Workspace:
         self.store.delete_space(space.scope)
         self.blobs.delete_space(space.scope)
 
-    def reembed_space(self, space: Space, progress: ProgressCallback = ignore_progress) -> int:
-        """Re-embed every chunk of a space with the configured embedder; return how many chunks were embedded."""
+    def reembed_space(
+        self, space: Space, progress: ProgressCallback = ignore_progress, embedder: Embedder | None = None
+    ) -> int:
+        """Re-embed every chunk of a space with the configured embedder (or `embedder`, e.g. one a sync tuned);
+        return how many chunks were embedded."""
         chunks = self.store.list_chunks(space.scope)
-        embedder = self.embedder
+        embedder = embedder or self.embedder
         titles = {doc.id: doc.title for doc in self.store.list_documents(space.scope)}
         vectors = []
         batch = max(self.settings.embedder.batch_size, 64)
@@ -234,7 +237,7 @@ class Workspace:
         pipeline = IngestPipeline(
             self.store,
             self.blobs,
-            self.embedder,
+            self.embedder_for(space),
             chunk_tokens=self.settings.ingest.chunk_tokens,
             chunk_overlap=self.settings.ingest.chunk_overlap,
         )
@@ -329,9 +332,20 @@ class Workspace:
 
     # -- search -----------------------------------------------------------------------------------------------
 
+    def embedder_for(self, space: Space) -> Embedder:
+        """The embedder of the space's vectors: the configured one, or a model a local sync fine-tuned from it."""
+        from lmspace_core.sync import tuned
+
+        if not tuned.is_tuned(space.embedder_id):
+            return self.embedder
+        folder = tuned.model_folder(self.settings.data_dir, tuned.version_of(space.embedder_id))
+        return tuned.TunedEmbedder(space.embedder_id, folder, self.embedder.dimension, self.settings.embedder.batch_size)
+
     def require_embedder_match(self, space: Space) -> None:
+        from lmspace_core.sync.tuned import base_of
+
         configured = self.embedder_id()
-        if space.embedder_id != configured:
+        if base_of(space.embedder_id) != configured:
             raise EmbedderMismatchError(
                 f"Space '{space.name}' was embedded with {space.embedder_id}, but the configured embedder is "
                 f"{configured}. Re-embed it with `lmspace spaces reembed {space.name}` (or switch the embedder back)."
@@ -342,5 +356,5 @@ class Workspace:
     ) -> list[Hit]:
         """Exact cosine top-k chunks of the space for `query`, best first."""
         self.require_embedder_match(space)
-        vector = self.embedder.embed_query(query)
+        vector = self.embedder_for(space).embed_query(query)
         return self.store.search(space.scope, vector, k or self.settings.retrieval.top_k, search_filter)

@@ -10,12 +10,13 @@ import dspy
 
 from lmspace_core.config import Settings
 from lmspace_core.domain import Hit, IngestReport, ProgressCallback, SearchFilter, Space, ignore_progress
-from lmspace_core.errors import NotAvailableYetError
 from lmspace_core.workspace import IngestSource, Workspace
 
 if TYPE_CHECKING:
     from lmspace_core.research.plan import ResearchPlan
     from lmspace_core.research.result import ResearchResult
+    from lmspace_core.sync.manager import SyncManager
+    from lmspace_core.sync.model import Dataset, ModelVersion, SyncJob
 
 
 class BaseAgent(dspy.Module):
@@ -27,6 +28,7 @@ class BaseAgent(dspy.Module):
     def __init__(self, source: Settings | Workspace) -> None:
         super().__init__()
         self.workspace = source if isinstance(source, Workspace) else Workspace(source)
+        self._sync: SyncManager | None = None
 
     def space(self, space: str | Space | None = None) -> Space:
         return space if isinstance(space, Space) else self.workspace.space(space)
@@ -66,8 +68,23 @@ class BaseAgent(dspy.Module):
         found, in_space = researcher.codebase(target)
         return researcher.run(plan or researcher.plan(task, found), found, in_space, progress)
 
-    def sync_to_llm(self, space: str | Space | None = None):
-        """Fine-tuning sync of a space's knowledge to a model; arrives with its own issue."""
-        raise NotAvailableYetError(
-            "Syncing a space to a language model (fine-tuning) is not available yet in this version of LMSpace."
-        )
+    def sync_to_llm(self, dataset: Dataset | None = None, space: str | Space | None = None, **options) -> SyncJob:
+        """Fine-tune a model on what changed in the space (default space) since its last sync; return the job.
+
+        Runs on `sync.backend` (options: `backend`, `force`, `wait`, see `SyncManager.sync_to_llm`). A dataset
+        that fails its checks raises `DatasetRejectedError` before anything is uploaded.
+        """
+        return self.sync_manager.sync_to_llm(dataset, space, **options)
+
+    def pull_llm_updates(self, model_id: str, space: str | Space | None = None) -> ModelVersion:
+        """Record a model fine-tuned elsewhere (a deployment name) as the space's active model."""
+        return self.sync_manager.pull_llm_updates(model_id, space)
+
+    @property
+    def sync_manager(self) -> SyncManager:
+        """The workspace's sync manager, built on first use (it takes over jobs a stopped process left)."""
+        from lmspace_core.sync.manager import SyncManager
+
+        if self._sync is None:
+            self._sync = SyncManager(self.workspace)
+        return self._sync

@@ -107,6 +107,95 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, sequence)
     );
     """,
+    # 3: LLM sync: datasets with their examples and lineage, sync jobs with events and metrics, model versions.
+    """
+    CREATE TABLE sync_datasets (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        system TEXT NOT NULL,
+        base_sequence INTEGER NOT NULL,
+        through_sequence INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE sync_examples (
+        dataset_id TEXT NOT NULL REFERENCES sync_datasets (id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        split TEXT NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        passage TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, ordinal)
+    );
+    CREATE TABLE sync_lineage (
+        dataset_id TEXT NOT NULL REFERENCES sync_datasets (id) ON DELETE CASCADE,
+        document_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        change TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, document_id)
+    );
+    CREATE TABLE sync_jobs (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        status TEXT NOT NULL,
+        dataset_id TEXT REFERENCES sync_datasets (id) ON DELETE SET NULL,
+        remote_id TEXT,
+        model_id TEXT,
+        model_version_id TEXT,
+        score_before REAL,
+        score_after REAL,
+        message TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT '',
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        owner TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT,
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    CREATE INDEX sync_jobs_by_space ON sync_jobs (enterprise_id, space_id, created_at);
+    CREATE TABLE sync_events (
+        job_id TEXT NOT NULL REFERENCES sync_jobs (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (job_id, sequence)
+    );
+    CREATE TABLE sync_metrics (
+        job_id TEXT NOT NULL REFERENCES sync_jobs (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        train_loss REAL,
+        validation_loss REAL,
+        accuracy REAL,
+        PRIMARY KEY (job_id, step)
+    );
+    CREATE TABLE sync_models (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        job_id TEXT,
+        dataset_id TEXT,
+        backend TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        score_before REAL,
+        score_after REAL,
+        active INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    CREATE INDEX sync_models_by_space ON sync_models (enterprise_id, space_id, created_at);
+    """,
 )
 
 

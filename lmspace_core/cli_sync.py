@@ -1,0 +1,249 @@
+"""`lmspace sync ...`: plan a space's delta, run a fine-tuning sync, watch it, and manage the space's models.
+
+A sync job runs inside the process that started it, so `start` stays until the job ends (`--follow` prints its
+events and metrics as they come). A remote job whose process stopped is polled again by the next `lmspace sync`
+command; a local one is marked interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _workspace, console, shown
+from lmspace_core.errors import NotFoundError
+from lmspace_core.sync.dataset import check_dataset
+from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
+from lmspace_core.sync.model import Metric, SyncEvent, SyncJob
+
+sync_app = typer.Typer(help="Sync a space's knowledge to a model: plan, start, watch, activate, roll back.",
+                       no_args_is_help=True)
+
+JobOption = Annotated[str | None, typer.Option("--job", help="Sync job id (default: the space's latest).")]
+SAMPLE = 10
+POLL_S = 0.5
+
+
+@contextmanager
+def _manager() -> Iterator[SyncManager]:
+    with _workspace() as workspace:
+        manager = SyncManager(workspace)
+        try:
+            yield manager
+        finally:
+            manager.close()
+
+
+def _job_of(manager: SyncManager, space: str, job_id: str | None) -> SyncJob:
+    if job_id is not None:
+        return manager.job(job_id)
+    jobs = manager.jobs(space, limit=1)
+    if not jobs:
+        raise NotFoundError(f"Space '{space}' has no sync jobs yet; start one with `lmspace sync start {space}`.")
+    return jobs[0]
+
+
+def _job_row(job: SyncJob) -> dict[str, Any]:
+    return {"id": job.id, "backend": job.backend, "status": job.status.value, "created": job.created_at,
+            "duration_s": round(job.duration_s, 1), "model": job.model_id, "model_version": job.model_version_id,
+            "score_before": job.score_before, "score_after": job.score_after, "message": job.message,
+            "error": job.error}
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+@sync_app.command("plan")
+@_handles_errors
+def plan(
+    space: SpaceArg,
+    full: Annotated[bool, typer.Option("--full", help="Everything in the space, not only what changed.")] = False,
+    examples: Annotated[bool, typer.Option("--examples", help="Also build and check the dataset.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """What is new, changed and deleted since the space's last successful sync (counts and a sample)."""
+    with _manager() as manager:
+        delta = manager.plan(space, full=full)
+        result: dict[str, Any] = {"space": space, "base_sequence": delta.base_sequence,
+                                  "through_sequence": delta.through_sequence, "counts": delta.counts,
+                                  "sample": [{"source": i.source, "change": i.change.value, "version": i.version}
+                                             for i in delta.items[:SAMPLE]]}
+        if examples:
+            dataset = manager.build_dataset(space, delta)
+            check = check_dataset(dataset, dataset_rules(manager.settings))
+            result["dataset"] = {"train": check.train_examples, "validation": check.validation_examples,
+                                 "tokens": check.tokens, "max_example_tokens": check.max_example_tokens,
+                                 "problems": list(check.problems),
+                                 "sample": [{"question": e.question, "answer": e.answer, "origin": e.origin}
+                                            for e in dataset.examples[:3]]}
+    if as_json:
+        return _print_json(result)
+    counts = ", ".join(f"{count} {change}" for change, count in delta.counts.items())
+    since = f"since change {delta.base_sequence}" if delta.base_sequence else "never synced"
+    console.print(f"[bold]{shown(space)}[/]: {counts} ({since})")
+    for item in result["sample"]:
+        console.print(f"  {item['change']:<9} {shown(item['source'])} (v{item['version']})")
+    if len(delta.items) > SAMPLE:
+        console.print(f"  … and {len(delta.items) - SAMPLE} more")
+    if examples:
+        summary = result["dataset"]
+        console.print(f"Dataset: {summary['train']} training, {summary['validation']} validation examples, "
+                      f"{summary['tokens']} tokens")
+        for problem in summary["problems"]:
+            console.print(f"  [red]refused:[/] {shown(problem)}")
+
+
+@sync_app.command("start")
+@_handles_errors
+def start(
+    space: SpaceArg,
+    backend: Annotated[str | None, typer.Option("--backend", help="local, azure_openai or azure_ml.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Activate the new model even if it scores worse.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Print events and metrics live.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build, check and upload the space's delta, run the job on the backend, and wait until it ends."""
+    with _manager() as manager:
+        job = manager.sync_to_llm(space=space, backend=backend, force=force)
+        if follow and not as_json:
+            job = _follow(manager, job)
+        job = manager.wait(job.id)
+    if as_json:
+        return _print_json(_job_row(job))
+    _print_outcome(job)
+
+
+def _follow(manager: SyncManager, job: SyncJob) -> SyncJob:
+    """Print each new event, and the latest step's metrics when they change, until the job ends."""
+    seen, last_step = 0, 0
+    while True:
+        for event in manager.events(job.id, after_sequence=seen):
+            _print_event(event)
+            seen = event.sequence
+        metrics = manager.metrics(job.id)
+        if metrics and metrics[-1].step != last_step:
+            last_step = metrics[-1].step
+            console.print(f"  [dim]{_metric_text(metrics[-1])}[/]")
+        job = manager.job(job.id)
+        if job.status.finished and not manager.events(job.id, after_sequence=seen):
+            return job
+        time.sleep(POLL_S)
+
+
+def _metric_text(metric: Metric) -> str:
+    parts = [f"step {metric.step}"]
+    if metric.train_loss is not None:
+        parts.append(f"train loss {metric.train_loss:.4f}")
+    if metric.validation_loss is not None:
+        parts.append(f"validation loss {metric.validation_loss:.4f}")
+    if metric.accuracy is not None:
+        parts.append(f"accuracy {metric.accuracy:.3f}")
+    return " · ".join(parts)
+
+
+def _print_event(event: SyncEvent) -> None:
+    at = event.at.astimezone().strftime("%H:%M:%S")
+    console.print(f"{at} [bold]{event.status.value:<11}[/] {shown(event.message)}")
+
+
+def _print_outcome(job: SyncJob) -> None:
+    colour = "green" if job.status.value == "succeeded" else "red"
+    console.print(f"Sync job {job.id}: [{colour}]{job.status.value}[/]")
+    if job.score_after is not None:
+        console.print(f"Score before {_score(job.score_before)}, after {_score(job.score_after)}")
+    if job.error:
+        console.print(f"[red]{shown(job.error)}[/]")
+    elif job.message:
+        console.print(shown(job.message))
+
+
+@sync_app.command("status")
+@_handles_errors
+def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False) -> None:
+    """The space's sync jobs (or one job with `--job`)."""
+    with _manager() as manager:
+        jobs = [manager.job(job_id)] if job_id else manager.jobs(space)
+    rows = [_job_row(job) for job in jobs]
+    if as_json:
+        return _print_json(rows)
+    table = Table("id", "backend", "status", "created", "duration", "model", "before", "after")
+    for job in jobs:
+        table.add_row(job.id, job.backend, job.status.value, job.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                      f"{job.duration_s:.0f}s", shown(job.model_id or ""), _score(job.score_before),
+                      _score(job.score_after))
+    console.print(table)
+
+
+@sync_app.command("events")
+@_handles_errors
+def events(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False) -> None:
+    """The timestamped events and the metrics of a sync job (default: the space's latest)."""
+    with _manager() as manager:
+        job = _job_of(manager, space, job_id)
+        found, metrics = manager.events(job.id), manager.metrics(job.id)
+    if as_json:
+        return _print_json({"job": job.id, "events": found, "metrics": metrics})
+    for event in found:
+        _print_event(event)
+    for metric in metrics:
+        console.print(f"  [dim]{_metric_text(metric)}[/]")
+
+
+@sync_app.command("cancel")
+@_handles_errors
+def cancel(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False) -> None:
+    """Cancel a sync job (default: the space's latest); the process running it stops it at its next step."""
+    with _manager() as manager:
+        job = manager.cancel(_job_of(manager, space, job_id).id)
+    if as_json:
+        return _print_json(_job_row(job))
+    console.print(f"Sync job {job.id}: {job.status.value}, cancel requested.")
+
+
+@sync_app.command("models")
+@_handles_errors
+def models(space: SpaceArg, as_json: JsonFlag = False) -> None:
+    """The space's model versions, newest first, with their scores and lineage."""
+    with _manager() as manager:
+        versions = manager.models(space)
+        lineage = {v.id: manager.store.lineage(v.dataset_id) if v.dataset_id else [] for v in versions}
+    if as_json:
+        return _print_json([{**vars(v), "documents": lineage[v.id]} for v in versions])
+    table = Table("", "version", "backend", "kind", "model", "before", "after", "documents", "created")
+    for v in versions:
+        table.add_row("*" if v.active else "", v.id, v.backend, v.kind, shown(v.reference), _score(v.score_before),
+                      _score(v.score_after), str(len(lineage[v.id])), v.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+    if not any(v.active for v in versions):
+        console.print("The space uses its base model.")
+
+
+@sync_app.command("activate")
+@_handles_errors
+def activate(space: SpaceArg, version: Annotated[str, typer.Argument(help="Model version id.")],
+             as_json: JsonFlag = False) -> None:
+    """Switch the space to a model version (an embedder version re-embeds the space)."""
+    with _manager() as manager:
+        activated = manager.activate(version, space)
+    if as_json:
+        return _print_json(activated)
+    console.print(f"Space '{shown(space)}' now uses model version {activated.id} ({shown(activated.reference)}).")
+
+
+@sync_app.command("rollback")
+@_handles_errors
+def rollback(space: SpaceArg,
+             to: Annotated[str | None, typer.Option("--to", help=f"Version id, or '{BASE_MODEL}'.")] = None,
+             as_json: JsonFlag = False) -> None:
+    """Switch back to the previous model version (or `--to` a given one, or the base model)."""
+    with _manager() as manager:
+        active = manager.rollback(space, to)
+    if as_json:
+        return _print_json({"space": space, "active": active.id if active else BASE_MODEL})
+    console.print(f"Space '{shown(space)}' now uses {'model version ' + active.id if active else 'its base model'}.")

@@ -1,0 +1,52 @@
+"""The protocol every sync backend satisfies, and the reporter through which it tells the job store what happens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lmspace_core.sync.model import Dataset, Metric, SyncStatus
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a backend's job ended: a final status, the model it produced, and both evaluation scores when known.
+
+    `score_before`/`score_after` measure the space's current model and the new one on the validation split;
+    a backend that cannot evaluate (a remote model that still has to be deployed) leaves them None.
+    """
+
+    status: SyncStatus
+    model_id: str | None = None
+    score_before: float | None = None
+    score_after: float | None = None
+    error: str = ""
+
+
+class Reporter(Protocol):
+    """What a running backend job writes to: status changes, log lines, metrics, its remote id; and the cancel flag."""
+
+    def status(self, status: SyncStatus, message: str = "") -> None: ...
+
+    def event(self, message: str) -> None: ...
+
+    def metrics(self, metrics: Sequence[Metric]) -> None: ...
+
+    def remote_id(self, remote_id: str) -> None: ...
+
+    def cancel_requested(self) -> bool: ...
+
+
+class SyncBackend(Protocol):
+    """Runs one dataset as a fine-tuning job until it ends; `resume` follows a remote job after a restart.
+
+    `model_kind` says what a produced model is to the space: `embedder` (a local folder) or `deployment`.
+    """
+
+    name: str
+    model_kind: str
+
+    def run(self, dataset: Dataset, reporter: Reporter) -> Outcome: ...
+
+    def resume(self, remote_id: str, reporter: Reporter) -> Outcome: ...

@@ -1,0 +1,34 @@
+"""Builds the sync backend a setting names: the one place that picks a backend implementation."""
+
+from __future__ import annotations
+
+from lmspace_core.config import Settings
+from lmspace_core.errors import ConfigError
+from lmspace_core.sync.backends.base import SyncBackend
+from lmspace_core.sync.tuned import model_folder
+
+
+def build_backend(name: str, settings: Settings, start_from: str) -> SyncBackend:
+    """The backend `name` (local, azure_openai, azure_ml) configured from `settings.sync`.
+
+    `start_from` is the folder of the space's current embedding model, which the local backend trains further.
+    """
+    sync = settings.sync
+    if name == "local":
+        from lmspace_core.sync.backends.local import LocalBackend, LocalTraining
+
+        training = LocalTraining(sync.local.epochs, sync.local.batch_size, sync.local.learning_rate)
+        return LocalBackend(model_folder(settings.data_dir, ""), start_from, training)
+    if name == "azure_openai":
+        if sync.azure_openai is None:
+            raise ConfigError("sync.azure_openai: section required for the azure_openai sync backend (endpoint, ...)")
+        from lmspace_core.sync.backends.azure_openai import AzureOpenAIBackend, client_from_settings
+
+        return AzureOpenAIBackend(client_from_settings(sync.azure_openai), sync.azure_openai, poll_s=sync.poll_s)
+    if name == "azure_ml":
+        if sync.azure_ml is None:
+            raise ConfigError("sync.azure_ml: section required for the azure_ml sync backend (subscription_id, ...)")
+        from lmspace_core.sync.backends.azure_ml import AzureMLBackend, ml_client_from_settings
+
+        return AzureMLBackend(ml_client_from_settings(sync.azure_ml), sync.azure_ml, poll_s=sync.poll_s)
+    raise ConfigError(f"sync.backend: unknown backend '{name}' (local, azure_openai or azure_ml)")

@@ -1,0 +1,359 @@
+"""`SyncManager`: plan a space's delta, build and check its dataset, run the job, gate and switch the model.
+
+Jobs run on a background thread of this process and write everything to the sync store, so the CLI, the dashboard
+and another process all watch the same job. When a job succeeds its model becomes a model version of the space,
+scored against the current model on the validation split; it is activated only if it scores better (or when
+forced). A remote job whose process stopped is polled again by the next `SyncManager`; a local one is interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from lmspace_core.config import Settings
+from lmspace_core.domain import ProgressCallback, Space, ignore_progress
+from lmspace_core.errors import LMSpaceError, NotAvailableYetError, NotFoundError
+from lmspace_core.jobs import _owner_alive, _this_process
+from lmspace_core.stores.local.database import Database
+from lmspace_core.sync import tuned
+from lmspace_core.sync.backends.base import Outcome, SyncBackend
+from lmspace_core.sync.dataset import DatasetRules, assemble, build_dataset, check_dataset
+from lmspace_core.sync.delta import space_delta
+from lmspace_core.sync.model import (
+    Dataset,
+    DatasetCheck,
+    Delta,
+    Metric,
+    ModelVersion,
+    SyncEvent,
+    SyncJob,
+    SyncStatus,
+)
+from lmspace_core.sync.store import SyncStore, new_id
+from lmspace_core.sync.structure import structure_examples
+from lmspace_core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+BASE_MODEL = "base"  # what `rollback` and `activate` call the space's configured model, before any sync
+
+
+class DatasetRejectedError(LMSpaceError):
+    """A dataset failed its checks; nothing was uploaded."""
+
+    exit_code = 11
+
+
+def open_sync_store(settings: Settings) -> SyncStore:
+    """The sync store of a configuration: the embedded database (sync state stays on this machine for now)."""
+    if settings.store.backend != "embedded":
+        raise NotAvailableYetError("Sync state is kept in the embedded store only; use store.backend: embedded.")
+    return SyncStore(Database(settings.data_dir / "lmspace.db"))
+
+
+def dataset_rules(settings: Settings) -> DatasetRules:
+    sync = settings.sync
+    return DatasetRules(sync.min_examples, sync.max_example_tokens, sync.validation_share)
+
+
+class _JobReporter:
+    """A backend's `Reporter` bound to one job of the store."""
+
+    def __init__(self, store: SyncStore, job: SyncJob) -> None:
+        self._store, self._job = store, job
+
+    def status(self, status: SyncStatus, message: str = "") -> None:
+        self._store.update_job(self._job.enterprise_id, self._job.id, status, message)
+
+    def event(self, message: str) -> None:
+        current = self._store.get_job(self._job.enterprise_id, self._job.id).status
+        self._store.add_event(self._job.id, current, message)
+
+    def metrics(self, metrics: Sequence[Metric]) -> None:
+        self._store.record_metrics(self._job.id, metrics)
+
+    def remote_id(self, remote_id: str) -> None:
+        self._store.update_job(self._job.enterprise_id, self._job.id, remote_id=remote_id)
+
+    def cancel_requested(self) -> bool:
+        return self._store.cancel_requested(self._job.id)
+
+
+class SyncManager:
+    """Sync for one workspace: plans, datasets, jobs, model versions.
+
+    `backends` maps a backend name to a factory `(space) -> SyncBackend`; by default they are built from the
+    settings (`sync.backend` names the one `sync_to_llm` uses).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: SyncStore | None = None,
+        backends: dict[str, Callable[[Space], SyncBackend]] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.settings = workspace.settings
+        self.store = store or open_sync_store(workspace.settings)
+        self._backends = backends or {}
+        self._owner = _this_process()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmspace-sync")
+        self._futures: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        for job in self.store.claim_orphans(self._owner, _owner_alive):
+            self._resume(job)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- plan and dataset -------------------------------------------------------------------------------------
+
+    def plan(self, space: str | Space | None = None, full: bool = False) -> Delta:
+        """What is new, changed and deleted in the space since its last successful sync (`full`: everything)."""
+        target = self.space(space)
+        return space_delta(self.workspace.store, self.store, target.scope, full=full)
+
+    def build_dataset(
+        self, space: str | Space | None = None, delta: Delta | None = None, progress: ProgressCallback = ignore_progress
+    ) -> Dataset:
+        """Training examples from the delta (default: the space's current one); with a language model configured a
+        DSPy module writes a grounded pair per passage, otherwise the documents' structure does."""
+        target = self.space(space)
+        delta = delta or self.plan(target)
+        return build_dataset(self.workspace.store, target, delta, self._example_writer(target),
+                             dataset_rules(self.settings), progress)
+
+    def check(self, dataset: Dataset) -> DatasetCheck:
+        return check_dataset(dataset, dataset_rules(self.settings))
+
+    def _example_writer(self, space: Space):
+        lm = self.workspace.lm
+        if lm is None:
+            return structure_examples
+        import dspy
+
+        from lmspace_core.sync.generator import GroundedPairWriter
+
+        writer = GroundedPairWriter()
+
+        def write(document, chunk):
+            with dspy.context(lm=lm):
+                return writer(document, chunk, space.instructions)
+
+        return write
+
+    # -- jobs -------------------------------------------------------------------------------------------------
+
+    def sync_to_llm(
+        self,
+        dataset: Dataset | None = None,
+        space: str | Space | None = None,
+        *,
+        backend: str | SyncBackend | None = None,
+        force: bool = False,
+        wait: bool = False,
+        progress: ProgressCallback = ignore_progress,
+    ) -> SyncJob:
+        """Sync a space (default: the default space) to a model on a backend (default: `sync.backend`).
+
+        Builds the dataset from the space's delta unless `dataset` is given, checks it, and refuses it with
+        `DatasetRejectedError` (the job is recorded as failed, with the reasons) before anything is uploaded.
+        The job then runs in the background; `wait` blocks until it ends. `force` activates the new model even
+        if it does not score better than the current one. Returns the job as it is on return.
+        """
+        target = self.space(space)
+        runner = backend if backend is not None and not isinstance(backend, str) else self._backend(target, backend)
+        job = self.store.create_job(target.scope, runner.name, self._owner)
+        reporter = _JobReporter(self.store, job)
+        try:
+            reporter.status(SyncStatus.VALIDATING, "building and checking the dataset")
+            delta = self.plan(target)
+            if dataset is None:
+                dataset = self.build_dataset(target, delta, progress)
+            if dataset.space_id != target.id:
+                dataset = assemble(target, delta.base_sequence, delta.through_sequence, dataset.examples,
+                                   dataset_rules(self.settings))
+            self.store.save_dataset(dataset, delta.items)
+            self.store.update_job(job.enterprise_id, job.id, dataset_id=dataset.id)
+            check = self.check(dataset)
+            if not check.ok:
+                reasons = "; ".join(check.problems)
+                self.store.update_job(job.enterprise_id, job.id, SyncStatus.FAILED, f"dataset refused: {reasons}",
+                                      error=f"The dataset was refused: {reasons}.")
+                raise DatasetRejectedError(f"Sync job {job.id}: the dataset was refused, nothing was uploaded: "
+                                           f"{reasons}.")
+            reporter.status(SyncStatus.QUEUED, f"dataset ready: {check.train_examples} training and "
+                                               f"{check.validation_examples} validation examples, {check.tokens} tokens")
+        except DatasetRejectedError:
+            raise
+        except Exception as error:
+            self._fail(job, error)
+            raise
+        self._start(job, lambda: runner.run(dataset, reporter), runner, force)
+        if wait:
+            return self.wait(job.id)
+        return self.job(job.id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> SyncJob:
+        """Block until a job of this manager ends; return it as stored."""
+        future = self._futures.get(job_id)
+        if future is not None:
+            future.result(timeout)
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> SyncJob:
+        return self.store.get_job(self.workspace.enterprise_id, job_id)
+
+    def jobs(self, space: str | Space | None = None, limit: int = 50) -> list[SyncJob]:
+        """Sync jobs, newest first: of one space, or of every space when `space` is None."""
+        space_id = self.space(space).id if space is not None else None
+        return self.store.list_jobs(self.workspace.enterprise_id, space_id, limit)
+
+    def events(self, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
+        self.job(job_id)
+        return self.store.events(job_id, after_sequence)
+
+    def metrics(self, job_id: str) -> list[Metric]:
+        self.job(job_id)
+        return self.store.metrics(job_id)
+
+    def dataset(self, job: SyncJob) -> Dataset:
+        if job.dataset_id is None:
+            raise NotFoundError(f"Sync job {job.id} has no dataset (it stopped before building one).")
+        return self.store.get_dataset(job.enterprise_id, job.dataset_id)
+
+    def cancel(self, job_id: str) -> SyncJob:
+        """Ask a running job to stop; the process running it cancels it at its next step or poll."""
+        job = self.job(job_id)
+        if job.status.finished:
+            return job
+        if job.status in (SyncStatus.CREATED, SyncStatus.VALIDATING):
+            return self.store.update_job(job.enterprise_id, job.id, SyncStatus.CANCELLED, "cancelled on request")
+        self.store.add_event(job.id, job.status, "cancel requested")
+        return self.store.request_cancel(job.enterprise_id, job.id)
+
+    def _start(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
+        with self._lock:
+            self._futures[job.id] = self._pool.submit(self._run, job, work, runner, force)
+
+    def _run(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
+        try:
+            outcome = work()
+            self._finish(job, runner, outcome, force)
+        except Exception as error:  # a failed job must end visibly, never stay "running"
+            self._fail(job, error)
+
+    def _fail(self, job: SyncJob, error: Exception) -> None:
+        if isinstance(error, LMSpaceError):
+            message = str(error)
+        else:
+            log.exception("sync job %s failed", job.id)
+            message = f"Unexpected error ({type(error).__name__}): {error}"
+        self.store.update_job(job.enterprise_id, job.id, SyncStatus.FAILED, message, error=message)
+
+    def _finish(self, job: SyncJob, runner: SyncBackend, outcome: Outcome, force: bool) -> None:
+        if outcome.status is not SyncStatus.SUCCEEDED:
+            self.store.update_job(job.enterprise_id, job.id, outcome.status,
+                                  outcome.error or outcome.status.value, error=outcome.error)
+            return
+        version = self.store.add_model(ModelVersion(
+            id=new_id(), enterprise_id=job.enterprise_id, space_id=job.space_id, job_id=job.id,
+            dataset_id=self.job(job.id).dataset_id, backend=runner.name, kind=runner.model_kind,
+            reference=outcome.model_id or "", score_before=outcome.score_before, score_after=outcome.score_after,
+            active=False, created_at=datetime.now(UTC),
+        ))
+        self.store.update_job(job.enterprise_id, job.id, model_id=outcome.model_id, model_version_id=version.id,
+                              score_before=outcome.score_before, score_after=outcome.score_after)
+        if force or version.improved:
+            self.activate(version.id)
+            verdict = "activated" + (" (forced)" if force and not version.improved else "")
+        elif version.score_after is None:
+            verdict = (f"not activated: {runner.name} models are not evaluated here; deploy {outcome.model_id} and "
+                       f"run `lmspace sync activate SPACE {version.id}`")
+        else:
+            verdict = (f"not activated: it scored {version.score_after:.3f}, the current model "
+                       f"{version.score_before:.3f}")
+        self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED, f"model {version.id} {verdict}")
+
+    def _resume(self, job: SyncJob) -> None:
+        """Follow a remote job that a stopped process started (claimed from the store)."""
+        runner = self._backend(self.workspace.space(job.space_id), job.backend)
+        reporter = _JobReporter(self.store, job)
+        reporter.event("polling again after a restart")
+        self._start(job, lambda: runner.resume(job.remote_id or "", reporter), runner, force=False)
+
+    def _backend(self, space: Space, name: str | None) -> SyncBackend:
+        name = name or self.settings.sync.backend
+        if name in self._backends:
+            return self._backends[name](space)
+        from lmspace_core.sync.backends.factory import build_backend
+
+        return build_backend(name, self.settings, self._start_from(space))
+
+    def _start_from(self, space: Space) -> str:
+        """The folder of the model a local sync trains further: the space's tuned model, else the packaged base."""
+        if tuned.is_tuned(space.embedder_id):
+            return str(tuned.model_folder(self.settings.data_dir, tuned.version_of(space.embedder_id)))
+        return tuned.base_model_path()
+
+    # -- model versions ---------------------------------------------------------------------------------------
+
+    def models(self, space: str | Space | None = None) -> list[ModelVersion]:
+        """The space's model versions, newest first (the active one is marked `active`)."""
+        return self.store.list_models(self.space(space).scope)
+
+    def activate(self, version_id: str, space: str | Space | None = None,
+                 progress: ProgressCallback = ignore_progress) -> ModelVersion:
+        """Make a model version the space's active one; an embedder version re-embeds the space with it first, so
+        search never compares vectors of two models. `space`, when given, must be the version's space."""
+        version = self.store.get_model(self.workspace.enterprise_id, version_id)
+        if space is not None and self.space(space).id != version.space_id:
+            raise NotFoundError(f"Model version {version_id} does not belong to space '{self.space(space).name}'.")
+        space = self.workspace.space(version.space_id)
+        if version.kind == "embedder":
+            embedder_id = tuned.tuned_id(version.reference, self.workspace.embedder_id())
+            embedder = tuned.TunedEmbedder(embedder_id, tuned.model_folder(self.settings.data_dir, version.reference),
+                                           self.workspace.embedder.dimension)
+            self.workspace.reembed_space(space, progress, embedder=embedder)
+        self.store.activate_model(space.scope, version.id)
+        if version.job_id:
+            self.store.add_event(version.job_id, self.job(version.job_id).status, f"model {version.id} activated")
+        return self.store.get_model(version.enterprise_id, version.id)
+
+    def rollback(self, space: str | Space | None = None, to: str | None = None,
+                 progress: ProgressCallback = ignore_progress) -> ModelVersion | None:
+        """Switch back to an earlier model version (`to`; default: the one before the active one) or to the base
+        model (`to="base"`, or when no earlier version exists). Returns the version now active (None: base)."""
+        target = self.space(space)
+        versions = self.models(target)
+        if to is None:
+            active = next((i for i, v in enumerate(versions) if v.active), None)
+            earlier = versions[active + 1:] if active is not None else []
+            to = earlier[0].id if earlier else BASE_MODEL
+        if to != BASE_MODEL:
+            return self.activate(to, target, progress)
+        if tuned.is_tuned(target.embedder_id):
+            self.workspace.reembed_space(target, progress)
+        self.store.activate_model(target.scope, None)
+        return None
+
+    def pull_llm_updates(self, model_id: str, space: str | Space | None = None, *, kind: str = "deployment",
+                         backend: str = "external") -> ModelVersion:
+        """Record a model produced outside this process (a fine-tuned deployment, a registered model) as the
+        space's new active version; used by the Event Grid endpoint when a remote job or deployment finishes."""
+        target = self.space(space)
+        existing = next((v for v in self.models(target) if v.reference == model_id and v.kind == kind), None)
+        version = existing or self.store.add_model(ModelVersion(
+            id=new_id(), enterprise_id=target.enterprise_id, space_id=target.id, job_id=None, dataset_id=None,
+            backend=backend, kind=kind, reference=model_id, score_before=None, score_after=None, active=False,
+            created_at=datetime.now(UTC),
+        ))
+        return self.activate(version.id)
+
+    def space(self, space: str | Space | None = None) -> Space:
+        """A space by name or id (the default space when None)."""
+        return space if isinstance(space, Space) else self.workspace.space(space)

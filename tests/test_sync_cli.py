@@ -1,0 +1,72 @@
+"""`lmspace sync ...` as people and scripts use it: plan, a refused start, status, events, models, rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lmspace_core.cli import app
+from lmspace_core.config import load_config
+from lmspace_core.sync.manager import SyncManager
+from lmspace_core.workspace import Workspace
+from tests.conftest import write_config
+from tests.test_sync_plan import POLICY, put
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = write_config(tmp_path)
+    workspace = Workspace(load_config(path, env={}))
+    space = workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
+    put(workspace, space, "travel.md", POLICY, "h1")
+    put(workspace, space, "visa.md", "# Visa\n\n## Applications\n\nVisa applications go through the travel desk.", "h2")
+    workspace.close()
+    return path
+
+
+def lmspace(config: Path, *args: str):
+    result = CliRunner().invoke(app, ["--config", str(config), "sync", *args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_plan_shows_counts_and_a_sample(config):
+    result = lmspace(config, "plan", "travel", "--examples", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["counts"] == {"added": 2, "replaced": 0, "deleted": 0}
+    assert [item["source"] for item in data["sample"]] == ["travel.md", "visa.md"]
+    assert data["dataset"]["problems"] and data["dataset"]["train"] >= 1
+    human = lmspace(config, "plan", "travel")
+    assert "2 added, 0 replaced, 0 deleted (never synced)" in human.output
+
+
+def test_a_refused_dataset_exits_with_its_reasons_and_the_job_shows_failed(config):
+    result = lmspace(config, "start", "travel", "--backend", "local")
+    assert result.exit_code == 11
+    assert "the dataset was refused, nothing was uploaded" in result.output and "at least 10" in result.output
+    [job] = json.loads(lmspace(config, "status", "travel", "--json").output)
+    assert job["status"] == "failed" and job["backend"] == "local"
+    events = json.loads(lmspace(config, "events", "travel", "--json").output)["events"]
+    assert [event["status"] for event in events] == ["created", "validating", "failed"]
+
+
+def test_models_activate_and_rollback(config):
+    workspace = Workspace(load_config(config, env={}))
+    manager = SyncManager(workspace)
+    first = manager.pull_llm_updates("gpt-4o-mini.ft-first", "travel")
+    second = manager.pull_llm_updates("gpt-4o-mini.ft-second", "travel")
+    manager.close()
+    workspace.close()
+    versions = json.loads(lmspace(config, "models", "travel", "--json").output)
+    assert [(v["reference"], v["active"]) for v in versions] == [("gpt-4o-mini.ft-second", True),
+                                                                 ("gpt-4o-mini.ft-first", False)]
+    assert json.loads(lmspace(config, "rollback", "travel", "--json").output)["active"] == first.id
+    assert lmspace(config, "activate", "travel", second.id).exit_code == 0
+    assert json.loads(lmspace(config, "rollback", "travel", "--to", "base", "--json").output)["active"] == "base"
+    assert "base model" in lmspace(config, "models", "travel").output
+    assert lmspace(config, "activate", "travel", "nope").exit_code == 4

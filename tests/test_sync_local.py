@@ -1,0 +1,126 @@
+"""The local sync backend for real: fine-tune the embedding model, gate it on retrieval, switch the space to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lmspace_core.config import load_config
+from lmspace_core.sync.backends.local import LocalBackend, LocalTraining
+from lmspace_core.sync.manager import SyncManager
+from lmspace_core.sync.model import Dataset, Example, Split, SyncStatus
+from lmspace_core.sync.store import new_id
+from lmspace_core.sync.structure import passage_text
+from lmspace_core.sync.tuned import is_tuned
+from lmspace_core.workspace import Workspace
+from tests.conftest import write_config
+from tests.sync_data import ROUTES, routing_examples
+
+SETTINGS = """sync:
+  min_examples: 4
+  local:
+    epochs: 3
+    batch_size: 8
+    learning_rate: 0.00005
+"""
+
+
+@pytest.fixture
+def routed(tmp_path: Path):
+    """A workspace with a space of one document per help-desk route, and its sync manager."""
+    workspace = Workspace(load_config(write_config(tmp_path, SETTINGS), env={}))
+    space = workspace.create_space("helpdesk", instructions="Route the request to the right desk.")
+    workspace.ingest(space, {f"desk-{n}.txt": passage for n, (passage, _) in enumerate(ROUTES)})
+    manager = SyncManager(workspace)
+    yield workspace, space, manager
+    manager.close()
+    workspace.close()
+
+
+def routing_dataset(workspace, space) -> Dataset:
+    """Two questions per desk to train on, the third held out; passages exactly as the space embeds them."""
+    passages = {}
+    for document in workspace.documents(space):
+        [chunk] = workspace.chunks(space, document)
+        passages[chunk.text.strip()] = (document, passage_text(document, chunk))
+    examples = []
+    for question, passage, held_out in routing_examples():
+        document, text = passages[passage]
+        examples.append(Example(question, passage, text, document.id, document.source, "test",
+                                Split.VALIDATION if held_out else Split.TRAIN, tokens=30))
+    return Dataset(new_id(), space.enterprise_id, space.id, space.instructions, 0, 0, tuple(examples),
+                   datetime.now(UTC))
+
+
+def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
+    workspace, space, manager = routed
+    job = manager.sync_to_llm(routing_dataset(workspace, space), space, wait=True)
+
+    assert job.status is SyncStatus.SUCCEEDED, job.error
+    assert job.score_after > job.score_before
+    epochs = [m for m in manager.metrics(job.id) if m.validation_loss is not None]
+    assert len(epochs) == 3 and epochs[-1].validation_loss < epochs[0].validation_loss
+    assert all(m.train_loss is not None for m in manager.metrics(job.id))
+    statuses = [event.status for event in manager.events(job.id)]
+    assert statuses[:4] == [SyncStatus.CREATED, SyncStatus.VALIDATING, SyncStatus.QUEUED, SyncStatus.RUNNING]
+    [better] = manager.models(space)
+    assert better.active and better.kind == "embedder" and better.id == job.model_version_id
+    space = workspace.space("helpdesk")
+    assert is_tuned(space.embedder_id)
+    assert workspace.search(space, "Who books my plane tickets?")[0].chunk.text.startswith("Desk F6")
+
+    ruinous = LocalBackend(workspace.settings.data_dir / "models", manager._start_from(space),
+                           LocalTraining(epochs=1, batch_size=8, learning_rate=0.05))
+    worse_job = manager.sync_to_llm(replace(routing_dataset(workspace, space), id=new_id()), space,
+                                    backend=ruinous, wait=True)
+    assert worse_job.status is SyncStatus.SUCCEEDED
+    assert worse_job.score_after < worse_job.score_before
+    assert "not activated" in worse_job.message
+    assert [model.active for model in manager.models(space)] == [False, True]
+    assert workspace.space("helpdesk").embedder_id == space.embedder_id
+
+    assert manager.rollback(space, to="base") is None
+    assert workspace.space("helpdesk").embedder_id == workspace.embedder_id()
+    assert not any(model.active for model in manager.models(space))
+
+
+def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: Path):
+    config = write_config(tmp_path, SETTINGS)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from lmspace_core.config import load_config
+        from lmspace_core.sync.manager import SyncManager
+        from lmspace_core.sync.model import SyncStatus
+        from lmspace_core.workspace import Workspace
+        workspace = Workspace(load_config({str(config)!r}, env={{}}))
+        space = workspace.create_space("helpdesk")
+        manager = SyncManager(workspace)
+        job = manager.store.create_job(space.scope, "local", manager._owner)
+        manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "training")
+        print(job.id, flush=True)
+        time.sleep(600)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).parent.parent)
+    job_id = child.stdout.readline().strip()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+
+    workspace = Workspace(load_config(config, env={}))
+    manager = SyncManager(workspace)
+    try:
+        job = manager.job(job_id)
+        assert job.status is SyncStatus.INTERRUPTED
+        assert manager.events(job_id)[-1].status is SyncStatus.INTERRUPTED
+    finally:
+        manager.close()
+        workspace.close()
+
