@@ -1,0 +1,131 @@
+"""The `azure_ml` backend: register the JSONL splits as data assets and run an Azure ML fine-tuning job.
+
+The job is built with `azure.ai.ml.finetuning.create_finetuning_job`, always with validation data (azure-ai-ml
+1.35.2 raises `UnboundLocalError` without it), submitted with `jobs.create_or_update`, then polled with `jobs.get`
+until it ends; `jobs.begin_cancel` cancels it. The fine-tuned model is registered by the job under
+`<prefix>-<space id>`; it has to be deployed before the space can use it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lmspace_core.config import AzureMLSyncSettings
+from lmspace_core.errors import ModelError
+from lmspace_core.sync.backends.base import Outcome, Reporter
+from lmspace_core.sync.dataset import to_jsonl
+from lmspace_core.sync.model import Dataset, DatasetFormat, Split, SyncStatus
+
+_STATUSES = {
+    "NotStarted": SyncStatus.QUEUED,
+    "Queued": SyncStatus.QUEUED,
+    "Preparing": SyncStatus.QUEUED,
+    "Provisioning": SyncStatus.QUEUED,
+    "Starting": SyncStatus.RUNNING,
+    "Running": SyncStatus.RUNNING,
+    "Finalizing": SyncStatus.RUNNING,
+    "CancelRequested": SyncStatus.RUNNING,
+    "Completed": SyncStatus.SUCCEEDED,
+    "Failed": SyncStatus.FAILED,
+    "Canceled": SyncStatus.CANCELLED,
+    "NotResponding": SyncStatus.FAILED,
+}
+MODEL_PREFIX = "lmspace"
+
+
+def ml_client_from_settings(settings: AzureMLSyncSettings):
+    """An `MLClient` for the configured workspace, authenticated with `DefaultAzureCredential`."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(DefaultAzureCredential(), settings.subscription_id, settings.resource_group, settings.workspace)
+
+
+@contextmanager
+def _service_errors(doing: str) -> Iterator[None]:
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except AzureError as error:
+        raise ModelError(f"Azure ML refused to {doing}: {error}") from error
+
+
+class AzureMLBackend:
+    """Fine-tunes `settings.model` with Azure ML; `client` is an `azure.ai.ml.MLClient` (or compatible)."""
+
+    name = "azure_ml"
+    model_kind = "deployment"
+
+    def __init__(self, client, settings: AzureMLSyncSettings, poll_s: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client, self._settings, self._poll_s, self._sleep = client, settings, poll_s, sleep
+
+    def build_job(self, dataset: Dataset, training_data: str, validation_data: str):
+        """The fine-tuning job for registered training and validation assets (what `run` submits)."""
+        from azure.ai.ml.finetuning import create_finetuning_job
+
+        return create_finetuning_job(
+            model=self._settings.model, task=self._settings.task, training_data=training_data,
+            validation_data=validation_data, output_model_name_prefix=f"{MODEL_PREFIX}-{dataset.space_id}",
+            experiment_name=self._settings.experiment, display_name=f"lmspace sync {dataset.id}")
+
+    def run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
+        assets = self._register(dataset)
+        reporter.event(f"registered data assets {assets[0]} and {assets[1]}")
+        with _service_errors("create the fine-tuning job"):
+            job = self._client.jobs.create_or_update(self.build_job(dataset, *assets))
+        reporter.remote_id(job.name)
+        reporter.event(f"submitted Azure ML job {job.name} fine-tuning {self._settings.model}")
+        return self._follow(job.name, reporter)
+
+    def resume(self, remote_id: str, reporter: Reporter) -> Outcome:
+        return self._follow(remote_id, reporter)
+
+    def _register(self, dataset: Dataset) -> tuple[str, str]:
+        """Upload both splits as `uri_file` data assets; return their `azureml:<name>:<version>` references."""
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+
+        data_format = DatasetFormat.CHAT if self._settings.task == "chat_completion" else DatasetFormat.PROMPT
+        references = []
+        with tempfile.TemporaryDirectory(prefix="lmspace-sync-") as folder:
+            for split in (Split.TRAIN, Split.VALIDATION):
+                path = Path(folder) / f"{split.value}.jsonl"
+                path.write_text(to_jsonl(dataset, split, data_format), encoding="utf-8")
+                asset = Data(name=f"{MODEL_PREFIX}-{dataset.space_id}-{split.value}", version=dataset.id,
+                             path=str(path), type=AssetTypes.URI_FILE,
+                             description=f"LMSpace sync dataset {dataset.id}, {split.value} split")
+                with _service_errors(f"register the {split.value} data"):
+                    registered = self._client.data.create_or_update(asset)
+                references.append(f"azureml:{registered.name}:{registered.version}")
+        return references[0], references[1]
+
+    def _follow(self, name: str, reporter: Reporter) -> Outcome:
+        status, cancel_sent = None, False
+        while True:
+            if not cancel_sent and reporter.cancel_requested():
+                with _service_errors("cancel the job"):
+                    self._client.jobs.begin_cancel(name)
+                cancel_sent = True
+            with _service_errors("report the job"):
+                job = self._client.jobs.get(name)
+            mapped = _STATUSES.get(job.status, SyncStatus.RUNNING)
+            if mapped is not status and not mapped.finished:
+                reporter.status(mapped, f"Azure ML: {job.status}")
+            status = mapped
+            if mapped is SyncStatus.SUCCEEDED:
+                model = f"{MODEL_PREFIX}-{job.name}"
+                output = (getattr(job, "outputs", None) or {}).get("registered_model")
+                model = getattr(output, "name", None) or model
+                reporter.event(f"registered model {model}: deploy it to an endpoint, then activate it with "
+                               "`lmspace sync activate`")
+                return Outcome(mapped, model_id=model)
+            if mapped.finished:
+                error = getattr(getattr(job, "error", None), "message", None) or job.status
+                return Outcome(mapped, error=f"Azure ML job {name} ended {job.status}: {error}")
+            self._sleep(self._poll_s)
