@@ -212,7 +212,7 @@ def models(space: SpaceArg, as_json: JsonFlag = False) -> None:
     """The space's model versions, newest first, with their scores and lineage."""
     with _manager() as manager:
         versions = manager.models(space)
-        lineage = {v.id: manager.store.lineage(v.dataset_id) if v.dataset_id else [] for v in versions}
+        lineage = {v.id: manager.lineage(v) for v in versions}
     if as_json:
         return _print_json([{**vars(v), "documents": lineage[v.id]} for v in versions])
     table = Table("", "version", "backend", "kind", "model", "before", "after", "documents", "created")

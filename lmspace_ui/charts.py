@@ -13,6 +13,7 @@ from itertools import accumulate
 import plotly.graph_objects as go
 
 from lmspace_core.domain import Document, Finding
+from lmspace_core.sync.model import Metric
 
 TOP_DOCUMENTS = 20
 
@@ -68,3 +69,21 @@ def findings_by_directory(findings: Sequence[Finding], top: int = 20) -> go.Figu
     ranked = counts.most_common(top)
     bars = go.Bar(x=[directory for directory, _ in ranked], y=[count for _, count in ranked], name="findings")
     return _titled(go.Figure(bars), "Findings by directory", "directory", "findings")
+
+
+def training_curves(metrics: Sequence[Metric]) -> go.Figure:
+    """Train and validation loss per step (left axis) and accuracy (right axis) of a sync job, as reported so far."""
+    figure = go.Figure()
+    for name, values in (("train loss", [m.train_loss for m in metrics]),
+                         ("validation loss", [m.validation_loss for m in metrics])):
+        points = [(m.step, value) for m, value in zip(metrics, values, strict=True) if value is not None]
+        if points:
+            figure.add_trace(go.Scatter(x=[s for s, _ in points], y=[v for _, v in points], name=name,
+                                        mode="lines+markers"))
+    accuracy = [(m.step, m.accuracy) for m in metrics if m.accuracy is not None]
+    if accuracy:
+        figure.add_trace(go.Scatter(x=[s for s, _ in accuracy], y=[v for _, v in accuracy], name="accuracy",
+                                    mode="lines+markers", yaxis="y2", line={"dash": "dot"}))
+        figure.update_layout(yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1]})
+    return _titled(figure, "Training curves", "step", "loss")
+

@@ -36,8 +36,3 @@ def test_a_page_renders_on_a_populated_data_directory(populated, page):
     assert not at.exception and not at.error
     assert at.title
 
-
-def test_pages_that_are_not_built_yet_say_so_and_show_no_data(app_workspace):
-    at = render("sync_jobs")
-    assert "not available yet" in at.info[0].value
-    assert not at.dataframe and not at.metric

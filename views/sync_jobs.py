@@ -1,18 +1,24 @@
-"""Sync Jobs: fine-tuning a model on a space's knowledge, watched live. Not available yet; says what it will do."""
+"""Sync Jobs: turn what changed in a space into a fine-tuning job, watch it live, and switch the space's model."""
 
 import streamlit as st
 
+from lmspace_ui.components import space_picker
+from lmspace_ui.resources import workspace_or_stop
+from lmspace_ui.sync_view import job_view, jobs_table, models_panel, plan_panel, sync_manager
+
 st.title("Sync Jobs")
-st.info(
-    "Syncing spaces to language models is not available yet in this version of LMSpace. No jobs are shown "
-    "because none can exist yet.",
-    icon=":material/construction:",
-)
-st.markdown(
-    """
-When it lands, this page will turn what changed in a space since its last sync (added, replaced and deleted
-documents — LMSpace already records every version) into a fine-tuning dataset, start a job on Azure OpenAI,
-Azure ML or locally, and let you watch it live: status, events, training metrics and checkpoints. When a job
-succeeds you can switch the space's agent to the new model.
-"""
-)
+st.caption("What changed in a space since its last sync becomes a checked fine-tuning dataset and a job on this "
+           "machine, Azure OpenAI or Azure ML. A new model is switched to only if it scores better.")
+workspace = workspace_or_stop()
+space = space_picker(workspace, key="sync_space")
+if space is None:
+    st.stop()
+manager = sync_manager(workspace)
+
+plan_panel(manager, space)
+jobs = manager.jobs(space)
+if jobs:
+    st.subheader("Jobs")
+    job_view(manager, jobs_table(jobs))
+st.subheader("Models")
+models_panel(manager, space)

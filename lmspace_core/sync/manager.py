@@ -27,6 +27,7 @@ from lmspace_core.sync.model import (
     Dataset,
     DatasetCheck,
     Delta,
+    DeltaItem,
     Metric,
     ModelVersion,
     SyncEvent,
@@ -305,6 +306,10 @@ class SyncManager:
     def models(self, space: str | Space | None = None) -> list[ModelVersion]:
         """The space's model versions, newest first (the active one is marked `active`)."""
         return self.store.list_models(self.space(space).scope)
+
+    def lineage(self, version: ModelVersion) -> list[DeltaItem]:
+        """Which documents, at which versions, went into the dataset a model version was trained on."""
+        return self.store.lineage(version.dataset_id) if version.dataset_id else []
 
     def activate(self, version_id: str, space: str | Space | None = None,
                  progress: ProgressCallback = ignore_progress) -> ModelVersion:

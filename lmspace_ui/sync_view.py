@@ -1,0 +1,188 @@
+"""The Sync Jobs page's parts: plan and start, the jobs table, one job live, and the space's models.
+
+Everything is read from the `SyncManager` (which reads the sync store), so a job started in another tab, from the
+CLI, or before the page was reloaded shows the same way. A running job is drawn inside a fragment that re-reads it
+every second; when it ends the fragment asks for one full rerun and the page draws it finished, without polling.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lmspace_core.domain import Space
+from lmspace_core.sync.dataset import to_jsonl
+from lmspace_core.sync.manager import BASE_MODEL, SyncManager
+from lmspace_core.sync.model import DatasetFormat, Split, SyncJob, SyncStatus
+from lmspace_core.workspace import Workspace
+from lmspace_ui import charts
+from lmspace_ui.components import reported_errors
+
+POLL_SECONDS = 1
+SELECTED_JOB = "sync_selected_job"  # session_state: the job id shown in the live view
+PREVIEW_ROWS = 20
+_TIMELINE = (SyncStatus.CREATED, SyncStatus.VALIDATING, SyncStatus.QUEUED, SyncStatus.RUNNING)
+_ICONS = {
+    SyncStatus.CREATED: ":material/add_circle:", SyncStatus.VALIDATING: ":material/rule:",
+    SyncStatus.QUEUED: ":material/schedule:", SyncStatus.RUNNING: ":material/progress_activity:",
+    SyncStatus.SUCCEEDED: ":material/check_circle:", SyncStatus.FAILED: ":material/error:",
+    SyncStatus.CANCELLED: ":material/block:", SyncStatus.INTERRUPTED: ":material/cancel:",
+}
+
+
+@st.cache_resource(show_spinner=False, hash_funcs={Workspace: id})
+def sync_manager(workspace: Workspace) -> SyncManager:
+    """One sync manager per workspace: its threads run the jobs started from the dashboard."""
+    return SyncManager(workspace)
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def plan_panel(manager: SyncManager, space: Space) -> None:
+    """What changed since the last sync, and a button that starts a sync of it."""
+    delta = manager.plan(space)
+    counts = delta.counts
+    added, replaced, deleted = st.columns(3)
+    added.metric("New", counts["added"])
+    replaced.metric("Changed", counts["replaced"])
+    deleted.metric("Deleted", counts["deleted"])
+    if delta.items:
+        with st.expander(f"{len(delta.items)} documents since the last sync"):
+            st.dataframe(pd.DataFrame([{"Document": i.source, "Change": i.change.value, "Version": i.version}
+                                       for i in delta.items]), hide_index=True, width="stretch")
+    backends = ["local", "azure_openai", "azure_ml"]
+    left, right = st.columns([2, 1])
+    backend = left.selectbox("Backend", backends, index=backends.index(manager.settings.sync.backend))
+    force = right.checkbox("Activate even if not better", help="Skip the evaluation gate for this job.")
+    if st.button("Start sync", type="primary", icon=":material/sync:", disabled=delta.is_empty):
+        with reported_errors():
+            job = manager.sync_to_llm(space=space, backend=backend, force=force)
+            st.session_state[SELECTED_JOB] = job.id
+    if delta.is_empty:
+        st.caption("Nothing changed since the last successful sync.")
+
+
+def jobs_table(jobs: list[SyncJob]) -> SyncJob | None:
+    """The space's jobs, and a picker for the one to show (the latest by default, or the one just started)."""
+    rows = [{"Job": j.id, "Backend": j.backend, "Status": j.status.value,
+             "Created": j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), "Duration (s)": round(j.duration_s),
+             "Model": j.model_id or "", "Score before": _score(j.score_before), "Score after": _score(j.score_after)}
+            for j in jobs]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    ids = [job.id for job in jobs]
+    remembered = st.session_state.get(SELECTED_JOB)
+    chosen = st.selectbox("Job", ids, index=ids.index(remembered) if remembered in ids else 0,
+                          format_func=lambda job_id: f"{job_id} · {jobs[ids.index(job_id)].status.value}")
+    st.session_state[SELECTED_JOB] = chosen
+    return jobs[ids.index(chosen)]
+
+
+def job_view(manager: SyncManager, job: SyncJob) -> None:
+    """One job in a bordered box: live while it runs, with its outcome, curves, events and dataset after."""
+    with st.container(border=True):
+        if job.status.finished:
+            _job_body(manager, job)
+        else:
+            _live(manager, job.id)
+        _dataset(manager, job)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live(manager: SyncManager, job_id: str) -> None:
+    with reported_errors():
+        job = manager.job(job_id)
+        if job.status.finished:
+            st.rerun()
+        _job_body(manager, job)
+
+
+def _job_body(manager: SyncManager, job: SyncJob) -> None:
+    st.markdown(f"{_ICONS[job.status]} **Sync job {job.id}** · {job.backend} · {job.status.value}")
+    events = manager.events(job.id)
+    _timeline(job, events)
+    if job.status is SyncStatus.FAILED:
+        st.error(job.error or "The job failed without saying why.", icon=":material/error:")
+    elif job.status in (SyncStatus.CANCELLED, SyncStatus.INTERRUPTED):
+        st.warning(job.error or job.status.value, icon=":material/cancel:")
+    elif job.message:
+        st.caption(job.message)
+    before, after, duration = st.columns(3)
+    before.metric("Score before", _score(job.score_before) or "—")
+    after.metric("Score after", _score(job.score_after) or "—")
+    duration.metric("Duration", f"{job.duration_s:.0f} s")
+    metrics = manager.metrics(job.id)
+    if metrics:
+        st.plotly_chart(charts.training_curves(metrics), key=f"curves_{job.id}_{len(metrics)}")
+    if not job.status.finished and st.button("Cancel", icon=":material/stop:", key=f"cancel_{job.id}"):
+        with reported_errors():
+            manager.cancel(job.id)
+    st.dataframe(pd.DataFrame([{"Time": e.at.astimezone().strftime("%H:%M:%S"), "Status": e.status.value,
+                                "Event": e.message} for e in events]), hide_index=True, width="stretch")
+
+
+def _timeline(job: SyncJob, events) -> None:
+    """The states the job went through, each with the time it was reached; states not reached yet are grey."""
+    reached = {}
+    for event in events:
+        reached.setdefault(event.status, event.at)
+    steps = [*_TIMELINE, job.status if job.status.finished else SyncStatus.SUCCEEDED]
+    parts = []
+    for status in steps:
+        at = reached.get(status)
+        parts.append(f"{_ICONS[status]} {status.value} {at.astimezone().strftime('%H:%M:%S')}" if at
+                     else f":gray[{status.value}]")
+    st.markdown(" → ".join(parts))
+
+
+def _dataset(manager: SyncManager, job: SyncJob) -> None:
+    if job.dataset_id is None:
+        return
+    dataset = manager.dataset(job)
+    with st.expander(f"Dataset: {len(dataset.train)} training, {len(dataset.validation)} validation examples, "
+                     f"{dataset.tokens} tokens"):
+        st.dataframe(pd.DataFrame([{"Split": e.split.value, "Question": e.question, "Answer": e.answer,
+                                    "Source": e.source, "Tokens": e.tokens}
+                                   for e in dataset.examples[:PREVIEW_ROWS]]), hide_index=True, width="stretch")
+        columns = st.columns(3)
+        for column, split, data_format in ((columns[0], Split.TRAIN, DatasetFormat.CHAT),
+                                           (columns[1], Split.VALIDATION, DatasetFormat.CHAT),
+                                           (columns[2], Split.TRAIN, DatasetFormat.PROMPT)):
+            column.download_button(f"{split.value} ({data_format.value}) JSONL", to_jsonl(dataset, split, data_format),
+                                   file_name=f"{dataset.id}-{split.value}-{data_format.value}.jsonl",
+                                   mime="application/jsonl", key=f"download_{job.id}_{split}_{data_format}")
+
+
+def models_panel(manager: SyncManager, space: Space) -> None:
+    """The active model, earlier versions with their scores and lineage, Activate and Rollback."""
+    versions = manager.models(space)
+    active = next((v for v in versions if v.active), None)
+    st.markdown(f"Active model: **{active.reference if active else 'base model'}**"
+                + (f" (version {active.id}, {active.backend})" if active else ""))
+    if not versions:
+        st.caption("No sync has produced a model for this space yet.")
+        return
+    rows = [{"Active": "●" if v.active else "", "Version": v.id, "Backend": v.backend, "Kind": v.kind,
+             "Model": v.reference, "Score before": _score(v.score_before), "Score after": _score(v.score_after),
+             "Created": v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")} for v in versions]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    ids = [v.id for v in versions]
+    chosen = st.selectbox("Model version", ids, key="sync_model_version")
+    version = versions[ids.index(chosen)]
+    if version.dataset_id:
+        lineage = manager.lineage(version)
+        with st.expander(f"Lineage: {len(lineage)} documents went into its dataset"):
+            st.dataframe(pd.DataFrame([{"Document": i.source, "Version": i.version, "Change": i.change.value,
+                                        "Content hash": i.content_hash[:12]} for i in lineage]),
+                         hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    if left.button("Activate", icon=":material/published_with_changes:", disabled=version.active):
+        with reported_errors(), st.spinner("Activating (an embedder version re-embeds the space)…"):
+            manager.activate(version.id, space)
+            st.rerun()
+    if right.button("Rollback", icon=":material/undo:", disabled=active is None):
+        with reported_errors(), st.spinner("Rolling back…"):
+            back = manager.rollback(space)
+            st.toast(f"Now using {back.reference if back else BASE_MODEL}")
+            st.rerun()

@@ -1,0 +1,95 @@
+"""The Sync Jobs page (AppTest): plan and start, the jobs table and one job's view, cancel, models and rollback."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.sync.manager import SyncManager
+from lmspace_core.sync.model import Metric, SyncStatus
+from tests.conftest import APP
+from tests.test_sync_plan import POLICY, put
+
+
+@pytest.fixture
+def synced(app_workspace):
+    space = app_workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
+    for number in range(2):
+        put(app_workspace, space, f"travel-{number}.md", POLICY.replace("Travel", f"Travel {number}"), f"h{number}")
+    manager = SyncManager(app_workspace)
+    yield manager, space
+    manager.close()
+
+
+def finished_job(manager: SyncManager, space, status=SyncStatus.SUCCEEDED):
+    """A job as a backend leaves it: its dataset, events, metrics per step, and a model version when it succeeded."""
+    dataset = manager.build_dataset(space)
+    manager.store.save_dataset(dataset, manager.plan(space).items)
+    job = manager.store.create_job(space.scope, "azure_openai", "test")
+    manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "Training started.",
+                             dataset_id=dataset.id, remote_id="ftjob-1")
+    manager.store.record_metrics(job.id, [Metric(1, 1.9, 2.0, 0.5), Metric(2, 1.2, 1.4, 0.6), Metric(3, 0.8, 1.0, 0.7)])
+    if status is SyncStatus.SUCCEEDED:
+        manager.pull_llm_updates("gpt-4o-mini.ft-1", space)
+        manager.store.update_job(job.enterprise_id, job.id, status, "model recorded", model_id="gpt-4o-mini.ft-1",
+                                 score_before=0.61, score_after=0.72)
+    return manager.job(job.id)
+
+
+def render() -> AppTest:
+    at = AppTest.from_file(APP).run(timeout=30)
+    return at.switch_page("views/sync_jobs.py").run(timeout=30)
+
+
+def test_the_plan_shows_what_changed_and_a_too_small_dataset_is_refused_with_reasons(synced):
+    at = render()
+    assert [m.value for m in at.metric][:3] == ["2", "0", "0"]
+    next(b for b in at.button if b.label == "Start sync").click().run(timeout=30)
+    assert not at.exception
+    assert "the dataset was refused, nothing was uploaded" in at.error[0].value
+    jobs = next(d.value for d in at.dataframe if "Job" in d.value)
+    assert jobs["Status"].tolist() == ["failed"]
+
+
+def test_a_finished_job_shows_its_timeline_scores_curves_events_and_dataset(synced):
+    manager, space = synced
+    job = finished_job(manager, space)
+    at = render()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "Job" in d.value)
+    assert table["Job"].tolist() == [job.id] and table["Score after"].tolist() == ["0.720"]
+    assert {m.label: m.value for m in at.metric}["Score after"] == "0.720"
+    assert at.get("plotly_chart"), "the training curves are drawn"
+    assert any("succeeded" in md.value and "running" in md.value for md in at.markdown)
+    events = next(d.value for d in at.dataframe if "Event" in d.value)
+    assert "Training started." in events["Event"].tolist()
+    assert [d.label for d in at.get("download_button")] == ["train (chat) JSONL", "validation (chat) JSONL",
+                                                            "train (prompt) JSONL"]
+    assert any("Active model: **gpt-4o-mini.ft-1**" in md.value for md in at.markdown)
+
+
+def test_a_running_job_can_be_cancelled_from_the_page(synced):
+    manager, space = synced
+    job = finished_job(manager, space, status=SyncStatus.RUNNING)
+    at = render()
+    next(b for b in at.button if b.label == "Cancel").click().run(timeout=30)
+    assert not at.exception
+    assert manager.store.cancel_requested(job.id)
+
+
+def test_rollback_returns_the_space_to_its_base_model(synced):
+    manager, space = synced
+    finished_job(manager, space)
+    at = render()
+    next(b for b in at.button if b.label == "Rollback").click().run(timeout=30)
+    assert not at.exception and not at.error
+    assert not any(version.active for version in manager.models(space))
+    assert any("Active model: **base model**" in md.value for md in at.markdown)
+
+
+def test_training_curves_plot_both_losses_and_accuracy_per_step():
+    from lmspace_ui.charts import training_curves
+
+    figure = training_curves([Metric(1, train_loss=1.0), Metric(2, 0.5, 0.7, 0.8)])
+    assert [(trace.name, list(trace.x)) for trace in figure.data] == [
+        ("train loss", [1, 2]), ("validation loss", [2]), ("accuracy", [2])]
