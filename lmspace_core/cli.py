@@ -22,6 +22,7 @@ from rich.table import Table
 
 from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space, to_json_data
 from lmspace_core.domain import Progress as WorkProgress
+from lmspace_core.cli_dev import dev_app
 from lmspace_core.errors import IngestError, LMSpaceError
 from lmspace_core.logs import route_logs_to_data_dir
 from lmspace_core.terminal import terminal_safe
@@ -36,6 +37,7 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(docs_app, name="docs")
 app.add_typer(config_app, name="config")
 app.add_typer(admin_app, name="admin")
+app.add_typer(dev_app, name="dev")
 
 console = Console()
 errors = Console(stderr=True)

@@ -150,10 +150,17 @@ class _Settings(BaseModel):
 
 
 class AzureStoreSettings(_Settings):
+    """Where the Azure backend lives. Without `cosmos_key` / `connection_string`, clients use Entra ID
+    (`DefaultAzureCredential`); `connection_string` is the Storage account's (Blob and Table)."""
+
     cosmos_endpoint: Url | None = None
     cosmos_database: str = "lmspace"
+    cosmos_key: SecretRef | None = None
+    vector_index: Literal["quantizedFlat", "diskANN", "flat"] = "quantizedFlat"
     blob_account_url: Url | None = None
+    blob_container: str = Field("lmspace", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
     table_account_url: Url | None = None
+    jobs_table: str = Field("lmspacejobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     connection_string: SecretRef | None = None
     credential: Literal["default", "key", "connection_string"] = "default"
 
@@ -174,8 +181,12 @@ class StoreSettings(_Settings):
             missing[("azure", "cosmos_endpoint")] = f"required {reason}"
         if self.azure.blob_account_url is None and self.azure.connection_string is None:
             missing[("azure", "blob_account_url")] = f"required {reason} (or give azure.connection_string)"
+        if self.azure.table_account_url is None and self.azure.connection_string is None:
+            missing[("azure", "table_account_url")] = f"required {reason} (or give azure.connection_string)"
         if self.azure.credential == "connection_string" and self.azure.connection_string is None:
             missing[("azure", "connection_string")] = "required when azure.credential is connection_string"
+        if self.azure.credential == "key" and self.azure.cosmos_key is None:
+            missing[("azure", "cosmos_key")] = "required when azure.credential is key"
         if missing:
             raise _KeyProblems(missing)
         return self

@@ -153,11 +153,17 @@ def _probe(lm: Any, timeout_s: float) -> str:
 
 
 def check_store(settings: Settings) -> ServiceCheck:
-    """The knowledge store backend: embedded works wherever the database does; Azure has not landed yet."""
+    """The knowledge store backend: embedded works wherever the database does; Azure is asked (Cosmos DB, Blob and
+    Table Storage each answer one request)."""
     name = "Store"
     if settings.store.backend == "embedded":
         return ServiceCheck(name, True, f"embedded: SQLite and vector files in {settings.data_dir}")
-    return ServiceCheck(name, False, "azure: not available yet; use store.backend: embedded")
+    from lmspace_core.stores.azure import probe_azure_stores
+
+    try:
+        return ServiceCheck(name, True, f"azure: {probe_azure_stores(settings.store.azure, settings.enterprise)}")
+    except LMSpaceError as error:
+        return ServiceCheck(name, False, f"azure: {_short(error)}")
 
 
 def _short(value: object, limit: int = _MAX_DETAIL) -> str:

@@ -66,3 +66,9 @@ class SandboxUnavailableError(LMSpaceError):
     """Deno or Pyodide, which the sandbox for model-written code needs, is not installed."""
 
     exit_code = 10
+
+
+class BackendError(LMSpaceError):
+    """A storage service (Cosmos DB, Blob or Table Storage) refused a request or stayed unreachable."""
+
+    exit_code = 11

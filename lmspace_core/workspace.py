@@ -67,9 +67,9 @@ def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStor
             LocalBlobStore(settings.data_dir / "blobs"),
             LocalJobStore(database),
         )
-    raise NotAvailableYetError(
-        "The Azure store (Cosmos DB, Blob, Table) is not available yet; use store.backend: embedded."
-    )
+    from lmspace_core.stores.azure import build_azure_stores
+
+    return build_azure_stores(settings.store.azure)
 
 
 class Workspace:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 # Read by LiteLLM and DSPy when first imported: no price-map download, no cache in the user's home.
@@ -46,9 +47,41 @@ def _caller_settings_ignored(monkeypatch):
         monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session")
+def azure_emulators():
+    """Azurite and the Cosmos DB emulator for the whole session (about 3 s to start), on free loopback ports."""
+    from lmspace_core.emulators.launch import azurite_command, start_emulators
+
+    skip_unless_installed(azurite_command() is not None, "Azurite", "npm ci")
+    emulators = start_emulators()
+    yield emulators
+    emulators.stop()
+
+
+def azure_environment(emulators) -> dict[str, str]:
+    """Settings for the emulators, with a fresh database, blob container and job table: tests do not share data."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    return {
+        **emulators.environment(),
+        "LMSPACE_STORE__AZURE__COSMOS_DATABASE": name,
+        "LMSPACE_STORE__AZURE__BLOB_CONTAINER": name,
+        "LMSPACE_STORE__AZURE__JOBS_TABLE": name,
+    }
+
+
+@pytest.fixture(params=["embedded", "azure"])
+def backend(request) -> str:
+    """Run a test once per store backend: the embedded default and Azure on the emulators."""
+    return request.param
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_config(write_config(tmp_path), env={})
+def settings(tmp_path: Path, request) -> Settings:
+    """Embedded settings, or Azure ones on the emulators when the test also asks for the `backend` parameter."""
+    env = {}
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") == "azure":
+        env = azure_environment(request.getfixturevalue("azure_emulators"))
+    return load_config(write_config(tmp_path), env=env)
 
 
 @pytest.fixture

@@ -172,13 +172,32 @@ def test_azure_embedder_names_every_missing_key(tmp_path):
     ]
 
 
-def test_azure_store_needs_cosmos_and_blob_endpoints(tmp_path):
+def test_azure_store_needs_cosmos_blob_and_table_endpoints(tmp_path):
     path = write(tmp_path, "store:\n  backend: azure\n  azure:\n    cosmos_database: kb\n")
     assert config_error(path).splitlines() == [
         f"{path}:3: store.azure.cosmos_endpoint: required when store.backend is azure",
         f"{path}:3: store.azure.blob_account_url: required when store.backend is azure"
         " (or give azure.connection_string)",
+        f"{path}:3: store.azure.table_account_url: required when store.backend is azure"
+        " (or give azure.connection_string)",
     ]
+
+
+def test_azure_key_credential_needs_the_cosmos_key(tmp_path):
+    path = write(tmp_path, "store:\n  backend: azure\n  azure:\n    cosmos_endpoint: https://c\n"
+                           "    connection_string: env:S\n    credential: key\n")
+    assert config_error(path) == f"{path}:3: store.azure.cosmos_key: required when azure.credential is key"
+
+
+def test_azure_keys_are_masked_in_the_settings_dump(tmp_path):
+    key = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nzwJ+Ws9agLs4YHH0XLlZIr6EbJ8bMFQD3PmAPlFwg=="
+    settings = load_config(write(tmp_path, "data_dir: x\n"), env={
+        "LMSPACE_STORE__BACKEND": "azure", "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://c",
+        "LMSPACE_STORE__AZURE__COSMOS_KEY": key,
+        "LMSPACE_STORE__AZURE__CONNECTION_STRING": f"AccountName=a;AccountKey={key}",
+    })
+    dumped = str(settings.masked_dict()) + repr(settings) + str(settings)
+    assert key not in dumped and key[10:30] not in dumped
 
 
 def test_azure_store_accepts_a_connection_string_instead_of_a_blob_url(tmp_path):

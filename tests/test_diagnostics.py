@@ -18,7 +18,7 @@ from lmspace_core.diagnostics import (
     check_store,
 )
 from lmspace_core.workspace import Workspace
-from tests.conftest import write_config
+from tests.conftest import azure_environment, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 UNREACHABLE_MODEL = """lm:
@@ -119,15 +119,23 @@ def test_a_model_that_replies_passes_its_check(workspace):
     assert "replied" in check.detail
 
 
-def test_the_azure_store_is_reported_as_not_available_yet(tmp_path):
+def test_the_azure_store_check_asks_each_service(tmp_path, azure_emulators):
+    check = check_store(load_config(write_config(tmp_path), env=azure_environment(azure_emulators)))
+    assert check.ok, check.detail
+    assert check.detail.startswith(f"azure: Cosmos DB {azure_emulators.cosmos_endpoint}")
+    assert azure_emulators.cosmos_key not in check.detail
+
+
+def test_an_unreachable_azure_store_fails_its_check_with_a_message(tmp_path):
     settings = load_config(
         write_config(
             tmp_path,
-            "store:\n  backend: azure\n  azure:\n    cosmos_endpoint: https://a.documents.azure.com:443/\n"
-            "    blob_account_url: https://a.blob.core.windows.net\n",
+            "store:\n  backend: azure\n  azure:\n    cosmos_endpoint: https://127.0.0.1:9/\n"
+            "    cosmos_key: C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nzwJ+Ws9agLs4YHH0XLlZIr6EbJ8bMFQD3PmAPlFwg==\n"
+            "    blob_account_url: https://127.0.0.1:9/a\n    table_account_url: https://127.0.0.1:9/a\n",
         ),
         env={},
     )
     check = check_store(settings)
     assert not check.ok
-    assert check.detail.startswith("azure: not available yet")
+    assert check.detail == "azure: Cannot reach Cosmos DB: check the store.azure endpoints and the network, then try again."

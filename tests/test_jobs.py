@@ -1,4 +1,5 @@
-"""Background jobs: results and progress events in the store, failures made visible, orphans interrupted."""
+"""Background jobs: results and progress events in the store, failures made visible, orphans interrupted; on both
+backends (SQLite, and Table + Blob Storage on Azurite)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scope
 from lmspace_core.errors import IngestError
 from lmspace_core.jobs import JobRunner
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_an_ingest_job_records_each_file_and_its_report(workspace):

@@ -1,4 +1,5 @@
-"""The embedded store: tenancy, versions, deletion, compaction and search, on a real SQLite file."""
+"""The knowledge store: tenancy, versions, deletion and search on both backends (SQLite files, and Cosmos DB on the
+emulator), then what only the embedded store has (vector-file compaction, schema version)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lmspace_core.stores.base import DocumentDraft, SpaceEdit
 from lmspace_core.stores.local import sqlite_store
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+from lmspace_core.workspace import build_stores
 
 DIM = 8
 
@@ -29,7 +31,14 @@ def draft(source: str, content_hash: str, axes: tuple[int, ...], doc_type="text"
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def store(settings, backend):
+    opened, _, _ = build_stores(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def local_store(tmp_path: Path):
     opened = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     yield opened
     opened.close()
@@ -38,6 +47,11 @@ def store(tmp_path: Path):
 @pytest.fixture
 def space(store):
     return store.create_space("acme", "policies", "", "", "test-embedder", DIM)
+
+
+@pytest.fixture
+def local_space(local_store):
+    return local_store.create_space("acme", "policies", "", "", "test-embedder", DIM)
 
 
 def test_space_names_are_unique_within_an_enterprise(store, space):
@@ -120,7 +134,8 @@ def test_deleting_a_document_removes_its_chunks_from_search(store, space):
     assert not store.content_hash_in_use(space.scope, "h1")
 
 
-def test_sparse_vector_files_are_compacted(store, space, monkeypatch, tmp_path):
+def test_sparse_vector_files_are_compacted(local_store, local_space, monkeypatch, tmp_path):
+    store, space = local_store, local_space
     monkeypatch.setattr(sqlite_store, "COMPACT_MIN_DEAD_ROWS", 2)
     results = store.put_documents(space.scope, [draft(f"{i}.txt", f"h{i}", (i,)) for i in range(6)])
     for result in results[:4]:
@@ -132,15 +147,21 @@ def test_sparse_vector_files_are_compacted(store, space, monkeypatch, tmp_path):
     assert [(h.document.source, round(h.score, 3)) for h in hits] == [("5.txt", 1.0), ("4.txt", 0.0)]
 
 
-def test_deleting_a_space_removes_records_and_vector_file(store, space, tmp_path):
+def test_deleting_a_space_removes_its_records(store, space):
     store.put_documents(space.scope, [draft("a.txt", "h1", (0,))])
     store.delete_space(space.scope)
     assert store.list_spaces("acme") == []
-    assert list((tmp_path / "vectors").glob("*/*.f32")) == []
     assert store.changes(space.scope) == []
+    assert store.find_space("acme", "policies") is None
 
 
-def test_schema_version_is_recorded(store, tmp_path):
+def test_deleting_a_space_removes_its_vector_file(local_store, local_space, tmp_path):
+    local_store.put_documents(local_space.scope, [draft("a.txt", "h1", (0,))])
+    local_store.delete_space(local_space.scope)
+    assert list((tmp_path / "vectors").glob("*/*.f32")) == []
+
+
+def test_schema_version_is_recorded(local_store, tmp_path):
     import sqlite3
 
     from lmspace_core.stores.local.migrations import MIGRATIONS

@@ -122,8 +122,9 @@ def render_switching_guide() -> None:
             st.code(yaml_snippet, language="yaml")
             st.code(variables, language="bash")
     st.caption(
-        "The Azure store (`store.backend: azure`: Cosmos DB, Blob Storage, Table Storage) is not available yet; "
-        "`embedded` keeps everything in the data directory."
+        "`store.backend: azure` keeps knowledge in Cosmos DB (with its vector index), raw files in Blob Storage and "
+        "jobs in Table Storage (docs/azure.md); `lmspace dev emulators` tries it on this machine. `embedded` keeps "
+        "everything in the data directory."
     )
 
 

@@ -1,0 +1,176 @@
+"""Start and stop the local Azure emulators: Azurite (Blob, Queue, Table) and LMSpace's Cosmos DB emulator.
+
+`lmspace dev emulators` and the test fixtures both use `start_emulators()`: free loopback ports, in-memory data,
+and `Emulators.environment()` gives the `LMSPACE_*` settings that point LMSpace at them. Azurite comes from the
+committed npm lockfile (`npm ci`); the Cosmos emulator runs in this process on a background thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmspace_core.emulators.cosmos_server import WELL_KNOWN_KEY, CosmosEmulator, Fault
+from lmspace_core.errors import LMSpaceError
+
+# Azurite's development account, published in its documentation (not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_REPOSITORY = Path(__file__).resolve().parents[2]
+_STARTUP_TIMEOUT_S = 60.0
+
+
+class EmulatorError(LMSpaceError):
+    """An emulator could not start (Azurite not installed, a port never opened)."""
+
+
+def azurite_command() -> Path | None:
+    """Azurite as installed by `npm ci` in the repository, or on PATH."""
+    local = _REPOSITORY / "node_modules" / ".bin" / "azurite"
+    if local.is_file():
+        return local
+    found = shutil.which("azurite")
+    return Path(found) if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            reason = process.stderr.read().strip() if process.stderr else ""
+            raise EmulatorError(f"Azurite exited with status {process.returncode} before opening port {port}: {reason}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise EmulatorError(f"Azurite did not open port {port} within {_STARTUP_TIMEOUT_S:.0f} s.")
+
+
+def self_signed_certificate(directory: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and localhost, made at start-up so that no private key is committed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cosmos-emulator.pem", directory / "cosmos-emulator.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@dataclass
+class Emulators:
+    """Running emulators and how to reach them."""
+
+    cosmos: CosmosEmulator
+    azurite: subprocess.Popen
+    blob_port: int
+    queue_port: int
+    table_port: int
+    workdir: Path
+
+    @property
+    def cosmos_endpoint(self) -> str:
+        return self.cosmos.endpoint
+
+    @property
+    def cosmos_key(self) -> str:
+        return WELL_KNOWN_KEY
+
+    @property
+    def storage_connection_string(self) -> str:
+        base = f"http://127.0.0.1:{{}}/{AZURITE_ACCOUNT}"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={base.format(self.blob_port)};QueueEndpoint={base.format(self.queue_port)};"
+            f"TableEndpoint={base.format(self.table_port)};"
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The `LMSPACE_*` settings that select the Azure backend on these emulators."""
+        return {
+            "LMSPACE_STORE__BACKEND": "azure",
+            "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": self.cosmos_endpoint,
+            "LMSPACE_STORE__AZURE__COSMOS_KEY": self.cosmos_key,
+            "LMSPACE_STORE__AZURE__CONNECTION_STRING": self.storage_connection_string,
+        }
+
+    def inject_cosmos_fault(self, status: int, count: int = 1, operations: tuple[str, ...] = (),
+                            retry_after_ms: int = 0, apply: bool = False) -> None:
+        """Make the next `count` matching Cosmos requests fail with `status` (after being applied, with `apply`).
+
+        `operations` are create, upsert, replace, delete, read, query, batch (empty: any).
+        """
+        self.cosmos.state.add_fault(Fault(status, count, frozenset(operations), retry_after_ms, apply))
+
+    def cosmos_stats(self) -> dict[str, int]:
+        """Requests served per operation, and faults served per status (`fault_429`)."""
+        with self.cosmos.state.lock:
+            return dict(self.cosmos.state.stats)
+
+    def stop(self) -> None:
+        self.cosmos.stop()
+        if self.azurite.poll() is None:
+            self.azurite.terminate()
+            try:
+                self.azurite.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.azurite.kill()
+                self.azurite.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_emulators() -> Emulators:
+    """Start Azurite and the Cosmos emulator on free loopback ports; raise `EmulatorError` with the fix if not."""
+    command = azurite_command()
+    if command is None:
+        raise EmulatorError("Azurite is not installed: run `npm ci` in the LMSpace repository (see package.json).")
+    workdir = Path(tempfile.mkdtemp(prefix="lmspace-emulators-"))
+    blob, queue, table = _free_port(), _free_port(), _free_port()
+    azurite = subprocess.Popen(
+        [str(command), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
+         "--loose", "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
+         "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        for port in (blob, queue, table):
+            _wait_for_port(port, azurite, deadline)
+        cosmos = CosmosEmulator(self_signed_certificate(workdir)).start()
+    except BaseException:
+        azurite.kill()
+        azurite.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return Emulators(cosmos, azurite, blob, queue, table, workdir)

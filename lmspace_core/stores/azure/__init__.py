@@ -1,0 +1,31 @@
+"""The Azure backend: Cosmos DB for knowledge (vector search included), Blob Storage for raw files, Table Storage
+for jobs. `build_azure_stores` is what the composition root calls for `store.backend: azure`."""
+
+from __future__ import annotations
+
+from lmspace_core.config import AzureStoreSettings
+from lmspace_core.domain import Scope
+from lmspace_core.stores.azure.blobs import AzureBlobStore
+from lmspace_core.stores.azure.clients import build_clients
+from lmspace_core.stores.azure.cosmos_store import CosmosKnowledgeStore
+from lmspace_core.stores.azure.jobs import TableJobStore
+
+
+def build_azure_stores(settings: AzureStoreSettings) -> tuple[CosmosKnowledgeStore, AzureBlobStore, TableJobStore]:
+    clients = build_clients(settings)
+    blobs = AzureBlobStore(clients.blobs, settings.blob_container)
+    return (
+        CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index),
+        blobs,
+        TableJobStore(clients.tables, settings.jobs_table, blobs),
+    )
+
+
+def probe_azure_stores(settings: AzureStoreSettings, enterprise_id: str) -> str:
+    """One request to each service (containers and tables are created if missing); a sentence for the checks."""
+    store, blobs, jobs = build_azure_stores(settings)
+    spaces = store.list_spaces(enterprise_id)
+    blobs.delete_space(Scope(enterprise_id, "-probe-"))  # lists a prefix nobody uses
+    jobs.list_jobs(enterprise_id, limit=1)
+    return (f"Cosmos DB {settings.cosmos_endpoint} (database {settings.cosmos_database}, {len(spaces)} space(s) "
+            f"in '{enterprise_id}'), blob container {settings.blob_container}, table {settings.jobs_table}")

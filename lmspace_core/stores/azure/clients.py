@@ -1,0 +1,64 @@
+"""Building the Azure SDK clients from the settings: one credential per process, keys only when configured.
+
+Secrets are resolved here (literal, `env:` or `keyvault://`, through `resolve_secret`) and handed to the SDK; they
+are never logged or put into error messages. SDK-level retries are off: `retry.call_with_retries` is the one policy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from lmspace_core.config import AzureStoreSettings
+from lmspace_core.lm import resolve_secret
+
+
+@cache
+def default_credential():
+    """The process's one `DefaultAzureCredential` (managed identity in Azure, `az login` on a laptop).
+
+    Building one per client would repeat token acquisition for each; the dashboard keeps it alive across reruns.
+    """
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+@dataclass(frozen=True)
+class AzureClients:
+    """The service clients the Azure stores use; Cosmos' is built on first use (its constructor calls the service)."""
+
+    cosmos: Callable[[], Any]  # -> azure.cosmos.CosmosClient
+    blobs: Any  # azure.storage.blob.BlobServiceClient
+    tables: Any  # azure.data.tables.TableServiceClient
+
+
+def _cosmos_client(settings: AzureStoreSettings):
+    from azure.cosmos import CosmosClient
+    from azure.cosmos.documents import ConnectionPolicy, RetryOptions
+
+    if urlsplit(settings.cosmos_endpoint or "").hostname in ("127.0.0.1", "localhost"):
+        # The SDK skips certificate checks for a local emulator, as documented, and urllib3 warns on every request.
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    policy = ConnectionPolicy()
+    policy.RetryOptions = RetryOptions(max_retry_attempt_count=0)  # throttling is retried by our policy
+    credential = resolve_secret(settings.cosmos_key) if settings.cosmos_key else default_credential()
+    return CosmosClient(settings.cosmos_endpoint, credential=credential, connection_policy=policy)
+
+
+def build_clients(settings: AzureStoreSettings) -> AzureClients:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+
+    if settings.connection_string is not None:
+        connection_string = resolve_secret(settings.connection_string)
+        blobs = BlobServiceClient.from_connection_string(connection_string, retry_total=0)
+        tables = TableServiceClient.from_connection_string(connection_string, retry_total=0)
+    else:
+        blobs = BlobServiceClient(settings.blob_account_url, credential=default_credential(), retry_total=0)
+        tables = TableServiceClient(settings.table_account_url, credential=default_credential(), retry_total=0)
+    return AzureClients(lambda: _cosmos_client(settings), blobs, tables)
