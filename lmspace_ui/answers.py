@@ -15,6 +15,7 @@ from lmspace_core.agents.extractive import EXTRACTED_LABEL
 from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
 from lmspace_core.workspace import Workspace
 from lmspace_ui.resources import knowledge_agent
+from lmspace_ui.text import plain
 
 CONVERSATIONS = "chat_conversations"  # session_state key: {space id: [Answer, ...]}, oldest first
 
@@ -56,7 +57,7 @@ def turns(answers: Sequence[Answer]) -> list[Turn]:
 def render_exchange(answer: Answer) -> None:
     """A past question and its answer, as chat messages."""
     with st.chat_message("user"):
-        st.markdown(answer.question)
+        st.markdown(plain(answer.question))
     with st.chat_message("assistant"):
         render_answer(answer)
 
@@ -64,13 +65,12 @@ def render_exchange(answer: Answer) -> None:
 def render_answer(answer: Answer) -> None:
     """The answer's text as its mode demands, then its citations."""
     if answer.mode is AnswerMode.NOT_FOUND:
-        st.warning(answer.text, icon=":material/search_off:")
+        st.warning(plain(answer.text), icon=":material/search_off:")
     elif answer.mode is AnswerMode.EXTRACTED:
         st.caption(":material/format_quote: **Extracted passages** — no language model wrote this answer")
-        # One quoted sentence per line: markdown would otherwise run them together into one paragraph.
-        st.markdown(answer.text.removeprefix(EXTRACTED_LABEL).strip().replace("\n", "  \n"))
+        st.markdown(plain(answer.text.removeprefix(EXTRACTED_LABEL).strip()))  # one quoted sentence per line
     else:
-        st.markdown(answer.text)
+        st.markdown(plain(answer.text))
     render_citations(answer.citations)
 
 
@@ -78,10 +78,10 @@ def render_citations(citations: Sequence[Citation]) -> None:
     """One expander per numbered citation: the quoted passage, its location and how well it matched."""
     for citation in citations:
         where = citation.location.describe()
-        with st.expander(f"[{citation.number}] {citation.source}" + (f" — {where}" if where else "")):
-            st.markdown(citation.quote)
+        with st.expander(f"\\[{citation.number}\\] " + plain(citation.source + (f" — {where}" if where else ""))):
+            st.markdown(plain(citation.quote))
             place = f"{citation.source}, {where}" if where else citation.source
-            st.caption(f"{place} · similarity {citation.score:.2f}")
+            st.caption(f"{plain(place)} · similarity {citation.score:.2f}")
 
 
 def ask(workspace: Workspace, space: Space, question: str, earlier: Sequence[Answer]) -> Answer:
@@ -108,9 +108,9 @@ def ask(workspace: Workspace, space: Space, question: str, earlier: Sequence[Ans
 
 def _text_pieces(first: str, stream: Iterator[str | Answer], checked: list[Answer]) -> Iterator[str]:
     """The streamed text pieces; the final `Answer` is put into `checked` instead of being shown."""
-    yield first
+    yield plain(first)
     for item in stream:
         if isinstance(item, Answer):
             checked.append(item)
             return
-        yield item
+        yield plain(item)

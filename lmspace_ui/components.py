@@ -10,6 +10,7 @@ import streamlit as st
 from lmspace_core.domain import Space
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.workspace import Workspace
+from lmspace_ui.text import plain
 
 ACTIVE_SPACE = "active_space"  # session_state key: the space name selected on any page, shared by all pages
 
@@ -20,7 +21,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except LMSpaceError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(plain(str(error)), icon=":material/error:")
 
 
 def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_picker") -> Space | None:

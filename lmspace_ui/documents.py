@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from lmspace_core.domain import Chunk, Document, SearchFilter, Space, SpaceStats
+from lmspace_ui.text import plain
 
 _WHEN = "YYYY-MM-DD HH:mm"
 
@@ -112,9 +113,9 @@ def document_query(documents: Sequence[Document], key: str) -> DocumentQuery:
 
 def chunk_viewer(document: Document, chunks: Sequence[Chunk]) -> None:
     """Every chunk of a document in order, with where it sits in the source, as the agents will cite it."""
-    st.caption(f"{len(chunks)} chunks of {document.source} (version {document.version})")
+    st.caption(f"{len(chunks)} chunks of {plain(document.source)} (version {document.version})")
     for chunk in chunks:
         with st.container(border=True):
             where = chunk.location.describe() or "whole document"
-            st.caption(f"Chunk {chunk.ordinal + 1} · {where}")
+            st.caption(f"Chunk {chunk.ordinal + 1} · {plain(where)}")
             st.code(chunk.text, language=None, wrap_lines=True)

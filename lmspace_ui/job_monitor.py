@@ -16,6 +16,7 @@ import streamlit as st
 from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome
 from lmspace_core.stores.base import JobStore
 from lmspace_ui.components import reported_errors
+from lmspace_ui.text import plain
 
 POLL_SECONDS = 1
 SHOWN_ITEMS = 8  # a codebase has thousands of files: a running job lists only the latest few it worked on
@@ -55,19 +56,19 @@ def render_ingest_report(job: Job) -> None:
         rows = [{"File": f.source, "Outcome": f.outcome.value, "Chunks": f.chunks} for f in report.files]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for failed in report.failed:
-        st.warning(f"`{failed.source}`: {failed.reason}", icon=":material/error:")
+        st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
 
 
 def _default_result(job: Job) -> None:
     if job.kind == "ingest":
         render_ingest_report(job)
     elif job.message:
-        st.caption(job.message)
+        st.caption(plain(job.message))
 
 
 def _header(job: Job) -> None:
     started = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    st.markdown(f"{_STATUS_ICONS[job.status]} **{job.title}**")
+    st.markdown(f"{_STATUS_ICONS[job.status]} **{plain(job.title)}**")
     st.caption(f"{job.kind} · {job.status.value} · started {started}")
 
 
@@ -75,9 +76,9 @@ def _finished(job: Job, render_result: ResultRenderer) -> None:
     if job.status is JobStatus.SUCCEEDED:
         render_result(job)
     elif job.status is JobStatus.FAILED:
-        st.error(job.error or "The job failed without saying why.", icon=":material/error:")
+        st.error(plain(job.error or "The job failed without saying why."), icon=":material/error:")
     else:
-        st.warning(job.error or "The job stopped before it finished.", icon=":material/cancel:")
+        st.warning(plain(job.error or "The job stopped before it finished."), icon=":material/cancel:")
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -88,7 +89,7 @@ def _live(store: JobStore, enterprise_id: str, job_id: str) -> None:
         if job.status.finished:
             st.rerun()
         events = store.job_events(enterprise_id, job_id)
-        st.progress(job.fraction or 0.0, text=_progress_text(job, events))
+        st.progress(job.fraction or 0.0, text=plain(_progress_text(job, events)))
         _items(events)
 
 
@@ -111,7 +112,7 @@ def _items(events: list[JobEvent]) -> None:
     hidden = len(items) - SHOWN_ITEMS
     if hidden > 0:
         st.caption(f"{hidden} earlier items done")
-    lines = [f":material/check: `{item}`" for item in items[-SHOWN_ITEMS:-1]]
+    lines = [f":material/check: {plain(item)}" for item in items[-SHOWN_ITEMS:-1]]
     current_is_done = events[-1].item != items[-1]
-    lines.append(f"{':material/check:' if current_is_done else ':material/progress_activity:'} `{items[-1]}`")
+    lines.append(f"{':material/check:' if current_is_done else ':material/progress_activity:'} {plain(items[-1])}")
     st.markdown("  \n".join(lines))

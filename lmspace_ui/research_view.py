@@ -11,6 +11,7 @@ from lmspace_core.domain import Finding, Job
 from lmspace_core.ingest.sources import language_for
 from lmspace_core.research.result import ResearchResult
 from lmspace_ui import charts
+from lmspace_ui.text import plain
 
 INSPECTABLE = 500  # findings offered for a closer look with highlighted source; the table and exports hold all
 
@@ -27,7 +28,7 @@ def findings_frame(findings: tuple[Finding, ...]) -> pd.DataFrame:
 def render_research_result(job: Job) -> None:
     """A finished research job: summary, costs, findings table, per-directory chart, highlighted code, exports."""
     result = ResearchResult.from_json_data(job.result)
-    st.markdown(result.summary)
+    st.markdown(plain(result.summary))
     stats = result.stats
     st.caption(f"verified findings: {len(result.findings)} · files: {stats.files} · bytes: {stats.bytes:,} · "
                f"model calls: {stats.lm_calls} · tokens: {stats.tokens:,} · {stats.seconds:.1f} s")

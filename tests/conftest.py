@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import tempfile
 import uuid
 from pathlib import Path
@@ -107,3 +109,11 @@ def app_workspace(tmp_path: Path, monkeypatch):
 
 
 APP = str(Path(__file__).parent.parent / "Home.py")
+
+
+def read(markdown: str) -> str:
+    """What a person reads of a string the dashboard renders as markdown (pages escape user text for markdown)."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()

@@ -8,7 +8,7 @@ from dspy.utils import DummyLM
 from streamlit.testing.v1 import AppTest
 
 from lmspace_core.agents.extractive import NOT_FOUND_TEXT
-from tests.conftest import APP
+from tests.conftest import APP, read
 from tests.test_knowledge_agent import streaming_lm
 
 POLICY = """# Data Retention
@@ -69,26 +69,26 @@ def test_without_a_model_the_answer_is_labelled_extracted_with_its_quotes_in_exp
     assert "Extracted passages" in at.caption[0].value
     assert at.expander, "an extracted answer cites its passages"
     for expander in at.expander:
-        quote = expander.markdown[0].value
+        quote = read(expander.markdown[0].value)
         assert quote and quote in POLICY
-        assert "retention.md" in expander.caption[0].value
-    assert any("seven years" in expander.markdown[0].value for expander in at.expander)
+        assert "retention.md" in read(expander.caption[0].value)
+    assert any("seven years" in read(expander.markdown[0].value) for expander in at.expander)
 
 
 def test_a_model_answer_shows_its_text_and_its_citation(policies, app_workspace):
     app_workspace.use_lm(DummyLM([reply("Invoices are kept for seven years [1].", [1])]))
     at = ask(open_chat())
     assert not at.info, "no extracted-passages notice when a model answers"
-    assert "Invoices are kept for seven years [1]." in [markdown.value for markdown in at.markdown]
+    assert "Invoices are kept for seven years [1]." in [read(markdown.value) for markdown in at.markdown]
     [expander] = at.expander
-    assert expander.label.startswith("[1] retention.md — ")
-    assert "seven years" in expander.markdown[0].value
+    assert read(expander.label).startswith("[1] retention.md — ")
+    assert "seven years" in read(expander.markdown[0].value)
 
 
 def test_a_streamed_answer_is_replaced_by_the_checked_answer(policies, app_workspace):
     app_workspace.use_lm(streaming_lm(reply("Forever [9].", [9]), reply("Seven years [1].", [1])))
     at = ask(open_chat())
-    shown = [markdown.value for markdown in at.markdown]
+    shown = [read(markdown.value) for markdown in at.markdown]
     assert "Seven years [1]." in shown
     assert not any("Forever" in text for text in shown), "the provisional streamed text is removed"
 
@@ -96,7 +96,7 @@ def test_a_streamed_answer_is_replaced_by_the_checked_answer(policies, app_works
 def test_a_model_citing_a_missing_passage_twice_shows_not_found(policies, app_workspace):
     app_workspace.use_lm(DummyLM([reply("Kept forever [42].", [42]), reply("Still forever [7].", [7])]))
     at = ask(open_chat())
-    assert [warning.value for warning in at.warning] == [NOT_FOUND_TEXT]
+    assert [read(warning.value) for warning in at.warning] == [NOT_FOUND_TEXT]
     assert not at.expander
 
 
@@ -110,7 +110,7 @@ def test_a_failing_model_shows_its_error_and_no_answer(policies, app_workspace):
 def test_history_persists_across_reruns_and_the_clear_button_empties_it(policies):
     at = ask(ask(open_chat()), "When are chat messages deleted?")
     at.run()
-    questions = [message.markdown[0].value for message in at.chat_message if message.name == "user"]
+    questions = [read(message.markdown[0].value) for message in at.chat_message if message.name == "user"]
     assert questions == [QUESTION, "When are chat messages deleted?"]
     at.button[0].click().run()
     assert not at.chat_message

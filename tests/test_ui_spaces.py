@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from lmspace_core.domain import Space
 from lmspace_core.errors import NotFoundError
-from tests.conftest import APP
+from tests.conftest import APP, read
 
 REFUNDS = "# Refunds\n\nCustomers get a refund within 30 days.\n\n## Exceptions\n\nGift cards are never refunded.\n"
 ONBOARDING = "# Onboarding\n\nNew staff receive a laptop on their first day.\n"
@@ -112,7 +112,7 @@ def test_opening_a_document_shows_its_chunks_with_their_locations(handbook):
         "# Refunds\n\nCustomers get a refund within 30 days.",
         "## Exceptions\n\nGift cards are never refunded.",
     ]
-    captions = [caption.value for caption in at.caption]
+    captions = [read(caption.value) for caption in at.caption]
     assert "Chunk 2 · § Refunds > Exceptions, lines 5-7" in captions
 
 

@@ -8,7 +8,7 @@ import socket
 from streamlit.testing.v1 import AppTest
 
 from lmspace_core.domain import Job, JobStatus, Progress
-from tests.conftest import APP
+from tests.conftest import APP, read
 
 THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # a live owner: the runner leaves its jobs running
 LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
@@ -61,7 +61,7 @@ def test_uploaded_files_are_one_job_whose_report_gives_each_file_outcome_and_fai
     at.run()
     assert report_rows(at) == {"leave.md": "added", "empty.txt": "failed"}
     [failure] = at.warning
-    assert failure.value.startswith("`empty.txt`: ") and "empty" in failure.value.removeprefix("`empty.txt`: ")
+    assert read(failure.value).startswith("empty.txt: ") and "empty" in read(failure.value).removeprefix("empty.txt: ")
 
 
 def test_pasted_text_with_tags_is_ingested_into_the_selected_space(app_workspace):
@@ -103,7 +103,7 @@ def test_a_running_job_shows_live_progress_with_the_file_being_read(app_workspac
     assert not at.exception
     [bar] = at.get("progress")
     assert bar.value == 50
-    assert "b.md" in bar.text
+    assert "b.md" in read(bar.text)
 
 
 def test_a_job_started_before_leaving_the_page_is_shown_on_return(app_workspace):
@@ -115,7 +115,7 @@ def test_a_job_started_before_leaving_the_page_is_shown_on_return(app_workspace)
     at.switch_page("views/home.py").run()
     at.switch_page("views/upload.py").run()
     assert job.status is JobStatus.SUCCEEDED
-    assert any(job.title in markdown.value for markdown in at.markdown)
+    assert any(job.title in read(markdown.value) for markdown in at.markdown)
     assert report_rows(at) == {"leave.md": "added"}
 
 

@@ -13,6 +13,7 @@ from lmspace_ui.answers import (
 )
 from lmspace_ui.components import reported_errors, space_picker
 from lmspace_ui.resources import workspace_or_stop
+from lmspace_ui.text import plain
 
 st.title("Chat")
 workspace = workspace_or_stop()
@@ -29,7 +30,7 @@ for earlier in answers:
 
 if question := st.chat_input(f"Ask {space.name}"):
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(plain(question))
     with st.chat_message("assistant"), reported_errors():
         answer = ask(workspace, space, question, answers)
         render_answer(answer)

@@ -10,6 +10,7 @@ from lmspace_ui import charts
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
 from lmspace_ui.documents import chunk_viewer, document_query, documents_table, matching_name, spaces_table
 from lmspace_ui.resources import workspace_or_stop
+from lmspace_ui.text import plain
 
 PICKER = "spaces_page_space"  # this page's own picker key, so a new space can be selected before the picker renders
 NOTICE = "spaces_page_notice"  # a success message that must outlive the rerun that follows a change
@@ -38,7 +39,7 @@ def create_space_form(workspace: Workspace) -> None:
         with reported_errors():
             space = workspace.create_space(name.strip(), description.strip(), instructions.strip())
             st.session_state[ACTIVE_SPACE] = st.session_state[PICKER] = space.name
-            st.success(f"Created space '{space.name}'. Add documents on the Upload page.")
+            st.success(f"Created space '{plain(space.name)}'. Add documents on the Upload page.")
 
 
 def documents_tab(workspace: Workspace, space: Space) -> None:
@@ -126,7 +127,7 @@ if not spaces:
 spaces_table([(space, workspace.space_stats(space)) for space in spaces])
 chosen = space_picker(workspace, label="Space to inspect", key=PICKER)
 if chosen.description:
-    st.caption(chosen.description)
+    st.caption(plain(chosen.description))
 documents, growth, settings = st.tabs(["Documents", "Charts", "Settings"])
 with documents:
     documents_tab(workspace, chosen)

@@ -13,6 +13,7 @@ from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
 from lmspace_ui.job_monitor import job_monitor
 from lmspace_ui.resources import workspace_or_stop
+from lmspace_ui.text import plain
 
 RECENT_JOBS = 10
 NEW_SPACE_TOGGLE = "upload_new_space"
@@ -84,7 +85,7 @@ def upload_form(workspace: Workspace, target: Space | str | None) -> None:
             if not isinstance(target, Space):
                 st.session_state[CREATED_SPACE] = target
                 st.rerun()
-            st.success(f"Started: {job.title}", icon=":material/hourglass_top:")
+            st.success(f"Started: {plain(job.title)}", icon=":material/hourglass_top:")
 
 
 def ingest_jobs(workspace: Workspace, space: Space) -> None:
@@ -92,12 +93,12 @@ def ingest_jobs(workspace: Workspace, space: Space) -> None:
     jobs = workspace.recent_jobs(space, "ingest", RECENT_JOBS)
     st.subheader("Ingest jobs")
     if not jobs:
-        st.caption(f"No ingest jobs in {space.name} yet.")
+        st.caption(f"No ingest jobs in {plain(space.name)} yet.")
     for job in jobs:
         if job is jobs[0] or not job.status.finished:
             job_monitor(workspace.job_store, job)
         else:
-            with st.expander(f"{job.title} · {job.status.value}"):
+            with st.expander(f"{plain(job.title)} · {job.status.value}"):
                 job_monitor(workspace.job_store, job)
 
 
