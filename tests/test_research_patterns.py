@@ -238,3 +238,8 @@ def test_a_line_found_everywhere_does_not_verify_away_from_its_stated_line():
         "cannot be told",
         "rejected: not at line 30 nor within 5 lines of it (this text is at line 3, 4)",
     ]
+
+
+def test_python_that_ast_cannot_parse_still_has_its_comments_and_strings_skipped():
+    legacy = 'print "python 2"  # print(1)\nlabel = "print(2)"\nprint(3)\n'
+    assert [line for line, _ in calls(legacy, "python", "print")] == [3]

@@ -80,9 +80,12 @@ class PlanResearch(dspy.Signature):
         desc="for a pattern plan, what the code looks for; 'none' for the other strategies"
     )
     pattern_name: str = dspy.OutputField(
-        desc="for call/raise/import/definition: the name, e.g. print, ValueError, socket; empty otherwise"
+        desc="for call/raise/import/definition: the name, e.g. print, ValueError, socket; for todo: the markers asked "
+             "for, e.g. 'TODO,FIXME' (empty: all of TODO, FIXME, HACK, XXX); empty otherwise"
     )
-    pattern_regex: str = dspy.OutputField(desc="for a regex pattern: a Python regular expression; empty otherwise")
+    pattern_regex: str = dspy.OutputField(
+        desc="for a regex pattern: an RE2 regular expression (no backreferences or lookaround); empty otherwise"
+    )
     question: str = dspy.OutputField(
         desc="for map/explore/search: the question to answer about each file; empty for a pattern plan"
     )

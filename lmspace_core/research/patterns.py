@@ -38,14 +38,8 @@ class _Span(NamedTuple):
 def find_in_file(path: str, text: str, language: str | None, query: PatternQuery) -> list[Finding]:
     """All findings of `query` in one file, in line and column order."""
     lines = text.splitlines()
-    spans = None
-    if language == "python":
-        try:
-            spans = _python_spans(ast.parse(text), text, query)
-        except (SyntaxError, ValueError):
-            spans = None
-    if spans is None:
-        spans = _parsed_spans(text, language, path, query)
+    tree = _python_tree(text) if language == "python" else None
+    spans = _python_spans(tree, text, lines, query) if tree is not None else _parsed_spans(text, language, path, query)
     return [
         Finding(path=path, line=span.line, end_line=span.end_line, text="\n".join(lines[span.line - 1 : span.end_line]),
                 note=span.note, column=span.column)
@@ -65,6 +59,14 @@ def _plan_pattern(query: PatternQuery):
 
 
 # -- Python: syntax tree -------------------------------------------------------------------------------------------
+
+
+def _python_tree(text: str) -> ast.Module | None:
+    """The syntax tree, or None for a file Python cannot parse (it is then searched like other languages)."""
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -88,8 +90,8 @@ def _name_matches(dotted: str | None, wanted: str) -> bool:
 class _Columns:
     """Character columns for `ast`'s UTF-8 byte offsets (they differ on lines with non-ASCII text)."""
 
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
 
     def __call__(self, node: ast.expr | ast.stmt) -> int:
         line = self.lines[node.lineno - 1] if node.lineno <= len(self.lines) else ""
@@ -98,8 +100,8 @@ class _Columns:
         return len(line.encode()[: node.col_offset].decode(errors="ignore")) + 1
 
 
-def _python_spans(tree: ast.Module, text: str, query: PatternQuery) -> list[_Span]:
-    column = _Columns(text)
+def _python_spans(tree: ast.Module, text: str, lines: list[str], query: PatternQuery) -> list[_Span]:
+    column = _Columns(lines)
     match query.kind:
         case PatternKind.CALL:
             return [_Span(n.lineno, n.end_lineno or n.lineno, column(n), f"call to {_dotted(n.func)}")

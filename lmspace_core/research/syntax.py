@@ -5,7 +5,7 @@ verbatim strings (`@"C:\\dir\\"`) end on a backslash-quote, Lua comments are `--
 `#`, and Kotlin strings open with `\"\"\"`. Each of those hid real code or exposed commented-out code. So every language
 with a tree-sitter grammar in ast-grep (grammars compiled into the wheel, nothing downloaded) is parsed for real; the
 small lexer remains only for languages without a grammar there (SQL, Perl, R, TOML, INI). Python uses `ast` and
-`tokenize` instead (see `patterns.py`).
+`tokenize` instead (see `patterns.py`), and comes here only for files `ast` cannot parse.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from functools import lru_cache
 
 from ast_grep_py import SgRoot
 
-# LMSpace language (see `language_for`) -> ast-grep grammar name.
+# LMSpace language (see `language_for`) -> ast-grep grammar name. Python is here for the files `ast` cannot parse
+# (Python 2, syntax errors): tree-sitter still finds their strings and comments.
 _GRAMMARS = {
+    "python": "python",
     "javascript": "javascript", "typescript": "typescript", "java": "java", "go": "go", "rust": "rust", "c": "c",
     "cpp": "cpp", "csharp": "csharp", "ruby": "ruby", "shell": "bash", "yaml": "yaml", "kotlin": "kotlin",
     "swift": "swift", "php": "php", "scala": "scala", "lua": "lua",
