@@ -2,7 +2,8 @@
 
 Every command takes `--json` for machine-readable output. Exit codes: 0 success; 2 usage error; the error's own
 `exit_code` for LMSpace errors (3 configuration, 4 not found, 5 already exists, 6 ingest failures, 7 embedder
-mismatch, 8 model, 9 not available yet, 10 sandbox missing, 1 anything else LMSpace reports).
+mismatch, 8 model, 9 not available yet, 10 sandbox missing, 130 ingest cancelled with
+Ctrl+C, 1 anything else LMSpace reports).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from rich.table import Table
 from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, SearchFilter, Space, to_json_data
 from lmspace_core.domain import Progress as WorkProgress
 from lmspace_core.cli_dev import dev_app
-from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.errors import IngestCancelledError, IngestError, LMSpaceError
+from lmspace_core.interrupts import cancel_on_interrupt
 from lmspace_core.logs import route_logs_to_data_dir
 from lmspace_core.terminal import terminal_safe
 from lmspace_core.workspace import Workspace
@@ -273,19 +275,31 @@ def ingest(
     """Ingest files, folders, .zip codebases or pasted text into a space."""
     if not paths and text is None:
         raise typer.BadParameter("give at least one path, or --text")
+    cancelled = None
     with _workspace() as workspace:
         target = workspace.space(space)
         reports = []
         if text is not None:
             reports.append(workspace.ingest_text(target, title, text, tags=tags or ()))
         if paths:
-            with _progress_bar(not as_json) as progress:
-                reports.append(workspace.ingest(target, paths, tags=tags or (), as_codebase=codebase,
-                                                progress=progress))
+            with _progress_bar(not as_json) as progress, cancel_on_interrupt(_say_stopping) as cancel:
+                try:
+                    reports.append(workspace.ingest(target, paths, tags=tags or (), as_codebase=codebase,
+                                                    progress=progress, cancel=cancel))
+                except IngestCancelledError as error:
+                    cancelled = error
+                    reports.append(error.report)
     report = IngestReport(space_id=target.id, files=tuple(f for r in reports for f in r.files))
     _print_json(report) if as_json else _print_report(report)
+    if cancelled is not None:
+        errors.print(f"[yellow]{escape(str(cancelled))}", soft_wrap=True)
+        raise typer.Exit(cancelled.exit_code)
     if report.failed:
         raise typer.Exit(IngestError.exit_code)
+
+
+def _say_stopping() -> None:
+    errors.print("[yellow]Stopping: the files stored so far stay stored (press Ctrl+C again to stop at once).")
 
 
 # -- ask ------------------------------------------------------------------------------------------------------

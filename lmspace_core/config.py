@@ -193,10 +193,12 @@ class StoreSettings(_Settings):
 
 
 class EmbedderSettings(_Settings):
-    provider: Literal["sentence_transformers", "azure_openai"] = "sentence_transformers"
+    provider: Literal["onnx_int8", "sentence_transformers", "azure_openai"] = "onnx_int8"
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(32, ge=1, le=1024)
     device: str = "cpu"
+    ingest_threads: int | None = Field(None, ge=1, le=256)  # onnx_int8; None: all cores but one
+    cache_dir: ExpandedPath | None = None  # where onnx_int8 keeps its built model; None: <data_dir>/models
     endpoint: Url | None = None
     deployment: str | None = None
     api_version: str | None = None
@@ -400,6 +402,7 @@ def prepare_runtime_environment(settings: Settings) -> None:
         "DSPY_CACHEDIR": str(settings.data_dir / "dspy_cache"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        "ORT_DISABLE_TELEMETRY": "1",  # else onnxruntime writes a device id under ~/.cache/Microsoft/
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

@@ -7,6 +7,11 @@ it with `st.error`. Nothing else should need a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lmspace_core.domain import IngestReport
+
 
 class LMSpaceError(Exception):
     """Base of every error LMSpace raises for a user to read."""
@@ -72,3 +77,19 @@ class BackendError(LMSpaceError):
     """A storage service (Cosmos DB, Blob or Table Storage) refused a request or stayed unreachable."""
 
     exit_code = 11
+
+
+class IngestCancelledError(LMSpaceError):
+    """An ingest was stopped on request (Ctrl+C, a cancelled job); `report` has the inputs finished before it stopped.
+
+    What they stored stays stored: running the same ingest again skips those files as unchanged and goes on.
+    """
+
+    exit_code = 130  # what shells report for a command ended by Ctrl+C
+
+    def __init__(self, report: IngestReport) -> None:
+        self.report = report
+        super().__init__(
+            f"Ingest cancelled after {len(report.files)} input(s); what was stored stays stored. "
+            "Run the same ingest again to continue: stored files are skipped as unchanged."
+        )

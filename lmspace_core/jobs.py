@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,13 +50,21 @@ class JobRunner:
         self._owner = _this_process()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lmspace-job")
         self._futures: dict[str, Future] = {}
+        self._cancels: dict[str, threading.Event] = {}
         interrupted = store.interrupt_orphans(_owner_alive)
         if interrupted:
             log.warning("marked %d job(s) interrupted: their process stopped", interrupted)
 
-    def submit(self, scope: Scope, kind: str, title: str, work: JobWork) -> Job:
-        """Queue `work(progress)`; its return value (JSON data) becomes the job's result."""
+    def submit(
+        self, scope: Scope, kind: str, title: str, work: JobWork, cancel: threading.Event | None = None
+    ) -> Job:
+        """Queue `work(progress)`; its return value (JSON data) becomes the job's result.
+
+        `cancel` is the event the work checks to stop early; `cancel(job_id)` sets it.
+        """
         job = self._store.create_job(scope, kind, title, self._owner)
+        if cancel is not None:
+            self._cancels[job.id] = cancel
         self._futures[job.id] = self._pool.submit(self._run, scope.enterprise_id, job.id, work)
         return job
 
@@ -71,6 +80,14 @@ class JobRunner:
                 raise TimeoutError(f"job {job_id} is still {job.status.value}")
             time.sleep(0.2)
         return job
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a running job of this runner to stop; False when it cannot be cancelled (or has ended)."""
+        event = self._cancels.get(job_id)
+        if event is None:
+            return False
+        event.set()
+        return True
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
@@ -92,3 +109,4 @@ class JobRunner:
             self._store.finish_job(enterprise_id, job_id, JobStatus.SUCCEEDED, result=result)
         finally:
             self._futures.pop(job_id, None)
+            self._cancels.pop(job_id, None)

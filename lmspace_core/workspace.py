@@ -49,13 +49,18 @@ IngestSource = str | Path | Mapping[str, str | bytes]
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder.provider == "onnx_int8":
+        from lmspace_core.embeddings.onnx_int8 import OnnxInt8Embedder
+
+        return OnnxInt8Embedder(settings.embedder.cache_dir or settings.data_dir / "models",
+                                settings.embedder.batch_size, settings.embedder.ingest_threads)
     if settings.embedder.provider == "sentence_transformers":
         from lmspace_core.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(batch_size=settings.embedder.batch_size, device=settings.embedder.device)
     raise NotAvailableYetError(
         f"The '{settings.embedder.provider}' embedder arrives with Azure persistence; "
-        "use embedder.provider: sentence_transformers for now."
+        "use embedder.provider: onnx_int8 or sentence_transformers for now."
     )
 
 
@@ -231,8 +236,12 @@ class Workspace:
         items: Sequence[IngestItem],
         tags: Sequence[str] = (),
         progress: ProgressCallback = ignore_progress,
+        cancel: threading.Event | None = None,
     ) -> IngestReport:
-        """Ingest already-resolved inputs; every other ingest entry point ends here."""
+        """Ingest already-resolved inputs; every other ingest entry point ends here.
+
+        Setting `cancel` stops the ingest soon after, raising `IngestCancelledError` with what was stored.
+        """
         self.require_embedder_match(space)
         pipeline = IngestPipeline(
             self.store,
@@ -241,7 +250,7 @@ class Workspace:
             chunk_tokens=self.settings.ingest.chunk_tokens,
             chunk_overlap=self.settings.ingest.chunk_overlap,
         )
-        return pipeline.run(space.scope, items, tags, progress)
+        return pipeline.run(space.scope, items, tags, progress, cancel)
 
     def ingest(
         self,
@@ -250,6 +259,7 @@ class Workspace:
         tags: Sequence[str] = (),
         as_codebase: bool | None = None,
         progress: ProgressCallback = ignore_progress,
+        cancel: threading.Event | None = None,
     ) -> IngestReport:
         """Ingest files, folders, zips and `{path: content}` mappings (a single one or a list of them)."""
         if isinstance(sources, str | Path | Mapping):
@@ -260,7 +270,7 @@ class Workspace:
                 items.extend(items_from_mapping(source, as_codebase=as_codebase))
             else:
                 items.extend(items_from_path(Path(source), self._limits(), as_codebase))
-        return self.ingest_items(space, items, tags, progress)
+        return self.ingest_items(space, items, tags, progress, cancel)
 
     def ingest_text(self, space: Space, title: str, text: str, tags: Sequence[str] = ()) -> IngestReport:
         """Ingest pasted text as a document named by its title."""
@@ -283,7 +293,7 @@ class Workspace:
 
         Uploads are staged under `<data_dir>/uploads/` so they take exactly the path a CLI ingest of the same files
         takes (a `.zip` becomes a codebase); the staging folder is removed when the job ends. The job's result is
-        the `IngestReport` as JSON data (`IngestReport.from_json_data`).
+        the `IngestReport` as JSON data (`IngestReport.from_json_data`). `jobs.cancel(job.id)` stops it.
         """
         self.require_embedder_match(space)
         staging = self.settings.data_dir / "uploads" / uuid.uuid4().hex
@@ -301,11 +311,12 @@ class Workspace:
                 items = [item for path in paths for item in items_from_path(path, self._limits(), as_codebase)]
                 if text:
                     items.append(self._text_item(*text))
-                return to_json_data(self.ingest_items(space, items, tags, progress))
+                return to_json_data(self.ingest_items(space, items, tags, progress, cancel))
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
 
-        return self.jobs.submit(space.scope, "ingest", title, work)
+        cancel = threading.Event()
+        return self.jobs.submit(space.scope, "ingest", title, work, cancel=cancel)
 
     def documents(self, space: Space, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         return self.store.list_documents(space.scope, search_filter)

@@ -20,12 +20,17 @@ from lmspace_core.config import Settings, load_config
 from lmspace_core.workspace import Workspace
 
 DATA = Path(__file__).parent / "data"
+# The int8 embedding model is built once (tens of seconds) and shared by every test's data directory; its folder
+# is keyed by the model's hash and recipe, so a stale one is never reused.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "lmspace-test-models"
 
 
 def write_config(directory: Path, extra: str = "") -> Path:
-    """An lmspace.yaml in `directory` whose data directory is `directory/home`."""
+    """An lmspace.yaml in `directory` whose data directory is `directory/home` (the embedder's cache is shared)."""
     path = directory / "lmspace.yaml"
-    path.write_text(f"data_dir: {directory / 'home'}\n{extra}")
+    extra = extra if not extra or extra.endswith("\n") else f"{extra}\n"
+    # Last, so that the lines of `extra` keep their numbers for tests of error messages.
+    path.write_text(f"data_dir: {directory / 'home'}\n{extra}embedder:\n  cache_dir: {MODEL_CACHE}\n")
     return path
 
 

@@ -32,7 +32,7 @@ def test_without_a_file_the_defaults_apply(tmp_path, monkeypatch):
     settings = load_config(env={})
     assert settings.source == "defaults"
     assert settings.store.backend == "embedded"
-    assert settings.embedder.provider == "sentence_transformers"
+    assert settings.embedder.provider == "onnx_int8"
     assert settings.lm.provider == "none"
     assert settings.retrieval.top_k == 5
     assert settings.data_dir == Path.home() / ".lmspace"
@@ -58,7 +58,7 @@ def test_lmspace_config_variable_names_the_file(tmp_path, monkeypatch):
 def test_example_lmspace_yaml_in_the_repository_loads_as_is():
     settings = load_config(REPO / "lmspace.yaml", env={})
     assert settings.store.backend == "embedded"
-    assert settings.embedder.provider == "sentence_transformers"
+    assert settings.embedder.provider == "onnx_int8"
     assert settings.lm.provider == "none"
 
 

@@ -9,6 +9,7 @@ it; each batch of documents is then written in one store transaction.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +24,9 @@ from lmspace_core.domain import (
     ignore_progress,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.errors import IngestCancelledError, IngestError, LMSpaceError
 from lmspace_core.ingest.chunking import chunk_document
+from lmspace_core.ingest.embedding_step import Cancelled, EmbeddingMeter, embed_in_slices
 from lmspace_core.ingest.inputs import IngestItem, memory_source
 from lmspace_core.ingest.loaders import LoadedDocument, load
 from lmspace_core.stores.base import BlobStore, DocumentDraft, KnowledgeStore
@@ -73,26 +75,42 @@ class IngestPipeline:
         items: Sequence[IngestItem],
         tags: Sequence[str] = (),
         progress: ProgressCallback = ignore_progress,
+        cancel: threading.Event | None = None,
     ) -> IngestReport:
+        """Ingest `items` in order; setting `cancel` stops it before the next slice of chunks or the next input.
+
+        A cancelled ingest raises `IngestCancelledError`, whose report lists the inputs whose outcome is final
+        (stored, unchanged or failed); documents of the batch being embedded when it stopped are not stored.
+        """
         outcomes: dict[int, FileOutcome] = {}
         pending: list[tuple[int, _Prepared]] = []
         total = len(items)
-        for index, item in enumerate(items):
-            progress(Progress("ingest", done=index, total=total, item=item.source))
-            try:
-                prepared = self._prepare(scope, item)
-            except IngestError as error:
-                outcomes[index] = FileOutcome(item.source, Outcome.FAILED, reason=str(error))
-                continue
-            if prepared is None:
-                outcomes[index] = FileOutcome(item.source, Outcome.UNCHANGED)
-                continue
-            pending.append((index, prepared))
-            if sum(len(p.chunks) for _, p in pending) >= self._batch_chunks:
-                outcomes.update(self._write(scope, pending, tags, progress, done=len(outcomes), total=total))
-                pending = []
-        if pending:
-            outcomes.update(self._write(scope, pending, tags, progress, done=len(outcomes), total=total))
+        meter = EmbeddingMeter(files_total=total)
+        cancel = cancel or threading.Event()
+        try:
+            for index, item in enumerate(items):
+                if cancel.is_set():
+                    raise Cancelled
+                progress(Progress("ingest", done=index, total=total, item=item.source))
+                try:
+                    prepared = self._prepare(scope, item)
+                except IngestError as error:
+                    outcomes[index] = FileOutcome(item.source, Outcome.FAILED, reason=str(error))
+                    meter.read(0)
+                    continue
+                meter.read(len(prepared.chunks) if prepared else 0)
+                if prepared is None:
+                    outcomes[index] = FileOutcome(item.source, Outcome.UNCHANGED)
+                    continue
+                pending.append((index, prepared))
+                if sum(len(p.chunks) for _, p in pending) >= self._batch_chunks:
+                    outcomes.update(self._write(scope, pending, tags, progress, meter, cancel))
+                    pending = []
+            if pending:
+                outcomes.update(self._write(scope, pending, tags, progress, meter, cancel))
+        except Cancelled:
+            final = tuple(outcomes[i] for i in sorted(outcomes))
+            raise IngestCancelledError(IngestReport(space_id=scope.space_id, files=final)) from None
         progress(Progress("ingest", done=total, total=total, message="done"))
         return IngestReport(space_id=scope.space_id, files=tuple(outcomes[i] for i in range(total)))
 
@@ -117,14 +135,12 @@ class IngestPipeline:
         batch: list[tuple[int, _Prepared]],
         tags: Sequence[str],
         progress: ProgressCallback,
-        done: int,
-        total: int,
+        meter: EmbeddingMeter,
+        cancel: threading.Event,
     ) -> dict[int, FileOutcome]:
-        chunk_total = sum(len(p.chunks) for _, p in batch)
-        progress(Progress("embed", done=done, total=total, message=f"embedding {chunk_total} chunks"))
         try:
             texts = [embedding_text(p.loaded.title, chunk) for _, p in batch for chunk in p.chunks]
-            vectors = self._embedder.embed(texts)
+            vectors = embed_in_slices(self._embedder, texts, meter, progress, cancel)
             drafts, start = [], 0
             for _, prepared in batch:
                 count = len(prepared.chunks)
