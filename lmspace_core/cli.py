@@ -292,7 +292,7 @@ def ingest(
     report = IngestReport(space_id=target.id, files=tuple(f for r in reports for f in r.files))
     _print_json(report) if as_json else _print_report(report)
     if cancelled is not None:
-        errors.print(f"[yellow]{escape(str(cancelled))}", soft_wrap=True)
+        errors.print(f"[yellow]{shown(str(cancelled))}", soft_wrap=True)
         raise typer.Exit(cancelled.exit_code)
     if report.failed:
         raise typer.Exit(IngestError.exit_code)
