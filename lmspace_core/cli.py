@@ -2,8 +2,8 @@
 
 Every command takes `--json` for machine-readable output. Exit codes: 0 success; 2 usage error; the error's own
 `exit_code` for LMSpace errors (3 configuration, 4 not found, 5 already exists, 6 ingest failures, 7 embedder
-mismatch, 8 model, 9 not available yet, 10 sandbox missing, 130 ingest cancelled with
-Ctrl+C, 1 anything else LMSpace reports).
+mismatch, 8 model, 9 not available yet, 10 sandbox missing, 130 ingest cancelled by Ctrl+C, 1 anything else
+LMSpace reports).
 """
 
 from __future__ import annotations
