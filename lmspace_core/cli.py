@@ -250,7 +250,8 @@ def admin_locate(name: Annotated[str, typer.Argument(help="Space name or id.")],
 
 def _print_report(report: IngestReport) -> None:
     table = Table("source", "outcome", "chunks", "reason")
-    colours = {Outcome.ADDED: "green", Outcome.REPLACED: "cyan", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red"}
+    colours = {Outcome.ADDED: "green", Outcome.REPLACED: "cyan", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red",
+               Outcome.SKIPPED: "yellow"}
     for item in report.files:
         colour = colours[item.outcome]
         table.add_row(shown(item.source), f"[{colour}]{item.outcome.value}", str(item.chunks), shown(item.reason))

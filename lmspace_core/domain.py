@@ -205,6 +205,7 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"
     REPLACED = "replaced"
     FAILED = "failed"
+    SKIPPED = "skipped"  # left out by a safety rule (a link, a special file); `reason` says which
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from lmspace_core.domain import (
 )
 from lmspace_core.embeddings.base import Embedder
 from lmspace_core.errors import EmbedderMismatchError, NotAvailableYetError, NotFoundError
-from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source
+from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.jobs import JobRunner
@@ -221,7 +221,8 @@ class Workspace:
 
     # -- ingest and documents ---------------------------------------------------------------------------------
 
-    def _limits(self) -> IngestLimits:
+    def ingest_limits(self) -> IngestLimits:
+        """The configured bounds on inputs; every path that reads user files (ingest, research, .docx) uses them."""
         ingest = self.settings.ingest
         return IngestLimits(
             max_file_bytes=ingest.max_file_mb * _MIB,
@@ -249,6 +250,7 @@ class Workspace:
             self.embedder_for(space),
             chunk_tokens=self.settings.ingest.chunk_tokens,
             chunk_overlap=self.settings.ingest.chunk_overlap,
+            limits=self.ingest_limits(),
         )
         return pipeline.run(space.scope, items, tags, progress, cancel)
 
@@ -269,7 +271,7 @@ class Workspace:
             if isinstance(source, Mapping):
                 items.extend(items_from_mapping(source, as_codebase=as_codebase))
             else:
-                items.extend(items_from_path(Path(source), self._limits(), as_codebase))
+                items.extend(items_from_path(Path(source), self.ingest_limits(), as_codebase))
         return self.ingest_items(space, items, tags, progress, cancel)
 
     def ingest_text(self, space: Space, title: str, text: str, tags: Sequence[str] = ()) -> IngestReport:
@@ -292,23 +294,26 @@ class Workspace:
         """Ingest uploaded files (name, bytes) and optional pasted (title, text) as a background job.
 
         Uploads are staged under `<data_dir>/uploads/` so they take exactly the path a CLI ingest of the same files
-        takes (a `.zip` becomes a codebase); the staging folder is removed when the job ends. The job's result is
-        the `IngestReport` as JSON data (`IngestReport.from_json_data`). `jobs.cancel(job.id)` stops it.
+        takes (a `.zip` becomes a codebase); the staging folder is removed when the job ends. Each upload is staged
+        in a folder of its own and named by `upload_names` (repeated names numbered), so two uploads never overwrite
+        each other. The job's result is the `IngestReport` as JSON data (`IngestReport.from_json_data`).
+        `jobs.cancel(job.id)` stops it.
         """
         self.require_embedder_match(space)
+        names = upload_names([name for name, _ in uploads])
         staging = self.settings.data_dir / "uploads" / uuid.uuid4().hex
-        staging.mkdir(parents=True)
         paths = []
-        for name, data in uploads:
-            path = staging / Path(name).name
+        for index, (name, (_, data)) in enumerate(zip(names, uploads, strict=True)):
+            path = staging / str(index) / name
+            path.parent.mkdir(parents=True)
             path.write_bytes(data)
             paths.append(path)
-        names = [Path(name).name for name, _ in uploads] + ([text[0]] if text else [])
+        names += [text[0]] if text else []
         title = f"Ingest {', '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
         def work(progress: ProgressCallback) -> dict:
             try:
-                items = [item for path in paths for item in items_from_path(path, self._limits(), as_codebase)]
+                items = [item for path in paths for item in items_from_path(path, self.ingest_limits(), as_codebase)]
                 if text:
                     items.append(self._text_item(*text))
                 return to_json_data(self.ingest_items(space, items, tags, progress, cancel))

@@ -57,6 +57,8 @@ def render_ingest_report(job: Job) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for failed in report.failed:
         st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
+    for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED):
+        st.info(f"{plain(skipped.source)}: {plain(skipped.reason)}", icon=":material/block:")
 
 
 def _default_result(job: Job) -> None:

@@ -12,13 +12,17 @@ import pytest
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import (
+    NOT_UTF8_NAME,
     IngestLimits,
+    LeftOut,
     doc_type_for,
     file_source,
+    folder_listing,
     folder_sources,
     is_supported,
     language_for,
     looks_like_codebase,
+    zip_listing,
     zip_sources,
 )
 
@@ -126,15 +130,6 @@ def test_folder_sources_skip_tooling_dependency_build_and_hidden_folders(tmp_pat
     assert [s.path for s in folder_sources(tmp_path, IngestLimits())] == ["src/keep.py"]
 
 
-def test_folder_sources_skip_symbolic_links_that_could_leave_the_folder(tmp_path: Path) -> None:
-    outside = write(tmp_path / "outside" / "secret.txt", "secret")
-    root = tmp_path / "root"
-    write(root / "real.txt")
-    (root / "link.txt").symlink_to(outside)
-    (root / "linked_dir").symlink_to(outside.parent, target_is_directory=True)
-    assert [s.path for s in folder_sources(root, IngestLimits())] == ["real.txt"]
-
-
 def test_folder_sources_of_a_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="is not a folder"):
         list(folder_sources(write(tmp_path / "a.txt"), IngestLimits()))
@@ -194,13 +189,16 @@ def test_zip_entry_over_the_file_limit_is_refused_when_read(tmp_path: Path) -> N
     assert small.read() == b"ok"
 
 
-def test_zip_symbolic_link_entries_are_left_out(tmp_path: Path) -> None:
+def test_zip_symbolic_link_entries_are_skipped_and_listed(tmp_path: Path) -> None:
     link = zipfile.ZipInfo("passwd.txt")
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
     with zipfile.ZipFile(tmp_path / "links.zip", "w") as archive:
         archive.writestr(link, "/etc/passwd")
         archive.writestr("real.txt", "real")
-    assert [s.path for s in zip_sources(tmp_path / "links.zip", IngestLimits())] == ["real.txt"]
+    listing = zip_listing(tmp_path / "links.zip", IngestLimits())
+    assert [s.path for s in listing.files] == ["real.txt"]
+    assert [e.path for e in listing.left_out] == ["passwd.txt"]
+    assert listing.left_out[0].reason.startswith("skipped: a symbolic link")
 
 
 def test_encrypted_zip_entry_is_reported_when_read(tmp_path: Path) -> None:
@@ -233,3 +231,114 @@ def test_corrupt_zip_is_reported(tmp_path: Path) -> None:
 )
 def test_codebase_is_recognised_by_mostly_code_or_a_project_marker(paths: list[str], expected: bool) -> None:
     assert looks_like_codebase(paths) is expected
+
+
+# -- hostile names, links and special files -------------------------------------------------------------------
+
+
+def write_raw_name(folder: Path, name: bytes, content: bytes = b"hello") -> None:
+    """Create a file whose name is raw bytes (possibly not UTF-8), as another program or OS could have."""
+    with open(os.path.join(os.fsencode(folder), name), "wb") as file:
+        file.write(content)
+
+
+def misflagged_zip(path: Path, entries: dict[str, str]) -> Path:
+    """A zip whose entry `café.txt` is flagged UTF-8 but whose stored name bytes are Latin-1 (invalid UTF-8)."""
+    make_zip(path, entries)
+    # Same length keeps every offset valid: 'é' (c3 a9 in UTF-8) becomes e9 e9, which is not UTF-8.
+    path.write_bytes(path.read_bytes().replace("café".encode(), b"caf\xe9\xe9"))
+    return path
+
+
+def test_a_folder_file_whose_name_is_not_utf8_fails_alone_with_an_escaped_name(tmp_path: Path) -> None:
+    write(tmp_path / "good.txt", "fine")
+    write_raw_name(tmp_path, b"caf\xe9.txt")
+    listing = folder_listing(tmp_path, IngestLimits())
+    assert [s.path for s in listing.files] == ["good.txt"]
+    assert listing.left_out == (LeftOut("caf\\xe9.txt", NOT_UTF8_NAME, failed=True),)
+    listing.left_out[0].path.encode("utf-8")  # storable and printable: no lone surrogates
+
+
+def test_a_zip_entry_flagged_utf8_that_is_not_fails_alone(tmp_path: Path) -> None:
+    archive = misflagged_zip(tmp_path / "names.zip", {"café.txt": "bonjour", "good.txt": "fine"})
+    listing = zip_listing(archive, IngestLimits())
+    assert [(s.path, s.read()) for s in listing.files] == [("good.txt", b"fine")]
+    assert listing.left_out == (LeftOut("caf\\xe9\\xe9.txt", NOT_UTF8_NAME, failed=True),)
+
+
+def test_a_hard_link_to_a_file_outside_the_folder_is_skipped_and_listed(tmp_path: Path) -> None:
+    outside = write(tmp_path / "outside" / "hostname.txt", "secret-host")
+    root = tmp_path / "root"
+    write(root / "real.txt")
+    os.link(outside, root / "hostname.txt")
+    listing = folder_listing(root, IngestLimits())
+    assert [s.path for s in listing.files] == ["real.txt"]
+    [(path, reason)] = [(e.path, e.reason) for e in listing.left_out]
+    assert path == "hostname.txt" and reason.startswith("skipped: a hard link")
+
+
+def test_a_file_hard_linked_twice_inside_the_folder_is_read_under_both_names(tmp_path: Path) -> None:
+    write(tmp_path / "a.txt", "shared")
+    os.link(tmp_path / "a.txt", tmp_path / "b.txt")
+    listing = folder_listing(tmp_path, IngestLimits())
+    assert [s.path for s in listing.files] == ["a.txt", "b.txt"] and listing.left_out == ()
+
+
+def test_links_and_special_files_are_skipped_and_listed_with_their_reason(tmp_path: Path) -> None:
+    outside = write(tmp_path / "outside" / "secret.txt", "secret")
+    root = tmp_path / "root"
+    write(root / "real.txt")
+    (root / "link.txt").symlink_to(outside)
+    (root / "linked_dir").symlink_to(outside.parent, target_is_directory=True)
+    os.mkfifo(root / "pipe.txt")
+    listing = folder_listing(root, IngestLimits())
+    assert [s.path for s in listing.files] == ["real.txt"]
+    reasons = {e.path: e.reason for e in listing.left_out}
+    assert set(reasons) == {"link.txt", "linked_dir", "pipe.txt"}
+    assert reasons["link.txt"].startswith("skipped: a symbolic link")
+    assert reasons["linked_dir"].startswith("skipped: a symbolic link")
+    assert reasons["pipe.txt"] == "skipped: a named pipe (FIFO), not a regular file"
+    assert not any(e.failed for e in listing.left_out)
+
+
+# -- zip bombs spread over many entries, empty archives, one open archive ----------------------------------------
+
+
+def test_many_small_entries_that_add_up_to_a_bomb_are_refused(tmp_path: Path) -> None:
+    # Each entry stays at the 1 MiB per-entry floor; together they expand ~1000x.
+    archive = make_zip(tmp_path / "spread.zip", {f"z{n}.txt": b"\x00" * MIB for n in range(20)})
+    assert max(info.file_size for info in zipfile.ZipFile(archive).infolist()) == MIB
+    with pytest.raises(IngestError, match=r"zip bomb: the archive as a whole expands \d+x.*max_compression_ratio"):
+        zip_listing(archive, IngestLimits())
+
+
+def test_an_archive_with_no_entries_says_it_has_no_files(tmp_path: Path) -> None:
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    with pytest.raises(IngestError, match="empty.zip has no files in it"):
+        zip_listing(tmp_path / "empty.zip", IngestLimits())
+
+
+def test_a_zip_is_opened_once_for_listing_and_every_read(tmp_path: Path, monkeypatch) -> None:
+    archive = make_zip(tmp_path / "many.zip", {f"f{n:03}.txt": f"file {n}" for n in range(50)})
+    opened = []
+    real_init = zipfile.ZipFile.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(args[0])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting_init)
+    sources = zip_listing(archive, IngestLimits()).files
+    assert [s.read() for s in sources] == [f"file {n}".encode() for n in range(50)]
+    assert len(opened) == 1
+
+
+def test_the_open_archive_is_closed_when_its_sources_are_gone(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "a.zip", {"a.txt": "a"})
+    descriptors = Path("/proc/self/fd")
+    before = len(list(descriptors.iterdir()))
+    sources = zip_listing(archive, IngestLimits()).files
+    assert sources[0].read() == b"a"
+    assert len(list(descriptors.iterdir())) == before + 1
+    del sources
+    assert len(list(descriptors.iterdir())) == before

@@ -126,3 +126,24 @@ def test_a_job_whose_server_stopped_is_shown_interrupted_not_running(app_workspa
     at = open_upload()
     assert not at.get("progress")
     assert "stopped before it finished" in at.warning[0].value
+
+
+def test_two_uploads_with_the_same_name_are_both_kept_under_numbered_names(app_workspace):
+    app_workspace.create_space("handbook")
+    at = open_upload()
+    at.file_uploader[0].set_value([("notes.txt", b"Team A meets on Mondays.", "text/plain"),
+                                   ("notes.txt", b"Team B meets on Thursdays.", "text/plain")])
+    click_ingest(at)
+    finish(app_workspace, only_job(app_workspace))
+    at.run()
+    assert report_rows(at) == {"notes.txt": "added", "notes (2).txt": "added"}
+
+
+def test_an_upload_with_an_unusable_name_is_refused_with_a_message(app_workspace):
+    app_workspace.create_space("handbook")
+    at = open_upload()
+    at.file_uploader[0].set_value([("..", b"data", "text/plain")])
+    click_ingest(at)
+    assert not at.exception
+    assert "cannot name a document" in at.error[0].value
+    assert app_workspace.job_store.list_jobs(app_workspace.enterprise_id) == []

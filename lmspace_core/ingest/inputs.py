@@ -8,62 +8,112 @@ becomes a *codebase*: its documents remember the codebase name, so research can 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import (
+    NOT_UTF8_NAME,
     IngestLimits,
     SourceFile,
+    SourceListing,
     file_source,
-    folder_sources,
+    folder_listing,
     is_supported,
     looks_like_codebase,
+    printable_name,
     supported_extensions,
-    zip_sources,
+    zip_listing,
 )
 
 
 @dataclass(frozen=True)
 class IngestItem:
-    """One document-to-be: its name in the space, its codebase (if any), and its bytes, or why it cannot be read."""
+    """One document-to-be: its name in the space, its codebase (if any), and its bytes, or why it cannot be read.
+
+    `skipped` marks an input left out on purpose by a safety rule (a link, a special file): reported with its
+    reason, but not a failure.
+    """
 
     source: str
     codebase: str | None
     file: SourceFile | None
     error: str = ""
+    skipped: bool = False
 
 
 def _failed(source: str, reason: str) -> IngestItem:
     return IngestItem(source=source, codebase=None, file=None, error=reason)
 
 
-def _grouped(name: str, files: Iterable[SourceFile], as_codebase: bool | None) -> list[IngestItem]:
-    files = list(files)
+def _supported_list() -> str:
+    return f"supported: {' '.join(supported_extensions())} and .zip"
+
+
+def _grouped(name: str, listing: SourceListing, as_codebase: bool | None) -> list[IngestItem]:
+    files = listing.files
     is_codebase = looks_like_codebase(f.path for f in files) if as_codebase is None else as_codebase
     codebase = name if is_codebase else None
-    return [IngestItem(source=f"{name}/{f.path}", codebase=codebase, file=f) for f in files]
+    items = [IngestItem(source=f"{name}/{f.path}", codebase=codebase, file=f) for f in files]
+    items += [IngestItem(source=f"{name}/{entry.path}", codebase=None, file=None, error=entry.reason,
+                         skipped=not entry.failed) for entry in listing.left_out]
+    if not items:
+        return [_failed(name, f"has no files of a supported type ({_supported_list()})")]
+    return sorted(items, key=lambda item: item.source)
 
 
 def items_from_path(path: Path, limits: IngestLimits, as_codebase: bool | None = None) -> list[IngestItem]:
-    """Resolve one path: a file, a folder (recursively) or a `.zip` archive."""
+    """Resolve one path: a file, a folder (recursively) or a `.zip` archive.
+
+    Names that are not UTF-8 are shown escaped (`\\xNN`); such a file fails on its own, its neighbours go on.
+    """
     if path.is_dir():
-        return _grouped(path.resolve().name, folder_sources(path, limits), as_codebase)
+        return _grouped(printable_name(path.resolve().name), folder_listing(path, limits), as_codebase)
+    name = printable_name(path.name)
     if not path.exists():
-        return [_failed(str(path), "no such file or folder")]
+        return [_failed(printable_name(str(path)), "no such file or folder")]
     if path.suffix.lower() == ".zip":
         try:
-            return _grouped(path.stem, zip_sources(path, limits), as_codebase)
+            return _grouped(printable_name(path.stem), zip_listing(path, limits), as_codebase)
         except IngestError as error:
-            return [_failed(path.name, str(error))]
+            return [_failed(name, str(error))]
     if not is_supported(path.name):
-        return [_failed(path.name, f"unsupported file type '{path.suffix or path.name}' "
-                                   f"(supported: {' '.join(supported_extensions())} and .zip)")]
+        return [_failed(name, f"unsupported file type '{path.suffix or name}' ({_supported_list()})")]
+    if name != path.name:
+        return [_failed(name, NOT_UTF8_NAME)]
     try:
-        return [IngestItem(source=path.name, codebase=None, file=file_source(path, limits))]
+        return [IngestItem(source=name, codebase=None, file=file_source(path, limits))]
     except IngestError as error:
-        return [_failed(path.name, str(error))]
+        return [_failed(name, str(error))]
+
+
+_MAX_NAME_BYTES = 255  # the longest file name common file systems hold
+
+
+def upload_names(names: Sequence[str]) -> list[str]:
+    """The document name of each uploaded file, in order: its base name (a browser may send a path), numbered when
+    it repeats within one upload (`notes.txt`, `notes (2).txt`), so that no upload overwrites another.
+
+    A name with nothing usable in it (`""`, `/`, `.`, `..`), a NUL byte or more than 255 bytes is refused.
+    """
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        base = PurePosixPath(name.replace("\\", "/")).name
+        if base in ("", ".", "..") or "\0" in base or len(base.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+            raise IngestError(
+                f"An uploaded file is named {printable_name(name)[:80]!r}, which cannot name a document; rename it "
+                "(a file name of at most 255 bytes, not '.' or '..') and upload it again. Nothing was ingested."
+            )
+        stem, suffix = PurePosixPath(base).stem, PurePosixPath(base).suffix
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{stem} ({number}){suffix}"
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def memory_source(path: str, content: str | bytes) -> SourceFile:

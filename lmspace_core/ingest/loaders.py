@@ -181,14 +181,14 @@ def _heading_level(style_name: str) -> int:
     return min(int(match.group(1)), 6) if match else 0
 
 
-def _load_docx(data: bytes, path: str) -> LoadedDocument:
+def _load_docx(data: bytes, path: str, limits: IngestLimits) -> LoadedDocument:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise IngestError(
             f"{path} is not a .docx file (it is not a ZIP package); if it is an old .doc, save it as .docx"
         )
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         # python-docx decompresses every part into memory: refuse a zip bomb dressed up as a Word document first.
-        check_zip_sizes(package, path, IngestLimits())
+        check_zip_sizes(package, path, limits, len(data))
     import docx
 
     try:
@@ -343,19 +343,23 @@ def _load_csv(data: bytes, path: str) -> LoadedDocument:
 
 _LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
     "pdf": _load_pdf,
-    "docx": _load_docx,
     "html": _load_html,
     "json": _load_json,
     "csv": _load_csv,
 }
 
 
-def load(source: SourceFile) -> LoadedDocument:
-    """Read a source and extract its text, raising `IngestError` with an actionable message when it cannot."""
+def load(source: SourceFile, limits: IngestLimits = IngestLimits()) -> LoadedDocument:
+    """Read a source and extract its text, raising `IngestError` with an actionable message when it cannot.
+
+    `limits` bound what a zip-based format (.docx) may expand to.
+    """
     doc_type = doc_type_for(source.path)
     data = source.read()
     if not data.strip():
         raise IngestError(f"{source.path} is empty")
+    if doc_type == "docx":
+        return _load_docx(data, source.path, limits)
     loader = _LOADERS.get(doc_type)
     if loader is None:
         return _load_plain(data, source.path, doc_type)

@@ -29,6 +29,7 @@ from lmspace_core.ingest.chunking import chunk_document
 from lmspace_core.ingest.embedding_step import Cancelled, EmbeddingMeter, embed_in_slices
 from lmspace_core.ingest.inputs import IngestItem, memory_source
 from lmspace_core.ingest.loaders import LoadedDocument, load
+from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.stores.base import BlobStore, DocumentDraft, KnowledgeStore
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class IngestPipeline:
         chunk_tokens: int,
         chunk_overlap: int,
         batch_chunks: int = 256,
+        limits: IngestLimits = IngestLimits(),
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -68,6 +70,7 @@ class IngestPipeline:
         self._chunk_tokens = chunk_tokens
         self._chunk_overlap = chunk_overlap
         self._batch_chunks = batch_chunks
+        self._limits = limits
 
     def run(
         self,
@@ -92,6 +95,10 @@ class IngestPipeline:
                 if cancel.is_set():
                     raise Cancelled
                 progress(Progress("ingest", done=index, total=total, item=item.source))
+                if item.skipped:
+                    outcomes[index] = FileOutcome(item.source, Outcome.SKIPPED, reason=item.error)
+                    meter.read(0)
+                    continue
                 try:
                     prepared = self._prepare(scope, item)
                 except IngestError as error:
@@ -123,7 +130,7 @@ class IngestPipeline:
         existing = self._store.find_document(scope, item.source)
         if existing is not None and existing.content_hash == content_hash:
             return None
-        loaded = load(memory_source(item.file.path, data))
+        loaded = load(memory_source(item.file.path, data), self._limits)
         chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap))
         if not chunks:
             raise IngestError(f"{item.source} has no text to index.")

@@ -3,7 +3,8 @@
 Nothing here trusts what it is given. Sizes are checked before anything is read and every read is bounded, so a
 huge file or a lying zip header cannot exhaust memory; a zip archive is validated as a whole (unsafe paths, too many
 entries, too much declared content, zip bombs) before a single entry is handed out. Nothing is ever extracted to
-disk: entries are read straight from the archive.
+disk: entries are read straight from the archive, opened once. A folder or archive is listed with every entry it
+leaves out for safety (links, special files) or cannot name (not UTF-8), so nothing vanishes silently.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import os
 import re
 import stat
+import struct
+import threading
+import weakref
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -86,6 +91,7 @@ _CODEBASE_MARKERS = frozenset(
     {"pyproject.toml", "package.json", "go.mod", "Cargo.toml", "pom.xml", "setup.py", "Makefile", ".git"}
 )
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+NOT_UTF8_NAME = "its name is not valid UTF-8; rename it (e.g. with `convmv`) and ingest it again"
 
 
 def _suffix(path: str) -> str:
@@ -170,29 +176,105 @@ def _is_skipped_dir(name: str) -> bool:
     return name in _SKIPPED_DIRS or name.startswith(".")
 
 
-def folder_sources(root: Path, limits: IngestLimits) -> Iterator[SourceFile]:
-    """Every supported file under `root`, sorted by relative POSIX path.
+@dataclass(frozen=True)
+class LeftOut:
+    """An entry of a folder or archive that is not read, and why: `failed` when the user meant it to be read but it
+    cannot be (a name that is not UTF-8), otherwise it was skipped by a safety rule (a link, a special file)."""
 
-    Tooling, dependency, build and hidden folders are skipped. Symbolic links are skipped too: following them could
-    ingest files from outside the folder the user chose.
+    path: str
+    reason: str
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class SourceListing:
+    """What a folder or archive holds: the files to read, and every entry left out with its reason."""
+
+    files: tuple[SourceFile, ...]
+    left_out: tuple[LeftOut, ...] = ()
+
+
+def printable_name(name: str) -> str:
+    """`name` as a string any store and terminal can hold: bytes that are not UTF-8 (which `os` hands over as lone
+    surrogates) are shown as `\\xNN` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _not_utf8(path: str) -> LeftOut:
+    return LeftOut(path, NOT_UTF8_NAME, failed=True)
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISLNK, "a symbolic link; links are not followed, so nothing outside the folder is read"),
+    (stat.S_ISFIFO, "a named pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "a character device, not a regular file"),
+    (stat.S_ISBLK, "a block device, not a regular file"),
+    (stat.S_ISSOCK, "a socket, not a regular file"),
+)
+_HARD_LINK = (
+    "a hard link to a file that also has a name outside the folder (or in a skipped folder); copy the file in to "
+    "ingest it"
+)
+
+
+def _special_kind(mode: int) -> str | None:
+    return next((kind for test, kind in _SPECIAL_FILES if test(mode)), None)
+
+
+def folder_listing(root: Path, limits: IngestLimits) -> SourceListing:
+    """Every supported file under `root`, sorted by relative POSIX path, and what was left out.
+
+    Tooling, dependency, build and hidden folders and unsupported file types are not read (and not listed: there
+    can be thousands). Anything that could make the ingest read something other than a file of this folder is
+    skipped and listed with its reason: symbolic links (to files or folders), FIFOs, devices and sockets, and hard
+    links. A hard link has no "real" location to compare with the folder, so the rule is its link count: a file
+    with several names is read only when all of them are supported files of this folder, otherwise one of its names
+    is elsewhere (say, a link to `/etc/hostname`) and it is skipped. Names that are not valid UTF-8 fail.
     """
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder")
-    found: list[tuple[str, Path, int]] = []
+    candidates: list[tuple[str, Path, os.stat_result]] = []
+    left_out: list[LeftOut] = []
+    names_inside: Counter[tuple[int, int]] = Counter()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not _is_skipped_dir(d)]
-        for name in filenames:
-            file = Path(dirpath, name)
-            if not is_supported(name):
+        folder = Path(dirpath)
+        kept = []
+        for name in dirnames:
+            if _is_skipped_dir(name):
                 continue
+            if (folder / name).is_symlink():  # os.walk lists links to folders but never enters them
+                left_out.append(LeftOut(printable_name((folder / name).relative_to(root).as_posix()),
+                                        f"skipped: {_SPECIAL_FILES[0][1]}"))
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            file = folder / name
             try:
                 info = file.lstat()
             except FileNotFoundError:  # removed while we walked: nothing left to ingest
                 continue
-            if stat.S_ISREG(info.st_mode):
-                found.append((file.relative_to(root).as_posix(), file, info.st_size))
-    for display, file, size in sorted(found):
-        yield _disk_source(file, display, size, limits)
+            relative = file.relative_to(root).as_posix()
+            if kind := _special_kind(info.st_mode):
+                left_out.append(LeftOut(printable_name(relative), f"skipped: {kind}"))
+            elif stat.S_ISREG(info.st_mode) and is_supported(name):
+                candidates.append((relative, file, info))
+                names_inside[(info.st_dev, info.st_ino)] += 1
+    files = []
+    for relative, file, info in sorted(candidates):
+        display = printable_name(relative)
+        if display != relative:
+            left_out.append(_not_utf8(display))
+        elif info.st_nlink > names_inside[(info.st_dev, info.st_ino)]:
+            left_out.append(LeftOut(display, f"skipped: {_HARD_LINK}"))
+        else:
+            files.append(_disk_source(file, display, info.st_size, limits))
+    return SourceListing(tuple(files), tuple(sorted(left_out, key=lambda entry: entry.path)))
+
+
+def folder_sources(root: Path, limits: IngestLimits) -> list[SourceFile]:
+    """The files `folder_listing` reads, for callers that do not report what was left out."""
+    return list(folder_listing(root, limits).files)
 
 
 def _unsafe_reason(name: str) -> str | None:
@@ -214,9 +296,24 @@ def _check_entry_paths(archive: zipfile.ZipFile, name: str) -> None:
             raise IngestError(f"{name} is unsafe: entry {info.filename!r} has {reason}; nothing was ingested from it")
 
 
-def check_zip_sizes(archive: zipfile.ZipFile, name: str, limits: IngestLimits) -> None:
+def _check_ratio(name: str, what: str, declared: int, compressed: int, limits: IngestLimits) -> None:
+    # Less than a megabyte is harmless however far it expands, and tiny repetitive files legitimately expand far.
+    ratio = declared / max(compressed, 1)
+    if declared > _MIB and ratio > limits.max_compression_ratio:
+        raise IngestError(
+            f"{name} looks like a zip bomb: {what} expands {ratio:.0f}x, over the "
+            f"{limits.max_compression_ratio:g}x limit (max_compression_ratio)"
+        )
+
+
+def check_zip_sizes(archive: zipfile.ZipFile, name: str, limits: IngestLimits, archive_bytes: int) -> None:
     """Refuse an archive (a zip, or a zip-based format such as .docx) with too many entries, too much declared
-    content, or an entry that expands suspiciously far (a zip bomb), before anything is decompressed."""
+    content, or content that expands suspiciously far (a zip bomb), before anything is decompressed.
+
+    The expansion is checked per entry and over the whole archive: many entries that each stay under the per-entry
+    floor can still add up to a bomb. The archive's compressed size is what its entries declare, but never more
+    than its `archive_bytes`, so lying headers cannot dilute the ratio.
+    """
     entries = archive.infolist()
     if len(entries) > limits.max_zip_entries:
         raise IngestError(
@@ -229,56 +326,145 @@ def check_zip_sizes(archive: zipfile.ZipFile, name: str, limits: IngestLimits) -
             "limit for an archive (max_zip_total_bytes)"
         )
     for info in entries:
-        # Small entries are skipped: tiny, highly repetitive files compress far beyond any sane ratio legitimately.
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _MIB and ratio > limits.max_compression_ratio:
-            raise IngestError(
-                f"{name} looks like a zip bomb: entry {info.filename!r} expands {ratio:.0f}x, over the "
-                f"{limits.max_compression_ratio:g}x limit (max_compression_ratio)"
-            )
+        _check_ratio(name, f"entry {info.filename!r}", info.file_size, info.compress_size, limits)
+    compressed = min(sum(info.compress_size for info in entries), archive_bytes)
+    _check_ratio(name, "the archive as a whole", total, compressed, limits)
 
 
 def _is_ingestible_entry(info: zipfile.ZipInfo) -> bool:
     parts = PurePosixPath(info.filename).parts
-    if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
-        return False
     return is_supported(info.filename) and not any(_is_skipped_dir(part) for part in parts[:-1])
 
 
-def zip_sources(zip_path: Path, limits: IngestLimits) -> list[SourceFile]:
-    """The supported files inside a zip archive, after validating the whole archive.
+_UTF8_NAME_FLAG = 0x800
+_CENTRAL_HEADER = b"PK\x01\x02"
+_CENTRAL_HEADER_SIZE = 46
 
-    Any unsafe entry path, too many entries, too much declared content or a zip bomb refuses the whole archive.
-    Directories, symbolic links, unsupported files and files in skipped folders are left out.
+
+def _unflag_invalid_utf8_names(directory: bytes) -> tuple[bytes, frozenset[bytes]]:
+    """The central directory with the UTF-8 flag cleared on entries whose names are not UTF-8, and those names.
+
+    `zipfile` decodes a flagged name strictly and aborts the whole archive on one bad name; unflagged, the name is
+    read as cp437 (never fails), so the archive opens and that one entry can be reported.
     """
-    name = zip_path.name
-    try:
-        with zipfile.ZipFile(zip_path) as archive:
-            _check_entry_paths(archive, name)
-            check_zip_sizes(archive, name, limits)
-            entries = [info for info in archive.infolist() if _is_ingestible_entry(info)]
-    except FileNotFoundError:
-        raise IngestError(f"{zip_path} does not exist") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise IngestError(f"{name} is not a readable zip archive ({exc})") from None
-    return [_zip_entry_source(zip_path, info, limits) for info in sorted(entries, key=lambda i: i.filename)]
+    data, position, invalid = bytearray(directory), 0, set()
+    while data[position:position + 4] == _CENTRAL_HEADER and position + _CENTRAL_HEADER_SIZE <= len(data):
+        (flags,) = struct.unpack_from("<H", data, position + 8)
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, position + 28)
+        start = position + _CENTRAL_HEADER_SIZE
+        raw_name = bytes(data[start:start + name_length])
+        if flags & _UTF8_NAME_FLAG:
+            try:
+                raw_name.decode("utf-8")
+            except UnicodeDecodeError:
+                struct.pack_into("<H", data, position + 8, flags & ~_UTF8_NAME_FLAG)
+                invalid.add(raw_name)
+        position = start + name_length + extra_length + comment_length
+    return bytes(data), frozenset(invalid)
 
 
-def _zip_entry_source(zip_path: Path, info: zipfile.ZipInfo, limits: IngestLimits) -> SourceFile:
-    display = PurePosixPath(info.filename).as_posix()
+class _DirectoryFixingFile:
+    """A read-only file for `zipfile.ZipFile` that repairs false UTF-8 flags in the central directory while the
+    archive is being opened (`zipfile` reads the whole directory in one `read`, starting at its first header)."""
 
-    def read() -> bytes:
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self._opening = True
+        self.invalid_names: frozenset[bytes] = frozenset()
+
+    def opened(self) -> None:
+        self._opening = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if self._opening and data.startswith(_CENTRAL_HEADER):
+            data, invalid = _unflag_invalid_utf8_names(data)
+            self.invalid_names |= invalid
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _OpenArchive:
+    """A zip archive opened once, then listed, validated and read from that one open file.
+
+    Reopening the archive per entry re-parses the whole central directory each time (quadratic: 5,000 entries took
+    over two minutes). The file closes when the last source reading from it is gone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        file = _DirectoryFixingFile(path)
+        try:
+            self.zip = zipfile.ZipFile(file)
+        except BaseException:
+            file.close()
+            raise
+        file.opened()
+        self.name = printable_name(path.name)
+        self.invalid_names = frozenset(raw.decode("cp437") for raw in file.invalid_names)
+        self._lock = threading.Lock()
+        weakref.finalize(self, file.close)
+
+    def read(self, info: zipfile.ZipInfo, display: str, limits: IngestLimits) -> bytes:
         if info.file_size > limits.max_file_bytes:
             raise _too_large(display, info.file_size, limits)
         if info.flag_bits & 0x1:
-            raise IngestError(f"{display} is encrypted inside {zip_path.name}; add it to the archive unencrypted")
+            raise IngestError(f"{display} is encrypted inside {self.name}; add it to the archive unencrypted")
         try:
-            with zipfile.ZipFile(zip_path) as archive, archive.open(info) as stream:
+            with self._lock, self.zip.open(info) as stream:
                 return _read_bounded(stream, display, limits)
         except (zipfile.BadZipFile, zlib.error, OSError, NotImplementedError, EOFError) as exc:
-            raise IngestError(f"{display} cannot be read from {zip_path.name}: {exc}") from None
+            raise IngestError(f"{display} cannot be read from {self.name}: {exc}") from None
 
-    return SourceFile(display, info.file_size, read)
+
+def zip_listing(zip_path: Path, limits: IngestLimits) -> SourceListing:
+    """The supported files inside a zip archive, after validating the whole archive, and what was left out.
+
+    Any unsafe entry path, too many entries, too much declared content or a zip bomb refuses the whole archive, and
+    so does an archive with no entries at all. Directories, unsupported files and files in skipped folders are left
+    out silently; symbolic links are skipped and entries whose names are not UTF-8 fail, each listed with its reason.
+    """
+    name = printable_name(zip_path.name)
+    try:
+        archive = _OpenArchive(zip_path)
+        _check_entry_paths(archive.zip, name)
+        check_zip_sizes(archive.zip, name, limits, zip_path.stat().st_size)
+    except FileNotFoundError:
+        raise IngestError(f"{printable_name(str(zip_path))} does not exist") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IngestError(f"{name} is not a readable zip archive ({exc})") from None
+    entries = [info for info in archive.zip.infolist() if not info.is_dir()]
+    if not entries:
+        raise IngestError(f"{name} has no files in it (the archive is empty)")
+    files, left_out = [], []
+    for info in sorted(entries, key=lambda i: i.filename):
+        if info.orig_filename in archive.invalid_names:
+            left_out.append(_not_utf8(info.orig_filename.encode("cp437").decode("utf-8", "backslashreplace")))
+        elif stat.S_ISLNK(info.external_attr >> 16):
+            left_out.append(LeftOut(info.filename, "skipped: a symbolic link; links inside archives are not followed"))
+        elif _is_ingestible_entry(info):
+            files.append(_zip_entry_source(archive, info, limits))
+    return SourceListing(tuple(files), tuple(left_out))
+
+
+def zip_sources(zip_path: Path, limits: IngestLimits) -> list[SourceFile]:
+    """The files `zip_listing` reads, for callers that do not report what was left out."""
+    return list(zip_listing(zip_path, limits).files)
+
+
+def _zip_entry_source(archive: _OpenArchive, info: zipfile.ZipInfo, limits: IngestLimits) -> SourceFile:
+    display = PurePosixPath(info.filename).as_posix()
+    return SourceFile(display, info.file_size, lambda: archive.read(info, display, limits))
 
 
 def looks_like_codebase(paths: Iterable[str]) -> bool:

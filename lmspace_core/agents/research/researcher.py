@@ -40,7 +40,7 @@ class CodebaseResearcher:
             return self._space_codebase(target), target
         path = Path(target)
         if path.exists():
-            return Codebase.from_path(path), None
+            return Codebase.from_path(path, self.workspace.ingest_limits()), None
         space = self.workspace.space(str(target))
         return self._space_codebase(space), space
 
