@@ -48,6 +48,9 @@ PHRASINGS = [
     ("what calls the helper named build_index", CALL, "build_index", ()),
     ("calls to Console.WriteLine in C#", CALL, "Console.WriteLine", ("csharp",)),
     ("find code using eval", CALL, "eval", ()),
+    ("Where is the `Config` class instantiated?", CALL, "Config", ()),
+    ("find instances of the Session object", CALL, "Session", ()),
+    ("find uses of the deprecated API get_user", CALL, "get_user", ()),
     # raises
     ("functions that raise ValueError", RAISE, "ValueError", ()),
     ("where is KeyError raised", RAISE, "KeyError", ()),
@@ -71,6 +74,7 @@ PHRASINGS = [
     ("where do we import from collections.abc", IMPORT, "collections.abc", ()),
     ("files that require express", IMPORT, "express", ()),
     ("imports of fmt in golang", IMPORT, "fmt", ("go",)),
+    ("Which modules depend on requests?", IMPORT, "requests", ()),
     ("Which files import the 'requests' module?", IMPORT, "requests", ()),
     # definitions
     ("where is class Invoice defined", DEFINITION, "Invoice", ()),
@@ -84,6 +88,7 @@ PHRASINGS = [
     ("find the struct Point in the rust code", DEFINITION, "Point", ("rust",)),
     ("show the UserService class definition", DEFINITION, "UserService", ()),
     ("where is main defined in kotlin files", DEFINITION, "main", ("kotlin",)),
+    ("list all functions named handle_request", DEFINITION, "handle_request", ()),
 ]
 
 

@@ -4,8 +4,8 @@ Recognised families and phrasings (case-insensitive; `X` is a name such as `prin
 - TODO comments: the markers named ("list the TODOs", "TODO and FIXME comments"), or all of TODO, FIXME, HACK and
   XXX for "todo-like comments", "TODOs and the like".
 - print statements: "find print statements", "print calls", "where do we print".
-- calls: "calls to X", "X calls", "uses of X()", "where is X called", "who calls X", "invocations of X";
-  "the X method" means any method named X (`*.X`).
+- calls: "calls to X", "X calls", "uses of X()", "where is X called", "who calls X", "invocations of X",
+  "where is the X class instantiated"; "the X method" means any method named X (`*.X`).
 - raises: "functions that raise X", "where is X raised", "which methods throw X", "where are Xs thrown".
 - imports: "imports of X", "which files import the X module", "where is X imported", "files that require X",
   "files that use the X library".
@@ -44,7 +44,8 @@ _KIND_WORDS = frozenset("""
     module modules package packages library libraries lib libs crate crates namespace namespaces header headers
     class classes function functions func method methods procedure procedures routine routines struct structs
     interface interfaces trait traits enum enums type types object objects exception exceptions error errors
-    macro macros builtin built-in helper helpers constructor constructors statement statements keyword
+    macro macros builtin built-in helper helpers constructor constructors statement statements keyword api apis
+    endpoint endpoints decorator decorators variable variables constant constants
 """.split())
 _FILLER = frozenset("""
     the a an all any every each our my their its this that these those some of to for from on at by named called
@@ -66,6 +67,7 @@ _STOP = _KIND_WORDS | _FILLER | _BOUNDARY | frozenset("""
     callers invoke invokes invoked invoking invocation invocations define defines defined defining definition
     definitions declare declares declared declaring declaration declarations import imports imported importing
     require requires required raise raises raised raising throw throws thrown throwing comment comments note notes
+    instantiate instantiates instantiated instantiating instance instances instantiations constructed
     marker markers usage there here then done left remaining outstanding open grep depend depends dependency
     dependencies
 """.split()) | frozenset(_LANGUAGES)
@@ -75,6 +77,7 @@ _TOKEN = re.compile(
     r"|(?P<word>\.?[A-Za-z_*$][\w.*$#+-]*(?:\(\))?)"
 )
 _IDENTIFIER = re.compile(r"\*?\.?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$*][\w$]*)*")
+_CODE_SHAPED = re.compile(r"[_.*$\d]|[a-z][A-Z]|^[A-Z][a-z]+[A-Z]")  # snake_case, dotted, camelCase, CamelCase
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,15 @@ _KEYWORDS: dict[str, tuple[PatternKind, str]] = {
     **dict.fromkeys(("import", "imports", "importing", "require", "requires", "requiring"),
                     (PatternKind.IMPORT, "after")),
     **dict.fromkeys(("imported", "required"), (PatternKind.IMPORT, "before")),
+    **dict.fromkeys(("depend", "depends", "depending"), (PatternKind.IMPORT, "after")),
     **dict.fromkeys(("define", "defines", "defining", "declare", "declares", "declaring"),
                     (PatternKind.DEFINITION, "after")),
     **dict.fromkeys(("defined", "declared", "definition", "definitions", "declaration", "declarations"),
                     (PatternKind.DEFINITION, "before")),
-    **dict.fromkeys(("call", "calling", "invoke", "invokes", "invoking", "use", "uses", "using"),
-                    (PatternKind.CALL, "after")),
-    **dict.fromkeys(("called", "invoked", "used", "calls", "invocations", "invocation", "usages", "usage", "callers"),
-                    (PatternKind.CALL, "before")),
+    **dict.fromkeys(("call", "calling", "invoke", "invokes", "invoking", "use", "uses", "using", "instantiate",
+                     "instantiates", "instantiating", "instances", "instantiations"), (PatternKind.CALL, "after")),
+    **dict.fromkeys(("called", "invoked", "used", "calls", "invocations", "invocation", "usages", "usage", "callers",
+                     "instantiated", "constructed"), (PatternKind.CALL, "before")),
 }
 _FAMILY_ORDER = (PatternKind.RAISE, PatternKind.IMPORT, PatternKind.DEFINITION, PatternKind.CALL)
 _CONNECTORS = frozenset({"of", "to", "for", "from", "on"})  # "calls to X", "imports of X": the name follows
@@ -161,19 +165,19 @@ def _markers(tokens: list[_Token], task: str) -> _Reading | None:
 
 
 def _name_near(tokens: list[_Token], index: int, direction: str) -> _Token | None:
-    """The first name-like word after (or before) `tokens[index]`, skipping filler, stopping at a clause boundary."""
+    """The name after (or before) `tokens[index]`, skipping filler, up to a clause boundary: the first that looks
+    like code (`get_user`, `os.path`, `parseArgs`), else the first name-like word."""
     step = 1 if direction == "after" else -1
-    position = index + step
-    for _ in range(_WINDOW):
+    candidates = []
+    for position in range(index + step, index + step * (_WINDOW + 1), step):
         if not 0 <= position < len(tokens):
-            return None
+            break
         token = tokens[position]
         if token.is_name:
-            return token
-        if token.word not in _FILLER | _KIND_WORDS:
-            return None  # a clause boundary ("in", "when") or a common word ("it", "something"): no name here
-        position += step
-    return None
+            candidates.append(token)
+        elif token.word not in _FILLER | _KIND_WORDS:
+            break  # a clause boundary ("in", "when") or a common word ("it", "something"): no name beyond
+    return next((t for t in candidates if _CODE_SHAPED.search(t.text)), candidates[0] if candidates else None)
 
 
 def _named_as(tokens: list[_Token]) -> _Token | None:
@@ -241,10 +245,11 @@ def _print_reading(tokens: list[_Token]) -> _Reading | None:
 
 
 def _defined_kind_reading(tokens: list[_Token], task: str) -> _Reading | None:
-    """"find class Invoice", "the Invoice struct": a named class-like kind reads as a definition search."""
+    """"find class Invoice", "the Invoice struct", "functions named parse": a named kind reads as a definition."""
     for index, token in enumerate(tokens):
-        if token.word in _DEFINED_KINDS and not token.quoted:
-            name = _name_near(tokens, index, "after") or _name_near(tokens, index, "before")
+        named = index + 1 < len(tokens) and tokens[index + 1].word == "named"
+        if (token.word in _DEFINED_KINDS or named and token.word in _KIND_WORDS) and not token.quoted:
+            name = _named_as(tokens) or _name_near(tokens, index, "after") or _name_near(tokens, index, "before")
             if name is not None:
                 return _reading(PatternKind.DEFINITION, tokens, index, name, task)
     return None
