@@ -243,3 +243,9 @@ def test_a_line_found_everywhere_does_not_verify_away_from_its_stated_line():
 def test_python_that_ast_cannot_parse_still_has_its_comments_and_strings_skipped():
     legacy = 'print "python 2"  # print(1)\nlabel = "print(2)"\nprint(3)\n'
     assert [line for line, _ in calls(legacy, "python", "print")] == [3]
+
+
+def test_commented_out_imports_in_other_languages_are_not_imports():
+    code = 'import x from "lodash";\n/*\nimport y from "lodash";\n*/\n// import z from "lodash";\n'
+    imports = find_in_file("a.js", code, "javascript", PatternQuery(PatternKind.IMPORT, "lodash"))
+    assert [f.line for f in imports] == [1]

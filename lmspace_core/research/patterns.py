@@ -200,20 +200,22 @@ def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuer
         case PatternKind.TODO:
             return list(_todo_lines(text, literal_spans(text, language, path), asked_markers(query)))
         case PatternKind.RAISE:
-            regex, code_only = rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w.]+\.)?{name}\b", True
+            regex, blank = rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w.]+\.)?{name}\b", "literals"
             note = f"raises {query.name}"
         case PatternKind.IMPORT:
             regex = (rf"^\s*(?:import\s+(?:[\w*{{}}\s,]+\s+from\s+)?['\"]?{name}\b|from\s+{name}\b|"
                      rf"using\s+{name}\b|#include\s*[<\"]{name}|.*\brequire\s*\(\s*['\"]{name}\b|"
                      rf"use\s+{name}\b|.*\bimport\s+\(?\s*\"{name}\")")
-            code_only, note = False, f"imports {query.name}"
+            blank, note = "comments", f"imports {query.name}"  # module names are strings in JS, Go, C...
         case PatternKind.DEFINITION:
             regex = (rf"\b(?:class|interface|struct|enum|trait|def|func|function|fn|type|module)\s+"
                      rf"(?:\([^)]*\)\s*)?{name}\b")
-            code_only, note = True, f"definition of {query.name}"
+            blank, note = "literals", f"definition of {query.name}"
         case PatternKind.REGEX:
-            regex, code_only, note = _plan_pattern(query), query.code_only, f"matches /{query.regex}/"
-    searched = mask_strings_and_comments(text, language, path) if code_only else text
+            regex, note = _plan_pattern(query), f"matches /{query.regex}/"
+            blank = "literals" if query.code_only else None
+    searched = text if blank is None else mask_strings_and_comments(text, language, path,
+                                                                    keep_strings=blank == "comments")
     return list(_regex_lines(searched, re.compile(regex) if isinstance(regex, str) else regex, note))
 
 

@@ -283,7 +283,9 @@ def _languages(task: str) -> tuple[str, ...]:
 def _about(reading: _Reading) -> str:
     if reading.kind is not PatternKind.TODO:
         return f"`{reading.name}`"
-    return f"the markers {reading.name.replace(',', ', ')}" if reading.name else "every TODO, FIXME, HACK and XXX marker"
+    if reading.name:
+        return f"the markers {reading.name.replace(',', ', ')}"
+    return "every TODO, FIXME, HACK and XXX marker"
 
 
 def plan_with_rules(task: str) -> ResearchPlan:

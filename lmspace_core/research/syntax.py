@@ -67,10 +67,13 @@ def literal_spans(text: str, language: str | None, path: str = "") -> list[tuple
     return spans
 
 
-def mask_strings_and_comments(text: str, language: str | None, path: str = "") -> str:
-    """Replace string literals and comments by spaces, keeping newlines so lines and columns stay right."""
+def mask_strings_and_comments(text: str, language: str | None, path: str = "", *, keep_strings: bool = False) -> str:
+    """Replace string literals (unless `keep_strings`) and comments by spaces, keeping newlines so lines and columns
+    stay right."""
     out = list(text)
-    for _, start, stop in literal_spans(text, language, path):
+    for kind, start, stop in literal_spans(text, language, path):
+        if keep_strings and kind == "string":
+            continue
         for k in range(start, stop):
             if out[k] != "\n":
                 out[k] = " "
