@@ -485,3 +485,8 @@ def ui(
 from lmspace_core.cli_sync import sync_app  # noqa: E402  (it imports this module's helpers)
 
 app.add_typer(sync_app, name="sync")
+
+from lmspace_core.cli_optimize import examples_app, optimize  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(examples_app, name="examples")
+app.command()(optimize)

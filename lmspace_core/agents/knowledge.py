@@ -12,6 +12,7 @@ from dspy.utils.exceptions import AdapterParseError
 from lmspace_core.agents.base import BaseAgent
 from lmspace_core.agents.citations import cited_numbers, citation, format_passage, renumber, retry_config
 from lmspace_core.agents.extractive import extract_answer, not_found
+from lmspace_core.agents.programs import KNOWLEDGE, compiled, program_path
 from lmspace_core.agents.signatures import AnswerWithCitations
 from lmspace_core.domain import Answer, AnswerMode, Hit, SearchFilter, Space, Turn
 from lmspace_core.errors import ModelError
@@ -59,6 +60,10 @@ class KnowledgeAgent(BaseAgent):
         hits = self.retrieve(target, question, search_filter)
         yield from self._answers(question, hits, target, history, stream=True)
 
+    def responder(self, space: Space) -> dspy.Module:
+        """The answering module for `space`: the program `lmspace optimize` compiled for it, else `respond`."""
+        return compiled(self.respond, program_path(self.workspace.settings.data_dir, space, KNOWLEDGE))
+
     def forward(self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn] = ()) -> Answer:
         *_, answer = self._answers(question, hits, space, history, stream=False)
         return answer
@@ -73,17 +78,13 @@ class KnowledgeAgent(BaseAgent):
         if not hits:
             yield not_found(question, space.id)
             return
-        inputs = dict(
-            space_instructions=space.instructions or "(none)",
-            history=dspy.History(messages=[{"question": t.question, "answer": t.answer} for t in history]),
-            passages=[format_passage(number, hit) for number, hit in enumerate(hits, start=1)],
-            question=question,
-        )
+        inputs = answer_inputs(space, question, hits, history)
+        respond = self.responder(space)
         for attempt in range(ATTEMPTS):
             if stream and attempt == 0:
-                prediction = yield from self._stream_prediction(lm, inputs)
+                prediction = yield from self._stream_prediction(respond, lm, inputs)
             else:
-                prediction = self._prediction(lm, inputs, attempt)
+                prediction = self._prediction(respond, lm, inputs, attempt)
             if prediction is None:
                 continue
             numbers = cited_numbers(prediction.answer, prediction.cited)
@@ -93,21 +94,23 @@ class KnowledgeAgent(BaseAgent):
                 return
         yield not_found(question, space.id)
 
-    def _prediction(self, lm, inputs: dict, attempt: int) -> dspy.Prediction | None:
+    @staticmethod
+    def _prediction(respond: dspy.Module, lm, inputs: dict, attempt: int) -> dspy.Prediction | None:
         """One model call; None when the reply cannot be parsed (counts as a failed attempt)."""
         config = retry_config(attempt)
-        with _model_errors(), dspy.context(lm=lm):
+        with model_errors(), dspy.context(lm=lm):
             try:
-                return self.respond(**inputs, config=config)
+                return respond(**inputs, config=config)
             except AdapterParseError:
                 return None
 
-    def _stream_prediction(self, lm, inputs: dict) -> Iterator[str]:
+    @staticmethod
+    def _stream_prediction(respond: dspy.Module, lm, inputs: dict) -> Iterator[str]:
         """Yield the answer field's text as it streams; return the final prediction (None if unparsable)."""
         listener = StreamListener(signature_field_name="answer")
-        streaming = dspy.streamify(self.respond, stream_listeners=[listener], async_streaming=False)
+        streaming = dspy.streamify(respond, stream_listeners=[listener], async_streaming=False)
         prediction = None
-        with _model_errors(), dspy.context(lm=lm):
+        with model_errors(), dspy.context(lm=lm):
             try:
                 for chunk in streaming(**inputs):
                     if isinstance(chunk, StreamResponse):
@@ -119,8 +122,18 @@ class KnowledgeAgent(BaseAgent):
         return prediction
 
 
+def answer_inputs(space: Space, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> dict:
+    """What the `AnswerWithCitations` program reads: the same when answering and when it is being optimised."""
+    return dict(
+        space_instructions=space.instructions or "(none)",
+        history=dspy.History(messages=[{"question": t.question, "answer": t.answer} for t in history]),
+        passages=[format_passage(number, hit) for number, hit in enumerate(hits, start=1)],
+        question=question,
+    )
+
+
 @contextmanager
-def _model_errors() -> Iterator[None]:
+def model_errors() -> Iterator[None]:
     """Translate failures of the model call (network, auth, quota) into a `ModelError` the user can read."""
     try:
         yield

@@ -196,6 +196,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sync_models_by_space ON sync_models (enterprise_id, space_id, created_at);
     """,
+    # 4: a space's examples (question/answer pairs written or accepted by its users) that prompt optimisation uses.
+    """
+    CREATE TABLE space_examples (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (space_id, question),
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    """,
 )
 
 

@@ -1,0 +1,57 @@
+"""Where a space's compiled DSPy programs live, and how an agent picks up the one `lmspace optimize` saved.
+
+A compiled program is the state of a DSPy module (its demos and instructions) as DSPy's `save` writes it: JSON under
+`<data_dir>/programs/<enterprise>/<space id>/<name>.json`. The agent's own module is never changed: each use loads
+the saved state onto a copy, so one agent serves every space, each with its own program, and deleting the file
+(`lmspace optimize SPACE --reset`) brings the uncompiled program back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dspy
+import orjson
+
+from lmspace_core.domain import Space
+from lmspace_core.errors import LMSpaceError
+
+KNOWLEDGE = "knowledge"
+PLANNER = "planner"
+
+
+def program_path(data_dir: Path, space: Space, name: str) -> Path:
+    return data_dir / "programs" / space.enterprise_id / space.id / f"{name}.json"
+
+
+def save_program(module: dspy.Module, path: Path) -> None:
+    """Write the module's state where `program_path` says; a half-written file never replaces a good one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial.json")  # DSPy picks the format by the suffix
+    module.save(str(partial))
+    partial.replace(path)
+
+
+def compiled[M: dspy.Module](module: M, path: Path) -> M:
+    """`module` with the state saved at `path`, on a copy; `module` itself when nothing was saved there."""
+    if not path.is_file():
+        return module
+    try:
+        state = orjson.loads(path.read_bytes())
+        copy = module.deepcopy()
+        copy.load_state(state)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise LMSpaceError(
+            f"The compiled program {path} cannot be loaded ({error}); run `lmspace optimize` for the space again, "
+            "or remove it with `lmspace optimize SPACE --reset`."
+        ) from error
+    return copy
+
+
+def remove_program(path: Path) -> bool:
+    """Delete a saved program; False when there was none."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,104 @@
+"""A space's examples: question/answer pairs its users wrote or accepted, which prompt optimisation learns from.
+
+They live in the embedded SQLite database (migration 4), beside the space they belong to, and disappear with it.
+One example per question: adding a question again replaces its answer, so a thumbs-up given twice is one example.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from lmspace_core.config import Settings
+from lmspace_core.domain import Scope
+from lmspace_core.errors import LMSpaceError, NotAvailableYetError
+from lmspace_core.stores.local.database import Database, utc_now
+
+
+class ExampleOrigin(StrEnum):
+    WRITTEN = "written"  # typed by a person (`lmspace examples add`, the Python API)
+    ACCEPTED = "accepted"  # an answer of the agent that a person approved in the chat
+
+
+@dataclass(frozen=True)
+class SpaceExample:
+    """A question and the answer the space's agent should give to it."""
+
+    id: str
+    enterprise_id: str
+    space_id: str
+    question: str
+    answer: str
+    origin: ExampleOrigin
+    created_at: datetime
+    updated_at: datetime
+
+
+def _example(row: sqlite3.Row) -> SpaceExample:
+    return SpaceExample(
+        id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"], question=row["question"],
+        answer=row["answer"], origin=ExampleOrigin(row["origin"]),
+        created_at=datetime.fromisoformat(row["created_at"]), updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+class ExampleStore:
+    """Reads and writes the `space_examples` table; each method is one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def add(self, scope: Scope, question: str, answer: str, origin: ExampleOrigin = ExampleOrigin.WRITTEN
+            ) -> SpaceExample:
+        """Store the pair (or replace the answer of the same question); return the example as stored."""
+        question, answer = question.strip(), answer.strip()
+        if not question or not answer:
+            raise LMSpaceError("An example needs both a question and an answer; one of them is empty.")
+        now = utc_now()
+        with self._db.write() as connection:
+            connection.execute(
+                "INSERT INTO space_examples (id, enterprise_id, space_id, question, answer, origin, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (space_id, question) DO UPDATE SET "
+                "answer = excluded.answer, origin = excluded.origin, updated_at = excluded.updated_at",
+                (uuid.uuid4().hex[:12], scope.enterprise_id, scope.space_id, question, answer, origin.value, now, now),
+            )
+            row = connection.execute(
+                "SELECT * FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND question = ?",
+                (scope.enterprise_id, scope.space_id, question),
+            ).fetchone()
+        return _example(row)
+
+    def list(self, scope: Scope) -> list[SpaceExample]:
+        """The space's examples, oldest first."""
+        with self._db.read() as connection:
+            rows = connection.execute(
+                "SELECT * FROM space_examples WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at, id",
+                (scope.enterprise_id, scope.space_id),
+            ).fetchall()
+        return [_example(row) for row in rows]
+
+    def delete(self, scope: Scope, example_id: str) -> bool:
+        """Delete one example of the space; False when the space has no example with that id."""
+        with self._db.write() as connection:
+            cursor = connection.execute(
+                "DELETE FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND id = ?",
+                (scope.enterprise_id, scope.space_id, example_id),
+            )
+        return cursor.rowcount > 0
+
+
+@contextmanager
+def open_examples(settings: Settings) -> Iterator[ExampleStore]:
+    """The example store of a configuration, open for the duration of the block (its connections closed after)."""
+    if settings.store.backend != "embedded":
+        raise NotAvailableYetError("Examples are kept in the embedded store only; use store.backend: embedded.")
+    database = Database(settings.data_dir / "lmspace.db")
+    try:
+        yield ExampleStore(database)
+    finally:
+        database.close()
