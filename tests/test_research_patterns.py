@@ -10,7 +10,7 @@ from lmspace_core.domain import Finding
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.research.codebase import Codebase, matches_glob, select_files
 from lmspace_core.research.patterns import find_in_file
-from lmspace_core.research.syntax import mask_strings_and_comments
+from lmspace_core.research.syntax import ParsedSource
 from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
 from lmspace_core.research.rules import plan_with_rules
 from lmspace_core.research.verify import verify_findings
@@ -101,7 +101,7 @@ def test_other_languages_ignore_strings_and_comments_and_follow_multi_line_calls
 
 def test_masking_keeps_line_and_column_positions():
     code = 'a = "x\\"y" // note\nb = 2\n'
-    masked = mask_strings_and_comments(code, "javascript")
+    masked = ParsedSource(code, "javascript").blanked()
     assert len(masked) == len(code) and masked.splitlines()[1] == "b = 2" and "note" not in masked
 
 
@@ -249,3 +249,18 @@ def test_commented_out_imports_in_other_languages_are_not_imports():
     code = 'import x from "lodash";\n/*\nimport y from "lodash";\n*/\n// import z from "lodash";\n'
     imports = find_in_file("a.js", code, "javascript", PatternQuery(PatternKind.IMPORT, "lodash"))
     assert [f.line for f in imports] == [1]
+
+
+@pytest.mark.parametrize(("language", "path", "code", "call"), [
+    ("javascript", "a.js", "function check(x) {\n  return check(x - 1);\n}\n", (2, 10)),
+    ("typescript", "a.ts", "class A {\n  check(x: number) {\n    return check(x);\n  }\n}\n", (3, 12)),
+    ("go", "a.go", "func check(x int) int {\n\treturn check(x)\n}\n", (2, 9)),
+    ("rust", "a.rs", "fn check(x: i32) -> i32 {\n    check(x)\n}\n", (2, 5)),
+    ("java", "A.java", "class A {\n  int check(int x) {\n    return check(x); } }\n", (3, 12)),
+    ("c", "a.c", "int check(int x);\nint check(int x) { return check(x); }\n", (2, 27)),
+    ("cpp", "a.cpp", "int A::check(int x) {\n  return check(x);\n}\n", (2, 10)),
+    ("ruby", "a.rb", "def check(x)\n  check(x)\nend\n", (2, 3)),
+    ("kotlin", "A.kt", "fun check(x: Int): Int {\n    return check(x)\n}\n", (2, 12)),
+])
+def test_a_function_declaration_is_not_a_call_to_it(language, path, code, call):
+    assert calls(code, language, "check", path) == [call]

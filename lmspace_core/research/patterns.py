@@ -23,7 +23,7 @@ from typing import NamedTuple
 from lmspace_core.domain import Finding
 from lmspace_core.research.plan import PatternKind, PatternQuery
 from lmspace_core.research.regex import plan_regex
-from lmspace_core.research.syntax import literal_spans, mask_strings_and_comments
+from lmspace_core.research.syntax import ParsedSource
 
 TODO_MARKERS = ("TODO", "FIXME", "HACK", "XXX")
 
@@ -193,12 +193,13 @@ def _blank(lines: list[list[str]], start: tuple[int, int], end: tuple[int, int])
 
 
 def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuery) -> list[_Span]:
+    source = ParsedSource(text, language, path)
     name = re.escape(query.name or "")
     match query.kind:
         case PatternKind.CALL:
-            return list(_call_spans(mask_strings_and_comments(text, language, path), query.name or ""))
+            return list(_call_spans(source.blanked(), query.name or "", source.declared_names()))
         case PatternKind.TODO:
-            return list(_todo_lines(text, literal_spans(text, language, path), asked_markers(query)))
+            return list(_todo_lines(text, source.literals(), asked_markers(query)))
         case PatternKind.RAISE:
             regex, blank = rf"\b(?:raise|throw)\s+(?:new\s+)?(?:[\w.]+\.)?{name}\b", "literals"
             note = f"raises {query.name}"
@@ -214,8 +215,7 @@ def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuer
         case PatternKind.REGEX:
             regex, note = _plan_pattern(query), f"matches /{query.regex}/"
             blank = "literals" if query.code_only else None
-    searched = text if blank is None else mask_strings_and_comments(text, language, path,
-                                                                    keep_strings=blank == "comments")
+    searched = text if blank is None else source.blanked(keep_strings=blank == "comments")
     return list(_regex_lines(searched, re.compile(regex) if isinstance(regex, str) else regex, note))
 
 
@@ -243,14 +243,17 @@ def _regex_lines(text: str, pattern, note: str) -> Iterator[_Span]:
             yield _Span(row, row, found.start() + len(matched) - len(matched.lstrip()) + 1, note)
 
 
-def _call_spans(masked: str, name: str) -> Iterator[_Span]:
-    """Calls `name(` (or macros `name!(`) in masked text, each spanning to its closing parenthesis."""
+def _call_spans(masked: str, name: str, declared: frozenset[int]) -> Iterator[_Span]:
+    """Calls `name(` (or macros `name!(`) in masked text, each spanning to its closing parenthesis; a name that a
+    declaration introduces there (`declared` offsets: `function name(`) is not a call."""
     if name.startswith("*."):
         regex = rf"\.\s*({re.escape(name[2:])})\s*!?\s*\("
     else:
         regex = rf"(?<![\w.])({re.escape(name)})\s*!?\s*\("
     line_starts = [0] + [m.end() for m in re.finditer("\n", masked)]
     for match in re.finditer(regex, masked):
+        if match.start(1) in declared:
+            continue
         depth, position = 0, match.end() - 1
         while position < len(masked):
             depth += {"(": 1, ")": -1}.get(masked[position], 0)

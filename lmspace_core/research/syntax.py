@@ -32,6 +32,13 @@ _LITERAL_KINDS = (
     "heredoc_body", "heredoc", "nowdoc", "encapsed_string", "regex", "regex_literal", "text_block",
     "double_quote_scalar", "single_quote_scalar", "block_scalar",
 )
+# Node kinds that declare a function or method, whose name is followed by `(` as a call's is.
+_DECLARATION_KINDS = (
+    "function_declaration", "function_definition", "method_declaration", "method_definition", "function_item",
+    "function_signature_item", "method", "singleton_method", "local_function_statement", "constructor_declaration",
+    "function_signature", "method_signature", "abstract_method_signature", "function_declarator",
+    "generator_function_declaration", "function_expression",
+)
 _HASH_COMMENT_LANGUAGES = {"shell", "ruby", "yaml", "toml", "perl", "r", "ini"}
 
 
@@ -42,11 +49,11 @@ def _grammar(language: str | None, path: str) -> str | None:
 
 
 @lru_cache(maxsize=None)
-def _literal_rule(grammar: str) -> dict:
-    """An ast-grep rule matching the literal kinds this grammar has (ast-grep refuses kinds a grammar lacks)."""
+def _kind_rule(grammar: str, kinds: tuple[str, ...]) -> dict:
+    """An ast-grep rule matching those of `kinds` this grammar has (ast-grep refuses kinds a grammar lacks)."""
     root = SgRoot("", grammar).root()
     known = []
-    for kind in _LITERAL_KINDS:
+    for kind in kinds:
         try:
             root.find(kind=kind)
         except RuntimeError:
@@ -55,29 +62,51 @@ def _literal_rule(grammar: str) -> dict:
     return {"any": known}
 
 
-def literal_spans(text: str, language: str | None, path: str = "") -> list[tuple[str, int, int]]:
-    """("comment" | "string", start, stop) character offsets of every comment and string literal in `text`."""
-    grammar = _grammar(language, path)
-    if grammar is None:
-        return list(_lexed_spans(text, language))
-    spans = []
-    for node in SgRoot(text, grammar).root().find_all(**_literal_rule(grammar)):
-        where = node.range()
-        spans.append(("comment" if "comment" in node.kind() else "string", where.start.index, where.end.index))
-    return spans
+class ParsedSource:
+    """One file parsed once: where its literals are, and where the functions it declares have their names."""
 
+    def __init__(self, text: str, language: str | None, path: str = "") -> None:
+        self.text, self.language = text, language
+        grammar = _grammar(language, path)
+        self._grammar = grammar
+        self._root = SgRoot(text, grammar).root() if grammar else None
 
-def mask_strings_and_comments(text: str, language: str | None, path: str = "", *, keep_strings: bool = False) -> str:
-    """Replace string literals (unless `keep_strings`) and comments by spaces, keeping newlines so lines and columns
-    stay right."""
-    out = list(text)
-    for kind, start, stop in literal_spans(text, language, path):
-        if keep_strings and kind == "string":
-            continue
-        for k in range(start, stop):
-            if out[k] != "\n":
-                out[k] = " "
-    return "".join(out)
+    def literals(self) -> list[tuple[str, int, int]]:
+        """("comment" | "string", start, stop) character offsets of every comment and string literal."""
+        if self._root is None:
+            return list(_lexed_spans(self.text, self.language))
+        spans = []
+        for node in self._root.find_all(**_kind_rule(self._grammar, _LITERAL_KINDS)):
+            where = node.range()
+            spans.append(("comment" if "comment" in node.kind() else "string", where.start.index, where.end.index))
+        return spans
+
+    def declared_names(self) -> frozenset[int]:
+        """Offsets where a function or method declaration's name starts: `function print(` declares, not calls.
+        Empty for languages without a grammar."""
+        if self._root is None:
+            return frozenset()
+        starts = set()
+        for node in self._root.find_all(**_kind_rule(self._grammar, _DECLARATION_KINDS)):
+            name = node.field("name") or node.field("declarator") or next(
+                (child for child in node.children() if child.kind().endswith("identifier")), None)
+            if name is not None and name.kind() == "qualified_identifier":
+                name = name.field("name")  # C++ `void Shape::draw()`
+            if name is not None and name.kind() != "function_declarator":
+                starts.add(name.range().start.index)
+        return frozenset(starts)
+
+    def blanked(self, *, keep_strings: bool = False) -> str:
+        """The text with its literals (comments only, with `keep_strings`) replaced by spaces; newlines stay, so
+        lines and columns are unchanged."""
+        out = list(self.text)
+        for kind, start, stop in self.literals():
+            if keep_strings and kind == "string":
+                continue
+            for k in range(start, stop):
+                if out[k] != "\n":
+                    out[k] = " "
+        return "".join(out)
 
 
 def _lexed_spans(text: str, language: str | None) -> Iterator[tuple[str, int, int]]:
