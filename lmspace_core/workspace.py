@@ -36,6 +36,7 @@ from lmspace_core.errors import EmbedderMismatchError, NotAvailableYetError, Not
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
+from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
 from lmspace_core.names import check_enterprise_id, check_space_name, shown
 from lmspace_core.stores.base import BlobStore, JobStore, KnowledgeStore, SpaceEdit
@@ -62,6 +63,16 @@ def build_embedder(settings: Settings) -> Embedder:
         f"The '{settings.embedder.provider}' embedder arrives with Azure persistence; "
         "use embedder.provider: onnx_int8 or sentence_transformers for now."
     )
+
+
+def build_token_counter(settings: Settings) -> TokenCounter:
+    """How the configured embedder counts tokens, so that chunks fit the window it reads (its fine-tuned copies
+    keep its tokenizer)."""
+    if settings.embedder.provider in ("onnx_int8", "sentence_transformers"):
+        from lmspace_core.ingest.tokens import minilm_counter
+
+        return minilm_counter()
+    return CharacterEstimate()
 
 
 def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
@@ -251,6 +262,7 @@ class Workspace:
             chunk_tokens=self.settings.ingest.chunk_tokens,
             chunk_overlap=self.settings.ingest.chunk_overlap,
             limits=self.ingest_limits(),
+            counter=build_token_counter(self.settings),
         )
         return pipeline.run(space.scope, items, tags, progress, cancel)
 

@@ -12,6 +12,12 @@ Prose chunks are verbatim slices of their section (plus the heading line in fron
 what keeps their line numbers exact. The hard maximum is 1.5x the target: a sentence may overshoot the target but
 never the maximum; anything that would (a huge line, a run of characters without spaces) is cut by lines, then
 words, then characters.
+
+Sizes are counted by a `TokenCounter`, the embedder's own tokenizer where LMSpace has it. Then the hard maximum is
+also capped by the model's window, less the document title the pipeline puts in front of each chunk
+(`embedding_title`). Cuts at whitespace keep the counts exact; when a run had to be cut inside a word (minified
+code, long tokens), a last pass re-counts the document's chunks as they will be embedded and halves any that does not
+fit (a word cut in two can tokenize longer than it did whole): no chunk has a tail the model never reads.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 
 from lmspace_core.domain import ChunkDraft, Location
 from lmspace_core.ingest.loaders import LoadedDocument, Section
+from lmspace_core.ingest.tokens import CHARS_PER_TOKEN, CharacterEstimate, TokenCounter, TokenSpans
 
-_CHARS_PER_TOKEN = 4
 _HARD_MAX_FACTOR = 1.5
+_MAX_TITLE_CHARS = 64
+_MIN_BODY_TOKENS = 32
 _CONFIG_WINDOW_LINES = 50
 _CONFIG_OVERLAP_LINES = 5
 _DEFINITION_OVERLAP_LINES = 3
@@ -59,24 +67,27 @@ _LINE_RECORD_TYPES = frozenset({"csv", "json"})
 _Span = tuple[int, int]
 
 
-def _tokens_for_chars(count: int) -> int:
-    return -(-count // _CHARS_PER_TOKEN)
-
-
 def estimate_tokens(text: str) -> int:
-    """Roughly how many model tokens `text` is: one per 4 characters, rounded up.
+    """Roughly how many model tokens `text` is: one per 4 characters, rounded up (see `CharacterEstimate`)."""
+    return -(-len(text) // CHARS_PER_TOKEN)
 
-    Characters rather than words, because code and tables are dense with symbols that a word count misses, and
-    because it can be computed from a length alone while packing.
-    """
-    return _tokens_for_chars(len(text))
+
+def embedding_title(title: str) -> str:
+    """The part of a document's title that is embedded in front of each of its chunks: a label, not a passage."""
+    return title[:_MAX_TITLE_CHARS]
 
 
 @dataclass(frozen=True)
 class _Budget:
+    """Token sizes for one section, and its tokens to measure slices of its text with."""
+
     target: int
     hard: int
     overlap: int
+    tokens: TokenSpans
+
+    def size(self, start: int, end: int) -> int:
+        return self.tokens.count(start, end)
 
 
 @dataclass(frozen=True)
@@ -88,20 +99,63 @@ class _Unit:
     opens_paragraph: bool = False
 
 
-def chunk_document(doc: LoadedDocument, target_tokens: int = 250, overlap_tokens: int = 40) -> list[ChunkDraft]:
-    """Split a loaded document into chunks of about `target_tokens`, never more than 1.5x that."""
+def chunk_document(
+    doc: LoadedDocument,
+    target_tokens: int = 250,
+    overlap_tokens: int = 40,
+    counter: TokenCounter = CharacterEstimate(),
+) -> list[ChunkDraft]:
+    """Split a loaded document into chunks of about `target_tokens`, never more than 1.5x that, and never more than
+    the `counter`'s window once the document's `embedding_title` is put in front."""
     if target_tokens < 1 or not 0 <= overlap_tokens < target_tokens:
         raise ValueError("target_tokens must be positive and overlap_tokens between 0 and target_tokens")
-    budget = _Budget(target_tokens, int(target_tokens * _HARD_MAX_FACTOR), overlap_tokens)
+    hard = int(target_tokens * _HARD_MAX_FACTOR)
+    prefix = f"{embedding_title(doc.title)}\n" if doc.title else ""
+    if counter.window is not None:
+        hard = min(hard, max(counter.window - counter.counts([prefix])[0], _MIN_BODY_TOKENS))
+    target = min(target_tokens, hard)
+    overlap = min(overlap_tokens, target - 1)
     chunks: list[ChunkDraft] = []
-    for section in doc.sections:
+    section_tokens = counter.spans([section.text for section in doc.sections])
+    for section, tokens in zip(doc.sections, section_tokens, strict=True):
+        budget = _Budget(target, hard, overlap, tokens)
         if doc.doc_type == "code":
             chunks += _code_chunks(section, doc.language, budget)
         elif doc.doc_type in _HEADED_TYPES:
             chunks += _headed_chunks(section, budget)
         else:
             chunks += _prose_chunks(section, budget, by_lines=doc.doc_type in _LINE_RECORD_TYPES)
+    if any(tokens.was_cut for tokens in section_tokens):
+        return _within_window(chunks, prefix, counter)
     return chunks
+
+
+def _within_window(chunks: list[ChunkDraft], prefix: str, counter: TokenCounter) -> list[ChunkDraft]:
+    """Every chunk, re-counted as it will be embedded (title in front), halved until it fits the window."""
+    if counter.window is None or not chunks:
+        return chunks
+    counts = counter.counts([prefix + chunk.text for chunk in chunks])
+    fitted: list[ChunkDraft] = []
+    for chunk, count in zip(chunks, counts, strict=True):
+        if count <= counter.window or len(chunk.text) < 2:
+            fitted.append(chunk)
+        else:
+            fitted += _within_window(_halves(chunk), prefix, counter)
+    return fitted
+
+
+def _halves(chunk: ChunkDraft) -> list[ChunkDraft]:
+    """A chunk cut in two at the line break (else the space, else the character) nearest its middle; both halves
+    keep its location, which still contains them."""
+    text, middle = chunk.text, len(chunk.text) // 2
+    cut = next((at for separator in ("\n", " ") if 0 < (at := _nearest(text, separator, middle)) < len(text)), middle)
+    return [ChunkDraft(part, chunk.location) for part in (text[:cut].rstrip(), text[cut:].lstrip()) if part.strip()]
+
+
+def _nearest(text: str, separator: str, middle: int) -> int:
+    before, after = text.rfind(separator, 0, middle), text.find(separator, middle)
+    candidates = [at for at in (before, after) if at > 0]
+    return min(candidates, key=lambda at: abs(at - middle)) if candidates else -1
 
 
 class _Lines:
@@ -137,13 +191,9 @@ def _strip(text: str, start: int, end: int) -> _Span | None:
     return (start, end) if start < end else None
 
 
-def _size(start: int, end: int) -> int:
-    return _tokens_for_chars(end - start)
-
-
 def _fit(text: str, start: int, end: int, budget: _Budget) -> list[_Span]:
-    """Cut a span that exceeds the hard maximum: by lines, then into word windows, then into character windows."""
-    if _size(start, end) <= budget.hard:
+    """Cut a span that exceeds the hard maximum: by lines, then into word windows, then into token windows."""
+    if budget.size(start, end) <= budget.hard:
         return [(start, end)]
     lines = _split(text, start, end, _LINE_BREAK)
     if len(lines) > 1:
@@ -151,15 +201,24 @@ def _fit(text: str, start: int, end: int, budget: _Budget) -> list[_Span]:
     words = _split(text, start, end, _WHITESPACE)
     if len(words) > 1:
         pieces = [_Unit(*piece) for word in words for piece in _fit(text, *word, budget)]
-        return _pack(pieces, _Budget(budget.target, budget.hard, 0))
-    step = budget.target * _CHARS_PER_TOKEN
-    return [(position, min(position + step, end)) for position in range(start, end, step)]
+        return _pack(pieces, replace(budget, overlap=0))
+    return _token_windows(start, end, budget)
+
+
+def _token_windows(start: int, end: int, budget: _Budget) -> list[_Span]:
+    """Consecutive windows of `target` tokens over a run with nowhere better to cut."""
+    windows = []
+    while start < end:
+        stop = budget.tokens.cut(start, end, budget.target)
+        windows.append((start, stop))
+        start = stop
+    return windows
 
 
 def _units(text: str, start: int, end: int, budget: _Budget, by_lines: bool) -> list[_Unit]:
     units = []
     for paragraph in _split(text, start, end, _LINE_BREAK if by_lines else _PARAGRAPH_BREAK):
-        pieces = [paragraph] if _size(*paragraph) <= budget.target else _split(text, *paragraph, _SENTENCE_BREAK)
+        pieces = [paragraph] if budget.size(*paragraph) <= budget.target else _split(text, *paragraph, _SENTENCE_BREAK)
         spans = [span for piece in pieces for span in _fit(text, *piece, budget)]
         units += [_Unit(s, e, opens_paragraph=index == 0) for index, (s, e) in enumerate(spans)]
     return units
@@ -173,7 +232,7 @@ def _pack(units: list[_Unit], budget: _Budget) -> list[_Span]:
     """
 
     def size(first: int, last: int) -> int:
-        return _size(units[first].start, units[last].end)
+        return budget.size(units[first].start, units[last].end)
 
     spans: list[_Span] = []
     first = 0
@@ -240,14 +299,14 @@ def _headed_chunks(section: Section, budget: _Budget) -> list[ChunkDraft]:
 def _heading_section(text: str, heading: _Heading, end: int, budget: _Budget) -> list[tuple[str, int, int]]:
     """(chunk text, start, end) under one heading: the first is a slice from the heading line, the rest repeat it."""
     heading_line = text[heading.start:heading.end].strip()
-    prefix_tokens = estimate_tokens(heading_line) + 1
+    prefix_tokens = budget.size(heading.start, heading.end) + 1
     if prefix_tokens > budget.target // 2:
         # An absurdly long heading would crowd out the text; treat it as text.
         return [(text[s:e], s, e) for s, e in _pack(_units(text, heading.start, end, budget, False), budget)]
-    body_budget = _Budget(budget.target - prefix_tokens, budget.hard - prefix_tokens, budget.overlap)
+    body_budget = replace(budget, target=budget.target - prefix_tokens, hard=budget.hard - prefix_tokens)
     pieces = []
     for index, (s, e) in enumerate(_pack(_units(text, heading.end, end, body_budget, False), body_budget)):
-        if index == 0 and _size(heading.start, e) <= budget.hard:
+        if index == 0 and budget.size(heading.start, e) <= budget.hard:
             pieces.append((text[heading.start:e], heading.start, e))
         else:
             pieces.append((f"{heading_line}\n{text[s:e]}", s, e))
@@ -255,18 +314,26 @@ def _heading_section(text: str, heading: _Heading, end: int, budget: _Budget) ->
 
 
 class _SourceLines:
-    """A code section's lines with the character counts needed to size any line range in constant time."""
+    """A code section's lines with their offsets in the section, to size any line range with its tokens."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, tokens: TokenSpans) -> None:
         self.lines = text.split("\n")
-        self._ends = [0, *accumulate(len(line) for line in self.lines)]
+        self._text = text
+        self._tokens = tokens
+        self._starts = [0, *accumulate(len(line) + 1 for line in self.lines)]  # line n starts at _starts[n - 1]
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def size(self, first: int, last: int) -> int:
         """Tokens in lines first..last (1-based, inclusive) joined by newlines."""
-        return _tokens_for_chars(self._ends[last] - self._ends[first - 1] + last - first)
+        return self._tokens.count(self._starts[first - 1], self._starts[last] - 1)
+
+    def windows(self, number: int, budget: _Budget) -> list[str]:
+        """Line `number` cut into windows of `target` tokens (minified code: one line over the hard maximum)."""
+        start = self._starts[number - 1]
+        spans = _token_windows(start, self._starts[number] - 1, budget)
+        return [self._text[s:e] for s, e in spans]
 
     def text(self, first: int, last: int) -> str:
         return "\n".join(self.lines[first - 1:last])
@@ -291,7 +358,7 @@ class _Piece:
 
 
 def _code_chunks(section: Section, language: str | None, budget: _Budget) -> list[ChunkDraft]:
-    source = _SourceLines(section.text)
+    source = _SourceLines(section.text, budget.tokens)
     if language in _DEFINITION_LANGUAGES:
         if language == "python":
             segments = _python_segments(source, section.text)
@@ -377,10 +444,7 @@ def _line_windows(
     while (trimmed := source.trim(start, last)) is not None:
         start = trimmed[0]
         if source.size(start, start) > budget.hard:
-            line = source.lines[start - 1]
-            step = budget.target * _CHARS_PER_TOKEN
-            windows = (line[i:i + step] for i in range(0, len(line), step))
-            pieces += [_Piece(start, start, window) for window in windows if window.strip()]
+            pieces += [_Piece(start, start, window) for window in source.windows(start, budget) if window.strip()]
             start += 1
             continue
         end = start

@@ -25,11 +25,12 @@ from lmspace_core.domain import (
 )
 from lmspace_core.embeddings.base import Embedder
 from lmspace_core.errors import IngestCancelledError, IngestError, LMSpaceError
-from lmspace_core.ingest.chunking import chunk_document
+from lmspace_core.ingest.chunking import chunk_document, embedding_title
 from lmspace_core.ingest.embedding_step import Cancelled, EmbeddingMeter, embed_in_slices
 from lmspace_core.ingest.inputs import IngestItem, memory_source
 from lmspace_core.ingest.loaders import LoadedDocument, load
 from lmspace_core.ingest.sources import IngestLimits
+from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.stores.base import BlobStore, DocumentDraft, KnowledgeStore
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ def embedding_text(title: str, chunk: ChunkDraft) -> str:
 
     A passage like "Records are kept for 7 years" only matches "retention policy" questions through its title.
     """
+    title = embedding_title(title)
     if title and title.lower() not in chunk.text[:200].lower():
         return f"{title}\n{chunk.text}"
     return chunk.text
@@ -63,6 +65,7 @@ class IngestPipeline:
         chunk_overlap: int,
         batch_chunks: int = 256,
         limits: IngestLimits = IngestLimits(),
+        counter: TokenCounter = CharacterEstimate(),
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -71,6 +74,7 @@ class IngestPipeline:
         self._chunk_overlap = chunk_overlap
         self._batch_chunks = batch_chunks
         self._limits = limits
+        self._counter = counter
 
     def run(
         self,
@@ -131,7 +135,7 @@ class IngestPipeline:
         if existing is not None and existing.content_hash == content_hash:
             return None
         loaded = load(memory_source(item.file.path, data), self._limits)
-        chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap))
+        chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap, self._counter))
         if not chunks:
             raise IngestError(f"{item.source} has no text to index.")
         return _Prepared(item, data, content_hash, loaded, chunks)
