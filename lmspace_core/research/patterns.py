@@ -2,8 +2,9 @@
 
 Python files are read through their syntax tree (`ast`, `tokenize`), so a `print` inside a string or a comment is
 not a call, and a call spanning several lines is one finding with its full line range. Other languages are parsed
-(tree-sitter grammars, see `syntax.py`) to blank out their strings and comments, then searched with regular
-expressions; multi-line calls are followed to their closing parenthesis. Every finding carries its column: two calls
+(tree-sitter grammars, see `syntax.py`) to blank out their strings and comments and to know where functions are
+declared (`function check(` is not a call), then searched with regular expressions; multi-line calls are followed
+to their closing parenthesis. Every finding carries its column: two calls
 on one line are two findings.
 
 Names in queries: `print` matches bare calls `print(...)` (and Rust macros `print!(...)`); `requests.get` matches that

@@ -1,4 +1,5 @@
-"""Where the comments and string literals of a non-Python source file are, so code searches can skip them.
+"""Where the comments and string literals of a non-Python source file are, so code searches can skip them, and
+where its function declarations put their names, so a declaration is not taken for a call.
 
 A hand-written lexer cannot know every language's literals: Rust lifetimes (`'a`) look like character literals, C#
 verbatim strings (`@"C:\\dir\\"`) end on a backslash-quote, Lua comments are `--[[ ... ]]`, PHP also comments with
