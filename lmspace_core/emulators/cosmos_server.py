@@ -14,7 +14,7 @@ LMSpace relies on them:
 - containers validate and keep their vector embedding policy and vector indexes (flat, quantizedFlat, diskANN);
   `VectorDistance` uses the policy's distance function;
 - transactional batches: up to 100 operations on one partition, all or nothing (207 with 424 for the others);
-- `POST /_emulator/faults` queues failures (e.g. 429 with `x-ms-retry-after-ms`), optionally after applying the
+- `POST /_emulator/faults` queues failures (`/_emulator/faults/clear` drops them) (e.g. 429 with `x-ms-retry-after-ms`), optionally after applying the
   write, so tests can prove retries never duplicate; `GET /_emulator/stats` counts requests. The SDK never calls
   these paths.
 """
@@ -440,6 +440,10 @@ class _Handler(BaseHTTPRequestHandler):
             state.add_fault(Fault(int(spec["status"]), int(spec.get("count", 1)), frozenset(spec.get("operations", ())),
                                   int(spec.get("retry_after_ms", 0)), bool(spec.get("apply", False))))
             return 204, None
+        if verb == "POST" and path == "/_emulator/faults/clear":
+            with state.lock:
+                state.faults.clear()
+            return 204, None
         if verb == "GET" and path == "/_emulator/stats":
             with state.lock:
                 return 200, dict(state.stats)
@@ -599,3 +603,30 @@ class CosmosEmulator:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m lmspace_core.emulators.cosmos_server --port N --cert C --key K`: serve until terminated.
+
+    A process of its own, so that the emulator and the client under test do not share one interpreter lock.
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="Cosmos DB emulator for LMSpace tests (in memory, loopback only).")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args(argv)
+    emulator = CosmosEmulator((args.cert, args.key), args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    emulator.start()
+    print(f"ready {emulator.port}", flush=True)
+    stop.wait()
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

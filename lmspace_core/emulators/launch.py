@@ -2,21 +2,25 @@
 
 `lmspace dev emulators` and the test fixtures both use `start_emulators()`: free loopback ports, in-memory data,
 and `Emulators.environment()` gives the `LMSPACE_*` settings that point LMSpace at them. Azurite comes from the
-committed npm lockfile (`npm ci`); the Cosmos emulator runs in this process on a background thread.
+committed npm lockfile (`npm ci`); the Cosmos emulator (`cosmos_server`) runs as a Python process of its own.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmspace_core.emulators.cosmos_server import WELL_KNOWN_KEY, CosmosEmulator, Fault
+from lmspace_core.emulators.cosmos_server import WELL_KNOWN_KEY
 from lmspace_core.errors import LMSpaceError
 
 # Azurite's development account, published in its documentation (not a secret).
@@ -49,13 +53,14 @@ def _wait_for_port(port: int, process: subprocess.Popen, deadline: float) -> Non
     while time.monotonic() < deadline:
         if process.poll() is not None:
             reason = process.stderr.read().strip() if process.stderr else ""
-            raise EmulatorError(f"Azurite exited with status {process.returncode} before opening port {port}: {reason}")
+            raise EmulatorError(f"{process.args[0]} exited with status {process.returncode} before opening port "
+                                f"{port}: {reason}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise EmulatorError(f"Azurite did not open port {port} within {_STARTUP_TIMEOUT_S:.0f} s.")
+    raise EmulatorError(f"{process.args[0]} did not open port {port} within {_STARTUP_TIMEOUT_S:.0f} s.")
 
 
 def self_signed_certificate(directory: Path) -> tuple[str, str]:
@@ -88,12 +93,23 @@ def self_signed_certificate(directory: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Emulators:
     """Running emulators and how to reach them."""
 
-    cosmos: CosmosEmulator
+    cosmos: subprocess.Popen
     azurite: subprocess.Popen
+    cosmos_port: int
     blob_port: int
     queue_port: int
     table_port: int
@@ -101,7 +117,7 @@ class Emulators:
 
     @property
     def cosmos_endpoint(self) -> str:
-        return self.cosmos.endpoint
+        return f"https://127.0.0.1:{self.cosmos_port}/"
 
     @property
     def cosmos_key(self) -> str:
@@ -125,28 +141,34 @@ class Emulators:
             "LMSPACE_STORE__AZURE__CONNECTION_STRING": self.storage_connection_string,
         }
 
+    def _control(self, path: str, body: dict | None = None) -> bytes:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own self-signed certificate
+        request = urllib.request.Request(f"{self.cosmos_endpoint}_emulator/{path}", method="GET" if body is None else "POST",
+                                         data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return response.read()
+
     def inject_cosmos_fault(self, status: int, count: int = 1, operations: tuple[str, ...] = (),
                             retry_after_ms: int = 0, apply: bool = False) -> None:
         """Make the next `count` matching Cosmos requests fail with `status` (after being applied, with `apply`).
 
         `operations` are create, upsert, replace, delete, read, query, batch (empty: any).
         """
-        self.cosmos.state.add_fault(Fault(status, count, frozenset(operations), retry_after_ms, apply))
+        self._control("faults", {"status": status, "count": count, "operations": list(operations),
+                                 "retry_after_ms": retry_after_ms, "apply": apply})
+
+    def clear_cosmos_faults(self) -> None:
+        """Drop injected faults not served yet."""
+        self._control("faults/clear", {})
 
     def cosmos_stats(self) -> dict[str, int]:
         """Requests served per operation, and faults served per status (`fault_429`)."""
-        with self.cosmos.state.lock:
-            return dict(self.cosmos.state.stats)
+        return json.loads(self._control("stats"))
 
     def stop(self) -> None:
-        self.cosmos.stop()
-        if self.azurite.poll() is None:
-            self.azurite.terminate()
-            try:
-                self.azurite.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.azurite.kill()
-                self.azurite.wait()
+        _stop_process(self.cosmos)
+        _stop_process(self.azurite)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -156,21 +178,30 @@ def start_emulators() -> Emulators:
     if command is None:
         raise EmulatorError("Azurite is not installed: run `npm ci` in the LMSpace repository (see package.json).")
     workdir = Path(tempfile.mkdtemp(prefix="lmspace-emulators-"))
-    blob, queue, table = _free_port(), _free_port(), _free_port()
-    azurite = subprocess.Popen(
-        [str(command), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
-         "--loose", "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
-         "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    cosmos_port, blob, queue, table = _free_port(), _free_port(), _free_port(), _free_port()
+    certificate, key = self_signed_certificate(workdir)
+    processes = [
+        subprocess.Popen(
+            [str(command), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
+             "--loose", "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
+             "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "lmspace_core.emulators.cosmos_server", "--port", str(cosmos_port),
+             "--cert", certificate, "--key", key],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ),
+    ]
     try:
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        for port in (blob, queue, table):
-            _wait_for_port(port, azurite, deadline)
-        cosmos = CosmosEmulator(self_signed_certificate(workdir)).start()
+        for process, ports in zip(processes, ((blob, queue, table), (cosmos_port,)), strict=True):
+            for port in ports:
+                _wait_for_port(port, process, deadline)
     except BaseException:
-        azurite.kill()
-        azurite.wait()
+        for process in processes:
+            _stop_process(process)
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return Emulators(cosmos, azurite, blob, queue, table, workdir)
+    azurite, cosmos = processes
+    return Emulators(cosmos, azurite, cosmos_port, blob, queue, table, workdir)

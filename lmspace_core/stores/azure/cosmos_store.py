@@ -523,10 +523,10 @@ class CosmosKnowledgeStore:
     @_cosmos
     def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
         """Cosmos' vector search, in the enterprise's partition and the space only, filters in the query."""
-        dimension = self._space_item(scope)["dimension"]  # a deleted space or a foreign scope fails here
+        content = self._space_content(scope)  # a scope never read before (a foreign one) is looked up: NotFoundError
+        dimension = self._dimensions[scope]
         if query.shape != (dimension,):
             raise LMSpaceError(f"The query vector has shape {query.shape}; this space holds {dimension}-d vectors.")
-        content = self._content(dimension)
         params = [{"name": "@k", "value": k}, {"name": "@q", "value": query.astype(np.float32).tolist()},
                   {"name": "@space", "value": scope.space_id}]
         conditions = _filter_sql(search_filter, params)

@@ -1,0 +1,127 @@
+"""What only the Azure backend must prove: tenant isolation under many random queries, retries on throttling that
+never duplicate, errors that are not retried, and secrets kept out of messages."""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from lmspace_core.domain import ChunkDraft, Location, Outcome, Scope, SearchFilter
+from lmspace_core.errors import BackendError, NotFoundError
+from lmspace_core.stores.base import DocumentDraft
+from lmspace_core.workspace import build_stores
+from tests.conftest import azure_environment, write_config
+
+DIM = 8
+ENTERPRISES = ("acme", "globex", "initech")
+
+
+def random_draft(rng: random.Random, enterprise: str, source: str, chunks: int, doc_type: str = "text",
+                 tags: tuple[str, ...] = ()) -> DocumentDraft:
+    vectors = np.asarray([[rng.gauss(0, 1) for _ in range(DIM)] for _ in range(chunks)], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = tuple(ChunkDraft(f"{enterprise} {source} chunk {i}", Location(start_line=i + 1)) for i in range(chunks))
+    return DocumentDraft(source, source, doc_type, tags, f"{enterprise}-{source}-{chunks}", 10, None, texts, vectors)
+
+
+@pytest.fixture
+def azure(tmp_path, azure_emulators):
+    from lmspace_core.config import load_config
+
+    store, blobs, jobs = build_stores(load_config(write_config(tmp_path), env=azure_environment(azure_emulators)))
+    yield store
+    store.close()
+
+
+def test_10000_random_queries_never_return_another_enterprises_chunks(azure):
+    rng = random.Random(7)
+    spaces = {}
+    for enterprise in ENTERPRISES:
+        for name in ("policies", "code"):  # the same space names in every enterprise
+            space = azure.create_space(enterprise, name, "", "", "test-embedder", DIM)
+            azure.put_documents(space.scope, [
+                random_draft(rng, enterprise, f"{name}-{i}.txt", 3, doc_type=rng.choice(["text", "code"]),
+                             tags=tuple(rng.sample(["hr", "it", "2026"], rng.randint(0, 2))))
+                for i in range(8)
+            ])
+            spaces[(enterprise, name)] = space
+    queries = [
+        (
+            rng.choice(list(spaces)),
+            np.asarray([rng.gauss(0, 1) for _ in range(DIM)], dtype=np.float32),
+            rng.randint(1, 12),
+            rng.choice([SearchFilter(), SearchFilter(doc_types=("code",)), SearchFilter(tags=("hr",))]),
+        )
+        for _ in range(10_000)
+    ]
+
+    def foreign_hits(query) -> int:
+        (enterprise, name), vector, k, search_filter = query
+        scope = spaces[(enterprise, name)].scope
+        hits = azure.search(scope, vector / np.linalg.norm(vector), k, search_filter)
+        return len(hits), sum(
+            1 for hit in hits
+            if not (hit.chunk.enterprise_id == hit.document.enterprise_id == enterprise
+                    and hit.chunk.space_id == hit.document.space_id == scope.space_id
+                    and hit.chunk.text.startswith(f"{enterprise} {name}-"))
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:  # a dashboard serves several users at once; it also shares the CPU better
+        results = list(pool.map(foreign_hits, queries))
+    print(f"{len(queries)} queries in {time.perf_counter() - started:.1f} s")
+    assert sum(found for found, _ in results) > len(queries)  # the queries did find things
+    assert sum(foreign for _, foreign in results) == 0
+    acme = spaces[("acme", "policies")]
+    for other in ENTERPRISES[1:]:  # another enterprise naming acme's space id finds no such space
+        with pytest.raises(NotFoundError):
+            azure.search(Scope(other, acme.id), np.ones(DIM, dtype=np.float32), 5)
+        with pytest.raises(NotFoundError):
+            azure.get_space(Scope(other, acme.id))
+
+
+@pytest.fixture
+def azure_space(azure):
+    return azure.create_space("acme", "policies", "", "", "test-embedder", DIM)
+
+
+def test_throttled_writes_are_retried_after_the_time_cosmos_asks_for(azure, azure_space, azure_emulators):
+    before = azure_emulators.cosmos_stats().get("fault_429", 0)
+    azure_emulators.inject_cosmos_fault(429, count=3, operations=("batch",), retry_after_ms=50)
+    started = time.perf_counter()
+    [stored] = azure.put_documents(azure_space.scope, [random_draft(random.Random(1), "acme", "a.txt", 4)])
+    assert time.perf_counter() - started >= 0.15  # three waits of 50 ms, as x-ms-retry-after-ms said
+    assert azure_emulators.cosmos_stats()["fault_429"] - before == 3
+    assert stored.outcome is Outcome.ADDED
+    assert len(azure.list_chunks(azure_space.scope)) == 4
+    assert [change.source for change in azure.changes(azure_space.scope)] == ["a.txt"]
+
+
+def test_a_write_applied_but_unanswered_is_not_duplicated_by_its_retry(azure, azure_space, azure_emulators):
+    rng = random.Random(2)
+    azure_emulators.inject_cosmos_fault(503, count=1, operations=("batch",), apply=True)
+    [stored] = azure.put_documents(azure_space.scope, [random_draft(rng, "acme", "a.txt", 150)])  # 2 batches
+    azure_emulators.inject_cosmos_fault(503, count=2, operations=("batch",), apply=True)
+    [replaced] = azure.put_documents(azure_space.scope, [random_draft(rng, "acme", "a.txt", 5)])
+    assert (stored.outcome, replaced.outcome, replaced.document.version) == (Outcome.ADDED, Outcome.REPLACED, 2)
+    assert [(c.kind.value, c.version) for c in azure.changes(azure_space.scope)] == [("added", 1), ("replaced", 2)]
+    assert len(azure.list_chunks(azure_space.scope)) == 5
+    assert azure.space_stats(azure_space.scope).chunks == 5
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412])
+def test_client_errors_are_not_retried(azure, azure_space, azure_emulators, status):
+    before = azure_emulators.cosmos_stats().get(f"fault_{status}", 0)
+    azure_emulators.inject_cosmos_fault(status, count=2, operations=("query",))
+    with pytest.raises(BackendError) as caught:
+        azure.list_documents(azure_space.scope)
+    served = azure_emulators.cosmos_stats()[f"fault_{status}"] - before
+    azure_emulators.clear_cosmos_faults()
+    assert served == 1
+    assert azure_emulators.cosmos_key not in str(caught.value)
+    if status in (401, 403):
+        assert "Cosmos DB Built-in Data Contributor" in str(caught.value)
