@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from lmspace_core.agents.citations import without_markers
 from lmspace_core.config import Settings
-from lmspace_core.domain import Scope
+from lmspace_core.domain import Answer, Scope
 from lmspace_core.errors import LMSpaceError, NotAvailableYetError
 from lmspace_core.stores.local.database import Database, utc_now
 
@@ -72,6 +73,22 @@ class ExampleStore:
                 (scope.enterprise_id, scope.space_id, question),
             ).fetchone()
         return _example(row)
+
+    def accept(self, scope: Scope, answer: Answer) -> SpaceExample:
+        """Save an answer of the agent that a person approved as its question's example, without [n] markers
+        (which number passages of that one retrieval)."""
+        return self.add(scope, answer.question, without_markers(answer.text), ExampleOrigin.ACCEPTED)
+
+    def withdraw(self, scope: Scope, answer: Answer) -> bool:
+        """Take an approval back: delete the question's example if it is still this accepted answer."""
+        with self._db.write() as connection:
+            cursor = connection.execute(
+                "DELETE FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND question = ? AND answer = ? "
+                "AND origin = ?",
+                (scope.enterprise_id, scope.space_id, answer.question.strip(), without_markers(answer.text),
+                 ExampleOrigin.ACCEPTED.value),
+            )
+        return cursor.rowcount > 0
 
     def list(self, scope: Scope) -> list[SpaceExample]:
         """The space's examples, oldest first."""

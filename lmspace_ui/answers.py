@@ -14,6 +14,7 @@ import streamlit as st
 from lmspace_core.agents.extractive import EXTRACTED_LABEL
 from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
 from lmspace_core.workspace import Workspace
+from lmspace_ui.components import reported_errors
 from lmspace_ui.resources import knowledge_agent
 from lmspace_ui.text import plain
 
@@ -54,12 +55,34 @@ def turns(answers: Sequence[Answer]) -> list[Turn]:
     return [Turn(answer.question, answer.text) for answer in answers]
 
 
-def render_exchange(answer: Answer) -> None:
-    """A past question and its answer, as chat messages."""
+def render_exchange(workspace: Workspace, space: Space, answer: Answer, number: int) -> None:
+    """A past question and its answer (the `number`th of the conversation), as chat messages."""
     with st.chat_message("user"):
         st.markdown(plain(answer.question))
     with st.chat_message("assistant"):
         render_answer(answer)
+        example_feedback(workspace, space, answer, number)
+
+
+def example_feedback(workspace: Workspace, space: Space, answer: Answer, number: int) -> None:
+    """Thumbs under a model's answer: up saves the question and answer as an example of the space, which
+    `lmspace optimize` learns from; down or a second click takes it back. Extracted and not-found answers get none:
+    they are not what a model should learn to write."""
+    if answer.mode is not AnswerMode.GENERATED:
+        return
+    key = f"example_feedback_{space.id}_{number}"
+    st.feedback("thumbs", key=key, on_change=_record_feedback, args=(workspace, space, answer, key))
+
+
+def _record_feedback(workspace: Workspace, space: Space, answer: Answer, key: str) -> None:
+    from lmspace_core.examples import open_examples
+
+    with reported_errors(), open_examples(workspace.settings) as store:
+        if st.session_state.get(key) == 1:
+            store.accept(space.scope, answer)
+            st.toast(f"Saved as an example of {plain(space.name)}", icon=":material/thumb_up:")
+        elif store.withdraw(space.scope, answer):
+            st.toast(f"Removed from the examples of {plain(space.name)}", icon=":material/undo:")
 
 
 def render_answer(answer: Answer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lmspace_core.config import load_config
+from lmspace_core.domain import Answer, AnswerMode
 from lmspace_core.errors import NotAvailableYetError
 from lmspace_core.examples import ExampleOrigin, open_examples
 from tests.conftest import write_config
@@ -38,3 +39,16 @@ def test_examples_need_the_embedded_store(tmp_path):
     settings = load_config(write_config(tmp_path, AZURE))
     with pytest.raises(NotAvailableYetError, match="embedded store only"), open_examples(settings):
         pass
+
+
+def test_an_accepted_answer_is_saved_without_its_markers_and_can_be_taken_back(workspace):
+    space = workspace.create_space("policies")
+    answer = Answer("How long are invoices kept?", "Seven years [1], after the year ends [2].", AnswerMode.GENERATED,
+                    (), space.id)
+    with open_examples(workspace.settings) as store:
+        example = store.accept(space.scope, answer)
+        assert (example.answer, example.origin) == ("Seven years, after the year ends.", ExampleOrigin.ACCEPTED)
+        store.add(space.scope, answer.question, "Written by hand.")
+        assert not store.withdraw(space.scope, answer), "an example someone rewrote is not taken back"
+        store.accept(space.scope, answer)
+        assert store.withdraw(space.scope, answer) and store.list(space.scope) == []

@@ -8,6 +8,7 @@ from dspy.utils import DummyLM
 from streamlit.testing.v1 import AppTest
 
 from lmspace_core.agents.extractive import NOT_FOUND_TEXT
+from lmspace_core.examples import ExampleOrigin, open_examples
 from tests.conftest import APP, read
 from tests.test_knowledge_agent import streaming_lm
 
@@ -114,3 +115,32 @@ def test_history_persists_across_reruns_and_the_clear_button_empties_it(policies
     assert questions == [QUESTION, "When are chat messages deleted?"]
     at.button[0].click().run()
     assert not at.chat_message
+
+
+def saved_examples(workspace, space) -> list[tuple[str, str, ExampleOrigin]]:
+    with open_examples(workspace.settings) as store:
+        return [(e.question, e.answer, e.origin) for e in store.list(space.scope)]
+
+
+def test_a_thumbs_up_saves_the_answer_as_an_example_and_taking_it_back_removes_it(policies, app_workspace):
+    app_workspace.use_lm(DummyLM([reply("Invoices are kept for seven years [1].", [1])]))
+    at = ask(open_chat())
+    at.feedback[0].set_value(1).run()
+    assert not at.exception
+    assert saved_examples(app_workspace, policies) == [
+        (QUESTION, "Invoices are kept for seven years.", ExampleOrigin.ACCEPTED)]
+    assert "Saved as an example of policies" in at.toast[0].value
+    at.feedback[0].set_value(0).run()
+    assert saved_examples(app_workspace, policies) == []
+    assert "Removed from the examples of policies" in at.toast[0].value
+
+
+def test_earlier_answers_keep_their_thumbs_and_extracted_answers_get_none(policies, app_workspace):
+    at = ask(open_chat())
+    assert not at.feedback, "an extracted answer is not what a model should learn to write"
+    app_workspace.use_lm(DummyLM([reply("Chat messages go after 90 days [1].", [1])]))
+    at = ask(at, "When are chat messages deleted?")
+    at.feedback[0].set_value(1).run()
+    at.run()
+    assert [f.value for f in at.feedback] == [1]
+    assert saved_examples(app_workspace, policies)[0][1] == "Chat messages go after 90 days."

@@ -1,4 +1,7 @@
-"""Chat: a conversation with a space's agent; every answer shows its numbered citations and their passages."""
+"""Chat: a conversation with a space's agent; every answer shows its numbered citations and their passages.
+
+A thumbs-up under an answer saves it as an example of the space (`lmspace optimize` learns from the examples).
+"""
 
 import streamlit as st
 
@@ -6,6 +9,7 @@ from lmspace_ui.answers import (
     ask,
     clear_conversation,
     conversation,
+    example_feedback,
     has_language_model,
     no_model_notice,
     render_answer,
@@ -25,8 +29,8 @@ if not has_language_model(workspace):
 
 answers = conversation(space.id)
 st.button("Clear conversation", icon=":material/delete_sweep:", on_click=clear_conversation, args=(space.id,))
-for earlier in answers:
-    render_exchange(earlier)
+for number, earlier in enumerate(answers):
+    render_exchange(workspace, space, earlier, number)
 
 if question := st.chat_input(f"Ask {space.name}"):
     with st.chat_message("user"):
@@ -34,4 +38,5 @@ if question := st.chat_input(f"Ask {space.name}"):
     with st.chat_message("assistant"), reported_errors():
         answer = ask(workspace, space, question, answers)
         render_answer(answer)
+        example_feedback(workspace, space, answer, len(answers))
         answers.append(answer)

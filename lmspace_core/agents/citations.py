@@ -23,6 +23,11 @@ def cited_numbers(answer: str, cited: Sequence[int] | None) -> list[int]:
     return list(dict.fromkeys(numbers))
 
 
+def without_markers(text: str) -> str:
+    """The text with its inline [n] markers removed: what it says, whoever numbered the passages."""
+    return " ".join(_MARKER.sub("", text).split()).replace(" .", ".").replace(" ,", ",")
+
+
 def citation(number: int, hit: Hit, quote: str | None = None) -> Citation:
     return Citation(
         number=number,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,7 +24,7 @@ from dspy.evaluate.metrics import f1_score
 from dspy.teleprompt import BootstrapFewShot, MIPROv2
 from dspy.utils.exceptions import AdapterParseError
 
-from lmspace_core.agents.citations import cited_numbers
+from lmspace_core.agents.citations import cited_numbers, without_markers
 from lmspace_core.agents.knowledge import KnowledgeAgent, answer_inputs, model_errors
 from lmspace_core.agents.programs import KNOWLEDGE, program_path, remove_program, save_program
 from lmspace_core.domain import Progress, ProgressCallback, Space, ignore_progress
@@ -38,7 +37,6 @@ HELD_OUT_SHARE = 0.25
 PASS = 0.5  # the answer score a bootstrapped demo must reach
 MAX_DEMOS = 4
 _INPUTS = ("space_instructions", "history", "passages", "question")
-_MARKER = re.compile(r"\[\d+\]")
 
 
 class Optimizer(StrEnum):
@@ -68,7 +66,7 @@ def answer_score(example: dspy.Example, prediction: dspy.Prediction, trace=None)
     numbers = cited_numbers(prediction.answer or "", prediction.cited)
     if not numbers or not all(1 <= n <= len(example.passages) for n in numbers):
         return 0.0
-    return float(f1_score(_MARKER.sub("", prediction.answer), _MARKER.sub("", example.answer)))
+    return float(f1_score(without_markers(prediction.answer), without_markers(example.answer)))
 
 
 def split_held_out(examples: list[SpaceExample]) -> tuple[list[SpaceExample], list[SpaceExample]]:
