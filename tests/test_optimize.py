@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import dspy
 import pytest
-from dspy.clients.engines.dummy_engine import DummyEngine
+from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
+from dspy.lm15 import Message, Response, TextPart, Usage
 from dspy.utils import DummyLM
 
 from lmspace_core.agents.knowledge import KnowledgeAgent
@@ -36,7 +39,6 @@ EXAMPLES = {
     "What happens to team chat messages?": "They are deleted automatically after 90 days.",
     "Are invoices kept after the fiscal year ends?": "Yes, for seven years after the end of the fiscal year.",
 }
-UNSURE = "<no such question>"
 FIRST_REASONING = "The first passage says so."
 
 
@@ -45,36 +47,62 @@ def reply(answer: str, reasoning: str = FIRST_REASONING) -> dict:
 
 
 class FewShotLM(DummyLM):
-    """Answers the `known` questions well; any other question only when its prompt carries demos (with `needs`).
+    """Answers the `known` questions well; any other question only when its prompt carries demos, or `needs`.
 
     That is what few-shot compilation changes for a real model: the optimiser bootstraps demos from the questions the
     model already answers, and the held-out questions are answered well only once those demos are in the prompt.
+    Calls of the optimiser's own signatures (MIPROv2's instruction proposals) get a line of text per output field.
     """
 
-    def __init__(self, known: set[str], reasoning: str = FIRST_REASONING, needs: str = "") -> None:
-        replies = {question: reply(answer, reasoning) for question, answer in EXAMPLES.items()}
-        super().__init__({**replies, UNSURE: {"reasoning": "Unclear.", "answer": "I am not sure.", "cited": []}})
-        self.known, self.needs = known, needs
+    def __init__(self, known: set[str], reasoning: str = FIRST_REASONING, needs: str = "",
+                 examples: dict[str, str] = EXAMPLES) -> None:
+        super().__init__({})
+        self.known, self.reasoning, self.needs, self.examples = known, reasoning, needs, examples
+        self._use_engine()
+
+    def _use_engine(self) -> None:
         self._engine_spec = _FewShotEngine(self)
+        self._async_engine_spec = AsyncDummyEngine(self._engine_spec)
+
+    def copy(self, **kwargs):
+        copied = super().copy(**kwargs)
+        copied._use_engine()
+        return copied
 
 
 class _FewShotEngine(DummyEngine):
+    _OUTPUTS = re.compile(r"Your output fields are:(.*?)All interactions", re.S)
+
     def _complete_messages(self, messages):
+        lm = self.owner
+        fields = re.findall(r"`(\w+)`", self._OUTPUTS.search(messages[0]["content"]).group(1))
+        if "cited" not in fields:
+            return self._reply({name: f"A {name} the test model wrote." for name in fields})
         demos = "".join(message["content"] for message in messages[1:-1])
-        question = next((q for q in EXAMPLES if q in messages[-1]["content"]), None)
-        if question in self.owner.known or (demos and self.owner.needs in demos):
-            return super()._complete_messages(messages)
-        return super()._complete_messages([{"content": UNSURE}])
+        prompt = messages[0]["content"] + demos
+        question = next((q for q in lm.examples if q in messages[-1]["content"]), None)
+        if question in lm.known or (question and (lm.needs in prompt if lm.needs else demos)):
+            return self._reply(reply(lm.examples[question], lm.reasoning))
+        return self._reply({"reasoning": "Unclear.", "answer": "I am not sure.", "cited": []})
+
+    def _reply(self, fields: dict) -> Response:
+        text = self.owner._format_answer_fields(fields)
+        return Response(id=None, model="dummy", message=Message.assistant([TextPart(text)]), finish_reason="stop",
+                        usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
+
+
+def space_with(workspace, name: str, examples: dict[str, str]):
+    space = workspace.create_space(name)
+    workspace.ingest(space, {"retention.md": POLICY})
+    with open_examples(workspace.settings) as store:
+        for question, answer in examples.items():
+            store.add(space.scope, question, answer)
+    return space
 
 
 @pytest.fixture
 def space(workspace):
-    space = workspace.create_space("policies")
-    workspace.ingest(space, {"retention.md": POLICY})
-    with open_examples(workspace.settings) as store:
-        for question, answer in EXAMPLES.items():
-            store.add(space.scope, question, answer)
-    return space
+    return space_with(workspace, "policies", EXAMPLES)
 
 
 @pytest.fixture
@@ -159,6 +187,17 @@ def test_a_program_scoring_worse_than_the_current_one_is_not_saved_unless_forced
     assert path.read_bytes() == first
     assert optimize_knowledge(agent, space, force=True).saved
     assert path.read_bytes() != first
+
+
+def test_from_twenty_training_examples_mipro_proposes_instructions_too(agent, workspace):
+    many = {f"Question {n}: how long are invoices kept?": "Invoices are kept for seven years." for n in range(28)}
+    space = space_with(workspace, "many", many)
+    proposed = "A proposed_instruction the test model wrote."
+    workspace.use_lm(FewShotLM(known=set(), needs=proposed, examples=many))  # it follows proposed instructions only
+    report = optimize_knowledge(agent, space)
+    assert (report.optimizer, report.train_examples, report.held_out_examples) == ("MIPROv2", 21, 7)
+    assert (report.score_before, report.score_after, report.demos, report.saved) == (0.0, 1.0, 0, True)
+    assert agent.responder(space).predict.signature.instructions == proposed
 
 
 def test_optimisation_needs_a_model(agent, space):

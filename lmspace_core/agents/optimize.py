@@ -97,7 +97,8 @@ def optimize_knowledge(
 ) -> OptimizationReport:
     """Compile the space's answering program on its examples; save it if it scores at least as well as the current.
 
-    `force` saves it whatever it scores (it still needs demos: a program that learnt nothing is not saved).
+    `force` saves it whatever it scores (but a program that learnt nothing, no demo and no instruction, is never
+    saved).
     Raises `ModelError` without a language model and `LMSpaceError` with fewer than `MIN_EXAMPLES` examples.
     """
     lm = agent.workspace.lm
@@ -124,17 +125,18 @@ def optimize_knowledge(
         teleprompter = _teleprompter(chosen)  # MIPROv2 reads the model from the context when it is built
         program = teleprompter.compile(agent.respond, trainset=train)
     demos = sum(len(predictor.demos) for predictor in program.predictors())
+    learnt = demos > 0 or _instructions(program) != _instructions(agent.respond)
     progress(Progress("score after", 2, 3))
     after = score(program, held_out, lm)
     progress(Progress("score after", 3, 3, message="done"))
 
-    saved = demos > 0 and (after >= before or force)
+    saved = learnt and (after >= before or force)
     if saved:
         save_program(program, program_path(agent.workspace.settings.data_dir, space, KNOWLEDGE))
     return OptimizationReport(
         space_id=space.id, program=KNOWLEDGE, optimizer=type(teleprompter).__name__,
         train_examples=len(train), held_out_examples=len(held_out), score_before=before, score_after=after,
-        demos=demos, saved=saved, message=_outcome(space, demos, before, after, saved),
+        demos=demos, saved=saved, message=_outcome(space, learnt, before, after, saved),
     )
 
 
@@ -163,11 +165,15 @@ def _teleprompter(optimizer: Optimizer) -> BootstrapFewShot | MIPROv2:
                             max_labeled_demos=0)
 
 
-def _outcome(space: Space, demos: int, before: float, after: float, saved: bool) -> str:
+def _instructions(program: dspy.Module) -> list[str]:
+    return [predictor.signature.instructions for predictor in program.predictors()]
+
+
+def _outcome(space: Space, learnt: bool, before: float, after: float, saved: bool) -> str:
     if saved:
         return (f"Saved: space '{space.name}' answers with the compiled program from now on "
                 f"(`lmspace optimize {space.name} --reset` goes back).")
-    if demos == 0:
+    if not learnt:
         return (f"Not saved: no answer on the training examples reached the pass mark ({PASS}), so there was "
                 "nothing to learn from; check the examples' answers against what the space's documents say.")
     return (f"Not saved: it scored {after:.3f} on the held-out examples against {before:.3f} for the current "
