@@ -263,6 +263,8 @@ class RetrievalSettings(_Settings):
 class ResearchSettings(_Settings):
     parallelism: int = Field(4, ge=1, le=64)  # subagents running at once
     context_tokens: int = Field(6000, ge=1000)  # the model's context a subagent's prompt must fit
+    sandbox_memory_mb: int = Field(512, ge=128)  # what code in the explore sandbox may allocate
+    sandbox_output_mb: float = Field(1.0, gt=0)  # what one execution in the sandbox may print or submit
 
 
 class LocalSyncSettings(_Settings):

@@ -93,3 +93,7 @@ class IngestCancelledError(LMSpaceError):
             f"Ingest cancelled after {len(report.files)} input(s); what was stored stays stored. "
             "Run the same ingest again to continue: stored files are skipped as unchanged."
         )
+
+
+class SandboxLimitError(LMSpaceError):
+    """Code in the research sandbox passed one of its limits (memory, output, time); the message names the setting."""

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
 
-from lmspace_core.research.sandbox import Sandbox, SandboxUnavailableError, find_pyodide, sandbox_factory
+from lmspace_core.config import load_config
+from lmspace_core.errors import SandboxLimitError
+from lmspace_core.research.sandbox import (
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailableError,
+    find_pyodide,
+    sandbox_factory,
+)
 from tests.conftest import skip_unless_installed
 
 REPO_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -53,6 +61,23 @@ def test_state_persists_between_executions(sandbox):
 
 def test_submit_returns_the_final_output(sandbox):
     assert sandbox.execute("SUBMIT({'answer': 7})") == FinalOutput({"output": {"answer": 7}})
+
+
+def test_a_large_variable_arrives_whole_through_a_file_that_is_then_deleted(sandbox):
+    text = "line of code\n" * 300_000  # 3.9 MB: past the size that is sent as a Python literal
+
+    assert sandbox.execute("print(len(text), text == 'line of code\\n' * 300_000)", {"text": text}) == "3900000 True\n"
+    assert sandbox.execute("import os\nprint(os.listdir('/tmp/dspy_vars'))") == "[]\n"
+
+
+def test_limits_come_from_the_research_settings(tmp_path):
+    config = tmp_path / "lmspace.yaml"
+    config.write_text("research:\n  sandbox_memory_mb: 300\n")
+    env = {"LMSPACE_RESEARCH__SANDBOX_OUTPUT_MB": "0.5"}
+
+    limits = SandboxLimits.from_settings(load_config(config, env=env).research)
+
+    assert (limits.memory_mb, limits.output_bytes) == (300, 512 * 1024)
 
 
 def test_host_tools_are_callable_from_sandboxed_code():
@@ -166,10 +191,12 @@ def test_sandboxed_code_cannot_read_the_environment(sandbox, monkeypatch):
 
 def test_a_runaway_execution_is_stopped_at_the_deadline():
     skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
-    with Sandbox(timeout_s=0.5) as opened:
+    with Sandbox(limits=SandboxLimits(timeout_s=0.5)) as opened:
         opened.start()  # start-up has its own, longer deadline
-        with pytest.raises(CodeInterpreterError, match="longer than 0.5 s"):
+        with pytest.raises(SandboxLimitError, match="longer than 0.5 s"):
             opened.execute("while True: pass")
+        with pytest.raises(CodeInterpreterError, match="session has ended"):
+            opened.execute("print(1)")
 
 
 def test_a_missing_pyodide_names_the_command_that_installs_it(tmp_path):

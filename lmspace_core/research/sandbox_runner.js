@@ -1,203 +1,241 @@
-// Deno program that hosts Pyodide for code written by a model (see sandbox.py).
+// Deno program that hosts the sandbox for code written by a model (see sandbox.py): the trusted half.
 //
-// It speaks the line-delimited JSON-RPC 2.0 protocol of DSPy's PythonInterpreter (dspy/primitives/runner.js), so the
-// Python side is DSPy's own class, but it imports nothing remote: Pyodide is loaded from the local directory named by
-// `--pyodide=DIR` (node_modules/pyodide, installed by `npm ci`) and stdin is split into lines here. Deno is started
-// with read access to that directory only; once Pyodide is loaded, read access is revoked too, so code in the sandbox
-// (Python, or JavaScript reached through Pyodide's `js` module) can read, write, connect to or run nothing.
+// It speaks line-delimited JSON-RPC 2.0 with the host, in the shape of DSPy's PythonInterpreter protocol, over two
+// pipes the host hands over as file descriptors (--control-in, --control-out). It opens them while it may, then gives
+// up every permission. The model's code never runs here: Pyodide runs it in a Worker (sandbox_worker.js), a separate
+// JavaScript realm and heap with no permission beyond reading the Pyodide files, which it revokes once loaded. The
+// worker cannot reach these pipes, this realm's objects or its prototypes; what it can write to the process's own
+// stdout and stderr, the host drains and ignores. Everything the worker posts here is checked (shape, state, size)
+// before the host sees it, so code in the sandbox can at worst end its own session, never speak for the runner.
 
 const encoder = new TextEncoder();
-const stdout = Deno.stdout.writable.getWriter();
 const stringify = JSON.stringify;
 const parse = JSON.parse;
 
-// Protocol lines are written through references taken before any sandboxed code runs, so code that replaces
-// `console` or `JSON` cannot interleave with them.
-async function send(message) {
-  await stdout.write(encoder.encode(stringify({ jsonrpc: "2.0", ...message }) + "\n"));
-}
-
-// Error codes DSPy's PythonInterpreter maps back to exceptions (python_interpreter.py, JSONRPC_*_ERRORS).
+// Error codes DSPy's PythonInterpreter maps back to exceptions (python_interpreter.py, JSONRPC_*_ERRORS), plus ours.
 const PARSE_ERROR = -32700, INVALID_REQUEST = -32600, METHOD_NOT_FOUND = -32601;
 const ERROR_CODES = {
   SyntaxError: -32000, NameError: -32001, TypeError: -32002, ValueError: -32003, AttributeError: -32004,
   IndexError: -32005, KeyError: -32006, RuntimeError: -32007, CodeInterpreterError: -32008,
 };
 const UNKNOWN_ERROR = -32099;
+const LIMIT_ERROR = -32010; // the code hit a limit (data.limit names it); the session survives
+const BROKEN_ERROR = -32011; // the worker broke the protocol or died; the session is over
 
-async function* stdinLines() {
-  let pending = "";
-  for await (const text of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    pending += text;
-    let end;
-    while ((end = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, end);
-      pending = pending.slice(end + 1);
+function flag(name) {
+  const prefix = `--${name}=`;
+  const found = Deno.args.find((arg) => arg.startsWith(prefix));
+  if (!found) throw new Error(`sandbox_runner.js needs ${prefix}...`);
+  return found.slice(prefix.length);
+}
+
+const pyodideDir = flag("pyodide").replace(/\/?$/, "/");
+const outputLimit = Number(flag("output-limit"));
+const controlIn = Deno.openSync(flag("control-in"), { read: true });
+const controlOut = Deno.openSync(flag("control-out"), { write: true });
+
+// Messages go out whole and one after another. (FsFile.writable's writer, on a pipe, can report a write done that
+// never reached it.)
+let sending = Promise.resolve();
+function send(message) {
+  const write = async () => {
+    let bytes = encoder.encode(stringify({ jsonrpc: "2.0", ...message }) + "\n");
+    while (bytes.length) bytes = bytes.subarray(await controlOut.write(bytes));
+  };
+  sending = sending.then(write);
+  return sending;
+}
+
+// Lines of the host's requests; a request can hold a whole codebase, so chunks are joined once per line.
+async function* controlLines() {
+  const decoder = new TextDecoderStream();
+  let parts = [];
+  for await (const text of controlIn.readable.pipeThrough(decoder)) {
+    let start = 0, end;
+    while ((end = text.indexOf("\n", start)) >= 0) {
+      parts.push(text.slice(start, end));
+      yield parts.join("");
+      parts = [];
+      start = end + 1;
+    }
+    if (start < text.length) parts.push(text.slice(start));
+  }
+  if (parts.length) yield parts.join("");
+}
+
+// The worker's messages, queued until the request in flight asks for the next one. One that arrives while no request
+// is in flight can only come from the sandboxed code: it ends the session, and the host hears so at once.
+class WorkerChannel {
+  constructor(worker) {
+    this.worker = worker;
+    this.queue = [];
+    this.waiting = null;
+    this.busy = false;
+    this.failure = null;
+    worker.onmessage = (event) => this.arrive(event.data);
+    worker.onmessageerror = () => this.fail("the sandbox sent a message that cannot be read");
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.fail(`the sandbox stopped: ${event.message}`);
+    };
+  }
+
+  arrive(message) {
+    if (this.busy) {
+      this.queue.push(message);
+      this.wake();
+    } else if (this.failure === null) {
+      this.fail("the sandbox sent a message while it had no request");
+      send({ error: { code: BROKEN_ERROR, message: this.failure, data: { type: "SandboxBroken" } }, id: null });
     }
   }
-  if (pending) yield pending;
+
+  fail(reason) {
+    this.failure ??= reason;
+    this.worker.terminate();
+    this.wake();
+  }
+
+  wake() {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  async next() {
+    while (this.queue.length === 0 && this.failure === null) await new Promise((resolve) => (this.waiting = resolve));
+    if (this.failure !== null) throw new Error(this.failure);
+    return this.queue.shift();
+  }
 }
 
-function pyodideDirectory() {
-  const flag = Deno.args.find((arg) => arg.startsWith("--pyodide="));
-  if (!flag) throw new Error("sandbox_runner.js needs --pyodide=DIR (the node_modules/pyodide directory)");
-  const url = new URL("file:///");
-  url.pathname = flag.slice("--pyodide=".length).replace(/\/?$/, "/");
-  return url;
+function isText(value, limit = outputLimit) {
+  return typeof value === "string" && value.length <= limit;
 }
 
-const indexURL = pyodideDirectory();
-const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-// Under Deno, Pyodide takes its Node code path (node:fs), which wants a file system path rather than a URL.
-// Raw writes to file descriptors 1/2 (os.write, C extensions) must not reach the protocol channel; print() output is
-// captured per execution below.
-const pyodide = await loadPyodide({ indexURL: decodeURIComponent(indexURL.pathname), stdout: () => {}, stderr: () => {} });
-Deno.permissions.revokeSync({ name: "read" });
+function checkJson(text, what) {
+  if (!isText(text)) throw new Error(`the sandbox sent ${what} that is not JSON text within the output limit`);
+  try {
+    return parse(text);
+  } catch {
+    throw new Error(`the sandbox sent ${what} that is not valid JSON`);
+  }
+}
 
-// Python helpers installed once: output capture, SUBMIT and tool stubs built from inspect.Signature (no code is
-// generated from names sent by the host), and access to the exception that ended the last execution.
-pyodide.runPython(`
-import errno as _errno, inspect as _inspect, io as _io, json as _json, os as _os, posix as _posix, sys as _sys
-
-
-class _LMSpaceSubmit(BaseException):
-    """Raised by SUBMIT: ends the execution and carries the final outputs."""
-
-
-def _lmspace_signature(parameters):
-    return _inspect.Signature([
-        _inspect.Parameter(p["name"], _inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                           **({"default": p["default"]} if "default" in p else {}))
-        for p in parameters
-    ])
-
-
-def _lmspace_install_submit(outputs):
-    signature = _lmspace_signature(outputs or [{"name": "output"}])
-
-    def SUBMIT(*args, **kwargs):
-        raise _LMSpaceSubmit(dict(signature.bind(*args, **kwargs).arguments))
-
-    SUBMIT.__signature__ = signature
-    globals()["SUBMIT"] = SUBMIT
-
-
-def _lmspace_install_tool(name, parameters, call_host):
-    from pyodide.ffi import JsProxy, run_sync
-    signature = _lmspace_signature(parameters)
-
-    def tool(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        result = run_sync(call_host(name, _json.dumps({"kwargs": bound.arguments})))
-        result = result.to_py() if isinstance(result, JsProxy) else result
-        if isinstance(result, dict) and "__lmspace_tool_error__" in result:
-            raise RuntimeError(result["__lmspace_tool_error__"])
-        return result
-
-    tool.__name__ = tool.__qualname__ = name
-    tool.__signature__ = signature
-    globals()[name] = tool
-
-
-def _lmspace_begin():
-    global _lmspace_buffer, _lmspace_saved_streams
-    _lmspace_saved_streams = (_sys.stdout, _sys.stderr)
-    _lmspace_buffer = _sys.stdout = _sys.stderr = _io.StringIO()
-
-
-def _lmspace_end():
-    _sys.stdout, _sys.stderr = _lmspace_saved_streams
-    return _lmspace_buffer.getvalue()
-
-
-def _lmspace_last_error():
-    """The exception that ended the last execution: its args, and its traceback through the sandboxed code only."""
-    import traceback
-
-    error = _sys.last_exc
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<exec>"]
-    message = "".join(traceback.format_list(frames) + traceback.format_exception_only(error)).strip()
-    try:
-        return _json.dumps({"args": list(error.args), "message": message})
-    except (TypeError, ValueError):
-        return _json.dumps({"args": [repr(arg) for arg in error.args], "message": message})
-
-
-def _lmspace_no_processes(*args, **kwargs):
-    raise OSError(_errno.ENOSYS, "the sandbox cannot run processes")
-
-
-# Deno refuses to spawn anyway, but Pyodide treats that refusal as a fatal error that ends the session.
-_os.system = _posix.system = _lmspace_no_processes
-_lmspace_install_submit(None)
-`);
-const py = Object.fromEntries(
-  ["install_submit", "install_tool", "begin", "end", "last_error"].map((name) => [name, pyodide.globals.get(`_lmspace_${name}`)]),
-);
-
-const lines = stdinLines();
+const worker = new Worker(new URL("sandbox_worker.js", import.meta.url).href, {
+  type: "module",
+  deno: {
+    permissions: {
+      read: [pyodideDir], write: false, net: false, env: false, run: false, ffi: false, sys: false, import: false,
+    },
+  },
+});
+const channel = new WorkerChannel(worker);
+const lines = controlLines();
+let registeredTools = new Set();
 let toolCallCounter = 0;
 
-// Called from Python (through run_sync) to run a host-side tool: the request goes out on stdout and the host's
-// answer is the next line on stdin, since the host handles tool calls while it waits for an execution to finish.
-async function callHostTool(name, argsJson) {
+// Sends `message` to the worker and serves its tool calls until it reports the outcome.
+async function ask(message) {
+  worker.postMessage(message);
+  for (;;) {
+    const reply = await channel.next();
+    if (reply?.kind === "tool_call" && message.kind === "execute") await forwardToolCall(reply);
+    else if (reply?.kind === "done") return reply;
+    else throw new Error("the sandbox sent a message that is not part of the protocol");
+  }
+}
+
+// Runs one request with the channel open to the worker's messages; one left over means the code posted its own.
+// A failure is recorded before the channel closes, so it is the reason reported, whatever the worker posts next.
+async function serve(request) {
+  channel.busy = true;
+  try {
+    const outcome = await request();
+    if (channel.queue.length) throw new Error("the sandbox sent a message that was not asked for");
+    return outcome;
+  } catch (error) {
+    channel.fail(String(error?.message ?? error));
+    throw error;
+  } finally {
+    channel.busy = false;
+  }
+}
+
+// A tool call goes to the host as a JSON-RPC request; its answer is the next line the host writes.
+async function forwardToolCall(call) {
+  if (typeof call.name !== "string" || !registeredTools.has(call.name)) {
+    throw new Error("the sandbox called a tool that was never registered");
+  }
+  const kwargs = checkJson(call.kwargs, "tool arguments");
+  if (kwargs === null || typeof kwargs !== "object" || Array.isArray(kwargs)) {
+    throw new Error("the sandbox sent tool arguments that are not an object");
+  }
   const id = `tool_${++toolCallCounter}`;
-  try {
-    await send({ method: "tool_call", params: { name, kwargs: parse(argsJson).kwargs ?? {} }, id });
-    const { value: line, done } = await lines.next();
-    if (done) throw new Error("the host closed stdin during a tool call");
-    const reply = parse(line);
-    if (reply.id !== id) throw new Error(`expected the reply to ${id}, got ${reply.id}`);
-    if (reply.error) {
-      return { __lmspace_tool_error__: `${reply.error.data?.type ?? "ToolError"}: ${reply.error.message}` };
-    }
-    return reply.result.type === "json" ? parse(reply.result.value) : reply.result.value;
-  } catch (error) {
-    return { __lmspace_tool_error__: `tool ${name} failed: ${error.message}` };
-  }
+  await send({ method: "tool_call", params: { name: call.name, kwargs }, id });
+  const { value: line, done } = await lines.next();
+  if (done) throw new Error("the host closed the control channel during a tool call");
+  const reply = parse(line);
+  if (reply.id !== id) throw new Error(`expected the reply to ${id}, got ${reply.id}`);
+  const result = reply.error
+    ? { error: `${reply.error.data?.type ?? "ToolError"}: ${reply.error.message}` }
+    : { value: reply.result.value, type: reply.result.type };
+  worker.postMessage({ kind: "tool_result", ...result });
 }
 
-async function execute(code, id) {
-  py.begin();
-  let output;
-  try {
-    const value = await pyodide.runPythonAsync(code);
-    output = py.end();
-    if (!output && value !== undefined && value !== null) output = String(value);
-    value?.destroy?.();
-  } catch (error) {
-    output = py.end();
-    if (!error.type) {  // not a Python exception: a failure of the runner itself
-      return send({ error: { code: UNKNOWN_ERROR, message: String(error?.message ?? error), data: { type: "Error" } }, id });
-    }
-    const { args, message } = parse(py.last_error());
-    if (error.type === "_LMSpaceSubmit") return send({ result: { final: args[0] ?? null }, id });
-    const code = ERROR_CODES[error.type] ?? UNKNOWN_ERROR;
+// The outcome of one execution, rebuilt here from checked fields only.
+function executionReply(outcome, id) {
+  if (outcome.status === "output" && isText(outcome.output)) return { result: { output: outcome.output }, id };
+  if (outcome.status === "final") return { result: { final: checkJson(outcome.final, "a final output") }, id };
+  if (outcome.status === "limit" && (outcome.limit === "output" || outcome.limit === "memory")) {
+    const data = { type: "SandboxLimit", limit: outcome.limit };
+    return { error: { code: LIMIT_ERROR, message: `${outcome.limit} limit`, data }, id };
+  }
+  if (outcome.status === "error" && isText(outcome.type, 200) && isText(outcome.message)) {
+    const args = checkJson(outcome.args, "error arguments");
+    if (!Array.isArray(args)) throw new Error("the sandbox sent error arguments that are not a list");
+    const code = Object.hasOwn(ERROR_CODES, outcome.type) ? ERROR_CODES[outcome.type] : UNKNOWN_ERROR;
     // DSPy reports `args` when there are some, else `message`; a SyntaxError is reported by its message.
-    const data = { type: error.type, args: error.type === "SyntaxError" ? [] : args, output };
-    return send({ error: { code, message, data }, id });
+    const data = { type: outcome.type, args: outcome.type === "SyntaxError" ? [] : args };
+    return { error: { code, message: outcome.message, data }, id };
   }
-  return send({ result: { output }, id });
+  if (outcome.status === "fatal" && isText(outcome.message)) {
+    throw new Error(`the sandbox's Python failed: ${outcome.message}`);
+  }
+  throw new Error("the sandbox sent an execution outcome that is not part of the protocol");
 }
 
-function register(params, id) {
-  const names = [];
-  for (const tool of params.tools ?? []) {
-    const { name, parameters } = typeof tool === "string" ? { name: tool, parameters: [] } : tool;
-    py.install_tool(name, pyodide.toPy(parameters ?? []), callHostTool);
-    names.push(name);
+async function handle(method, params, id) {
+  if (method === "execute") {
+    if (typeof params.code !== "string") {
+      return send({ error: { code: INVALID_REQUEST, message: "execute needs code" }, id });
+    }
+    return send(executionReply(await ask({ kind: "execute", code: params.code }), id));
   }
-  if (params.outputs) py.install_submit(pyodide.toPy(params.outputs));
-  return send({ result: { tools: names, outputs: (params.outputs ?? []).map((o) => o.name) }, id });
+  if (method === "register") {
+    const tools = (params.tools ?? []).map((tool) => (typeof tool === "string" ? { name: tool } : tool));
+    const outcome = await ask({ kind: "register", tools, outputs: params.outputs ?? null });
+    if (outcome.status !== "ok") throw new Error("the sandbox did not register the tools");
+    registeredTools = new Set(tools.map((tool) => tool.name));
+    return send({ result: { tools: [...registeredTools], outputs: (params.outputs ?? []).map((o) => o.name) }, id });
+  }
+  if (method === "inject_var") {
+    const outcome = await ask({ kind: "inject_var", name: String(params.name), value: String(params.value) });
+    if (outcome.status !== "ok") throw new Error("the sandbox did not store the variable");
+    return send({ result: { injected: params.name }, id });
+  }
+  return send({ error: { code: METHOD_NOT_FOUND, message: `method not available in this sandbox: ${method}` }, id });
 }
 
-// Variables too large for a Python literal arrive as JSON files in Pyodide's in-memory file system.
-function injectVariable(params, id) {
-  pyodide.FS.mkdirTree("/tmp/dspy_vars");
-  pyodide.FS.writeFile(`/tmp/dspy_vars/${params.name}.json`, encoder.encode(params.value));
-  return send({ result: { injected: params.name }, id });
+const ready = await serve(() => ask({ kind: "start", pyodideDir, outputLimit })).catch(() => null);
+if (ready?.status !== "ok") {
+  const message = `the sandbox did not start: ${ready?.message ?? channel.failure}`;
+  await send({ error: { code: BROKEN_ERROR, message }, id: null });
+  Deno.exit(1);
 }
+// The pipes are open and the worker has loaded Pyodide: nothing here needs a permission any more.
+Deno.permissions.revokeSync({ name: "read" });
+Deno.permissions.revokeSync({ name: "write" });
 
 for await (const line of lines) {
   let request;
@@ -213,13 +251,16 @@ for await (const line of lines) {
   }
   const { method, params = {}, id } = request;
   if (method === "shutdown") break;
-  if (method === "sync_file") continue; // no host file is ever writable from here
   try {
-    if (method === "execute") await execute(params.code ?? "", id);
-    else if (method === "register") await register(params, id);
-    else if (method === "inject_var") await injectVariable(params, id);
-    else await send({ error: { code: METHOD_NOT_FOUND, message: `method not available in this sandbox: ${method}` }, id });
-  } catch (error) {
-    await send({ error: { code: ERROR_CODES.RuntimeError, message: String(error?.message ?? error) }, id });
+    await serve(() => handle(method, params, id));
+  } catch {
+    // Whatever went wrong mid-request (the worker broke the protocol or died, the host answered a tool call with
+    // something else), the session can no longer be trusted to be in step: it has ended (serve), and says why.
+    await send({ error: { code: BROKEN_ERROR, message: channel.failure, data: { type: "SandboxBroken" } }, id });
+    break;
   }
 }
+worker.terminate();
+await sending;
+controlOut.close();
+Deno.exit(0);

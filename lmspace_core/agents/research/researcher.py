@@ -116,8 +116,10 @@ class CodebaseResearcher:
             result = executor.run(plan.task, plan.question or plan.task, codebase, files, progress)
         else:
             from lmspace_core.agents.research.explore import ExploreExecutor
+            from lmspace_core.research.sandbox import SandboxLimits, sandbox_factory
 
-            result = ExploreExecutor(lm).run(plan.task, plan.question or plan.task, codebase, files, progress)
+            limits = SandboxLimits.from_settings(self.workspace.settings.research)
+            result = ExploreExecutor(lm, sandbox_factory(limits=limits)).run(plan.task, plan.question or plan.task, codebase, files, progress)
         size = sum(f.size for f in files)
         return Scan(result.findings, len(files), size), result.summary, result.lm_calls, result.tokens
 
