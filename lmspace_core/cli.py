@@ -490,3 +490,7 @@ from lmspace_core.cli_optimize import examples_app, optimize  # noqa: E402  (it 
 
 app.add_typer(examples_app, name="examples")
 app.command()(optimize)
+
+from lmspace_core.cli_migrate import migrate  # noqa: E402  (it imports this module's helpers)
+
+app.command()(migrate)

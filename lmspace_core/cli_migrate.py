@@ -1,0 +1,38 @@
+"""`lmspace migrate SPACE --to azure|embedded`: copy a space to the other backend and verify the copy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _progress_bar, _workspace, console
+from lmspace_core.domain import to_json_data
+from lmspace_core.errors import LMSpaceError
+
+
+@_handles_errors
+def migrate(
+    space: SpaceArg,
+    to: Annotated[str, typer.Option("--to", help="Target backend: azure or embedded.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy a space (documents, chunks, vectors, raw files) to the other store backend, then verify counts and a
+    few searches. The source is left as it is."""
+    from lmspace_core.migrate import migrate_space
+
+    if to not in ("azure", "embedded"):
+        raise LMSpaceError(f"--to must be azure or embedded, not '{to}'.")
+    with _workspace() as workspace, _progress_bar(not as_json) as progress:
+        report = migrate_space(workspace, workspace.space(space), to, progress)  # type: ignore[arg-type]
+    if as_json:
+        _print_json({**to_json_data(report), "verified": report.verified})
+    else:
+        console.print(
+            f"Copied '{report.space}' from {report.source} to {report.target}: {report.documents} documents, "
+            f"{report.chunks} chunks, {report.blobs} raw files. Target holds {report.target_documents} documents "
+            f"and {report.target_chunks} chunks; {report.sample_matches} of {report.sample_searches} sample searches "
+            f"found the same best document."
+        )
+    if not report.verified:
+        raise typer.Exit(1)
