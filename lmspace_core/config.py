@@ -368,6 +368,22 @@ class Settings(_Settings):
         return self.model_dump(mode="json")
 
 
+# The design's flat keys, accepted where they name one setting unambiguously, with a note pointing at the nested key.
+FLAT_ALIASES: Mapping[str, KeyPath] = {
+    "cosmos_endpoint": ("store", "azure", "cosmos_endpoint"),
+    "cosmos_key": ("store", "azure", "cosmos_key"),
+    "cosmos_database": ("store", "azure", "cosmos_database"),
+    "blob_account_url": ("store", "azure", "blob_account_url"),
+    "table_account_url": ("store", "azure", "table_account_url"),
+    "storage_connection_string": ("store", "azure", "connection_string"),
+    "openai_endpoint": ("lm", "endpoint"),
+    "openai_key": ("lm", "api_key"),
+    "openai_api_version": ("lm", "api_version"),
+    "openai_deployment": ("lm", "deployment"),
+    "embedding_deployment": ("embedder", "deployment"),
+}
+
+
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from a YAML file and `LMSPACE_*` variables (which win), or raise one `ConfigError`.
 
@@ -376,14 +392,23 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         env: the environment to read (default `os.environ`). `LMSPACE_LM__PROVIDER=openai` sets `lm.provider`;
             `LMSPACE_HOME` sets `data_dir`.
     """
+    return read_config(path, env)[0]
+
+
+def read_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Settings, tuple[str, ...]]:
+    """`load_config`, plus the deprecation notes for flat keys (`cosmos_endpoint: ...`) that were translated."""
     env = os.environ if env is None else env
     file = _config_file(path, env)
     data, lines = _read_yaml(file) if file else ({}, {})
     if _SET_BY_LOADER in data:
         raise ConfigError(f"{file}:{lines[(_SET_BY_LOADER,)]}: {_SET_BY_LOADER}: unknown key (LMSpace records it)")
+    notes = _translate_flat_keys(data, file, lines)
     origins = _apply_env(data, env)
     try:
-        return Settings.model_validate({**data, _SET_BY_LOADER: str(file) if file else "defaults"})
+        settings = Settings.model_validate({**data, _SET_BY_LOADER: str(file) if file else "defaults"})
+        return settings, notes
     except ValidationError as exc:
         problems = (
             f"{_where(key_path, file, lines, origins)}: {'.'.join(key_path)}: {problem}"
@@ -391,6 +416,25 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             for key_path, problem in _problems(error)
         )
         raise ConfigError("\n".join(dict.fromkeys(problems))) from None
+
+
+def _translate_flat_keys(data: dict[str, Any], file: Path | None, lines: dict[KeyPath, int]) -> tuple[str, ...]:
+    """Move each flat alias in `data` to its nested key (recording the line there); return one note per alias."""
+    notes = []
+    for flat, nested in FLAT_ALIASES.items():
+        if flat not in data:
+            continue
+        where = f"{file}:{lines.get((flat,), 0)}"
+        section = data
+        for key in nested[:-1]:
+            section = section.setdefault(key, {}) if isinstance(section.get(key, {}), dict) else {}
+        if nested[-1] in section:
+            raise ConfigError(f"{where}: {flat}: also set as {'.'.join(nested)}; keep only the nested key")
+        section[nested[-1]] = data.pop(flat)
+        if (flat,) in lines:
+            lines[nested] = lines[(flat,)]
+        notes.append(f"{where}: {flat} is deprecated; write it as {'.'.join(nested)}")
+    return tuple(notes)
 
 
 def prepare_runtime_environment(settings: Settings) -> None:

@@ -7,7 +7,7 @@ Every record that lives in a store carries `enterprise_id` and `space_id`: the e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -73,6 +73,7 @@ class Document:
     codebase: str | None
     created_at: datetime
     updated_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # a knowledge entity's metadata, any JSON object
 
 
 class ChangeKind(StrEnum):
@@ -140,14 +141,23 @@ class Chunk:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Metadata restrictions applied before ranking: document types and tags (a chunk must carry every tag)."""
+    """Restrictions applied before ranking: document types, tags (a chunk must carry every tag) and metadata.
+
+    `metadata` holds `(key, value)` pairs that must all equal the document's metadata, e.g. `(("type", "policy"),)`
+    for `metadata.type == "policy"`; `SearchFilter.where(type="policy")` builds it.
+    """
 
     doc_types: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str | int | float | bool], ...] = ()
+
+    @classmethod
+    def where(cls, **metadata: str | int | float | bool) -> SearchFilter:
+        return cls(metadata=tuple(metadata.items()))
 
     @property
     def is_empty(self) -> bool:
-        return not self.doc_types and not self.tags
+        return not self.doc_types and not self.tags and not self.metadata
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,19 @@ class Answer:
     @property
     def found(self) -> bool:
         return self.mode is not AnswerMode.NOT_FOUND
+
+    def __str__(self) -> str:
+        """The answer as a person reads it: the text, then a model answer's numbered sources.
+
+        An extracted answer's text already lists its quoted passages with their sources.
+        """
+        if self.mode is not AnswerMode.GENERATED or not self.citations:
+            return self.text
+        sources = "\n".join(
+            f"[{cited.number}] {cited.source}" + (f" ({where})" if (where := cited.location.describe()) else "")
+            for cited in self.citations
+        )
+        return f"{self.text}\n\nSources:\n{sources}"
 
 
 @dataclass(frozen=True)

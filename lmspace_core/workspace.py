@@ -32,7 +32,8 @@ from lmspace_core.domain import (
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import EmbedderMismatchError, NotAvailableYetError, NotFoundError
+from lmspace_core.errors import EmbedderMismatchError, IngestError, NotAvailableYetError, NotFoundError
+from lmspace_core.ingest.entities import FORMS, is_entity, items_from_entities, parse_entity
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
@@ -102,6 +103,13 @@ class Workspace:
         self._lm = None
         self._lm_built = False
         self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict) -> Workspace:
+        """Copies share the workspace: it is infrastructure (connections, models), not state of whoever holds it.
+
+        DSPy copies modules (`deepcopy()`, optimisers); an agent's copy gets its own predictors and the same store.
+        """
+        return self
 
     @classmethod
     def open(cls, config_path: str | Path | None = None, enterprise: str | None = None) -> Workspace:
@@ -275,12 +283,20 @@ class Workspace:
         progress: ProgressCallback = ignore_progress,
         cancel: threading.Event | None = None,
     ) -> IngestReport:
-        """Ingest files, folders, zips and `{path: content}` mappings (a single one or a list of them)."""
+        """Ingest files, folders, zips, `{path: content}` mappings and knowledge entities (one or a list of them).
+
+        A knowledge entity is `{"content": ..., "id"?: ..., "metadata"?: {...}, "embeddings"?: [...]}`; a dict that
+        is neither an entity nor a mapping of paths to text is refused with a message naming both forms.
+        """
         if isinstance(sources, str | Path | Mapping):
             sources = [sources]
         items: list[IngestItem] = []
         for source in sources:
-            if isinstance(source, Mapping):
+            if is_entity(source):
+                items.extend(items_from_entities([parse_entity(source)]))
+            elif isinstance(source, Mapping):
+                if not all(isinstance(value, str | bytes) for value in source.values()):
+                    raise IngestError(f"This dict is neither a knowledge entity nor a file mapping: {FORMS}.")
                 items.extend(items_from_mapping(source, as_codebase=as_codebase))
             else:
                 items.extend(items_from_path(Path(source), self.ingest_limits(), as_codebase))

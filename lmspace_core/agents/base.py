@@ -10,6 +10,7 @@ import dspy
 
 from lmspace_core.config import Settings
 from lmspace_core.domain import Hit, IngestReport, ProgressCallback, SearchFilter, Space, ignore_progress
+from lmspace_core.ingest.entities import is_entity, is_entity_list, stored_entity_ids
 from lmspace_core.workspace import IngestSource, Workspace
 
 if TYPE_CHECKING:
@@ -39,9 +40,14 @@ class BaseAgent(dspy.Module):
         space: str | Space | None = None,
         tags: Sequence[str] = (),
         progress: ProgressCallback = ignore_progress,
-    ) -> IngestReport:
-        """Ingest files, folders, zips or `{path: content}` mappings into the space."""
-        return self.workspace.ingest(self.space(space), sources, tags=tags, progress=progress)
+    ) -> IngestReport | list[str]:
+        """Ingest into the space: files, folders, zips or `{path: content}` mappings (returns the `IngestReport`),
+        or knowledge entities `{"content", "id"?, "metadata"?, "embeddings"?}`, one or a list (returns their ids).
+
+        An entity that cannot be stored raises `IngestError` with its reason; the others are stored.
+        """
+        report = self.workspace.ingest(self.space(space), sources, tags=tags, progress=progress)
+        return stored_entity_ids(report) if is_entity(sources) or is_entity_list(sources) else report
 
     def retrieve(
         self, space: Space, question: str, search_filter: SearchFilter = SearchFilter(), k: int | None = None
@@ -68,13 +74,17 @@ class BaseAgent(dspy.Module):
         found, in_space = researcher.codebase(target)
         return researcher.run(plan or researcher.plan(task, found), found, in_space, progress)
 
-    def sync_to_llm(self, dataset: Dataset | None = None, space: str | Space | None = None, **options) -> SyncJob:
+    def sync_to_llm(
+        self, dataset: Dataset | None = None, space: str | Space | None = None, *, wait: bool = True, **options
+    ) -> SyncJob:
         """Fine-tune a model on what changed in the space (default space) since its last sync; return the job.
 
-        Runs on `sync.backend` (options: `backend`, `force`, `wait`, see `SyncManager.sync_to_llm`). A dataset
-        that fails its checks raises `DatasetRejectedError` before anything is uploaded.
+        Runs on `sync.backend` (options: `backend`, `force`, see `SyncManager.sync_to_llm`). A dataset that fails
+        its checks raises `DatasetRejectedError` before anything is uploaded. By default the call returns once the
+        job has ended, as a script expects (a job still running when Python exits cannot finish: interpreter
+        shutdown refuses the threads training needs); `wait=False` returns at once and the job runs on.
         """
-        return self.sync_manager.sync_to_llm(dataset, space, **options)
+        return self.sync_manager.sync_to_llm(dataset, space, wait=wait, **options)
 
     def pull_llm_updates(self, model_id: str, space: str | Space | None = None) -> ModelVersion:
         """Record a model fine-tuned elsewhere (a deployment name) as the space's active model."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import (
@@ -34,6 +37,9 @@ class IngestItem:
 
     `skipped` marks an input left out on purpose by a safety rule (a link, a special file): reported with its
     reason, but not a failure.
+
+    Knowledge entities also bring their metadata, optionally their own vector, and a content hash that covers the
+    metadata (see `ingest.entities`).
     """
 
     source: str
@@ -41,6 +47,9 @@ class IngestItem:
     file: SourceFile | None
     error: str = ""
     skipped: bool = False
+    metadata: Mapping[str, Any] | None = None
+    vector: np.ndarray | None = None
+    content_hash: str | None = None
 
 
 def _failed(source: str, reason: str) -> IngestItem:

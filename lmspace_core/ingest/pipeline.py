@@ -13,17 +13,20 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from lmspace_core.domain import (
     ChunkDraft,
     FileOutcome,
     IngestReport,
+    Location,
     Outcome,
     Progress,
     ProgressCallback,
     Scope,
     ignore_progress,
 )
-from lmspace_core.embeddings.base import Embedder
+from lmspace_core.embeddings.base import Embedder, normalise
 from lmspace_core.errors import IngestCancelledError, IngestError, LMSpaceError
 from lmspace_core.ingest.chunking import chunk_document, embedding_title
 from lmspace_core.ingest.embedding_step import Cancelled, EmbeddingMeter, embed_in_slices
@@ -130,12 +133,18 @@ class IngestPipeline:
         if item.file is None:
             raise IngestError(item.error)
         data = item.file.read()
-        content_hash = hashlib.sha256(data).hexdigest()
+        content_hash = item.content_hash or hashlib.sha256(data).hexdigest()
         existing = self._store.find_document(scope, item.source)
         if existing is not None and existing.content_hash == content_hash:
             return None
         loaded = load(memory_source(item.file.path, data), self._limits)
-        chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap, self._counter))
+        if item.vector is not None:  # an entity with its own embedding is one passage with that vector
+            if item.vector.shape != (self._embedder.dimension,):
+                raise IngestError(f"{item.source}: its embeddings have {item.vector.shape[0]} dimensions; this space's "
+                                  f"embedder has {self._embedder.dimension}.")
+            chunks = (ChunkDraft(data.decode("utf-8"), Location(start_line=1)),)
+        else:
+            chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap, self._counter))
         if not chunks:
             raise IngestError(f"{item.source} has no text to index.")
         return _Prepared(item, data, content_hash, loaded, chunks)
@@ -150,8 +159,7 @@ class IngestPipeline:
         cancel: threading.Event,
     ) -> dict[int, FileOutcome]:
         try:
-            texts = [embedding_text(p.loaded.title, chunk) for _, p in batch for chunk in p.chunks]
-            vectors = embed_in_slices(self._embedder, texts, meter, progress, cancel)
+            vectors = self._vectors([prepared for _, prepared in batch], meter, progress, cancel)
             drafts, start = [], 0
             for _, prepared in batch:
                 count = len(prepared.chunks)
@@ -172,6 +180,16 @@ class IngestPipeline:
             for (index, prepared), result in zip(batch, stored, strict=True)
         }
 
+    def _vectors(
+        self, batch: list[_Prepared], meter: EmbeddingMeter, progress: ProgressCallback, cancel: threading.Event
+    ) -> np.ndarray:
+        """One vector per chunk of the batch, in order: the embedder's, or an entity's own."""
+        texts = [embedding_text(p.loaded.title, chunk) for p in batch if p.item.vector is None for chunk in p.chunks]
+        embedded = iter(embed_in_slices(self._embedder, texts, meter, progress, cancel) if texts else ())
+        rows = [normalise(p.item.vector) if p.item.vector is not None else next(embedded) for p in batch
+                for _ in p.chunks]
+        return np.vstack(rows).astype(np.float32)
+
     @staticmethod
     def _draft(prepared: _Prepared, tags: Sequence[str], vectors) -> DocumentDraft:
         return DocumentDraft(
@@ -184,4 +202,5 @@ class IngestPipeline:
             codebase=prepared.item.codebase,
             chunks=prepared.chunks,
             vectors=vectors,
+            metadata=prepared.item.metadata,
         )

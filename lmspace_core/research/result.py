@@ -26,6 +26,14 @@ class ResearchResult:
     summary: str
     stats: ResearchStats
 
+    def __str__(self) -> str:
+        """The result as a person reads it: the summary, then each verified finding at `path:line:column`."""
+        lines = [self.summary, ""] if self.summary else []
+        lines += [f"{f.location}  {f.text.strip().splitlines()[0] if f.text.strip() else ''}" for f in self.findings]
+        if self.rejected:
+            lines.append(f"({len(self.rejected)} unverifiable findings were dropped)")
+        return "\n".join(lines)
+
     @classmethod
     def from_json_data(cls, data: dict) -> ResearchResult:
         """Rebuild a result stored as a job result (the `to_json_data` shape)."""

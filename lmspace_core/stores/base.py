@@ -6,9 +6,9 @@ by accident, and the Azure implementation maps the enterprise to a Cosmos DB par
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class DocumentDraft:
     codebase: str | None
     chunks: tuple[ChunkDraft, ...]
     vectors: np.ndarray
+    metadata: Mapping[str, Any] | None = None  # None keeps what the document had (a re-ingested file)
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,10 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
     );
     """,
+    # 5: knowledge entities carry metadata (type, tags, timestamps, any JSON), filterable in search.
+    """
+    ALTER TABLE documents ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 

@@ -42,7 +42,8 @@ COMPACT_MIN_DEAD_ROWS = 1000
 
 _DOCUMENT_COLUMNS = (
     "d.id, d.enterprise_id, d.space_id, d.source, d.title, d.doc_type, d.tags, d.content_hash, d.size_bytes, "
-    "d.version, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id), d.codebase, d.created_at, d.updated_at"
+    "d.version, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id), d.codebase, d.created_at, d.updated_at, "
+    "d.metadata"
 )
 _CHUNK_COLUMNS = (
     "c.id, c.enterprise_id, c.space_id, c.document_id, c.ordinal, c.text, c.page, c.heading, c.start_line, c.end_line"
@@ -88,6 +89,7 @@ def _document(row: Sequence) -> Document:
         codebase=row[11],
         created_at=datetime.fromisoformat(row[12]),
         updated_at=datetime.fromisoformat(row[13]),
+        metadata=json.loads(row[14]),
     )
 
 
@@ -104,7 +106,7 @@ def _chunk(row: Sequence) -> Chunk:
 
 
 def _document_filter_sql(search_filter: SearchFilter) -> tuple[str, list]:
-    """SQL conditions on documents `d` for a filter: any of the doc types, all of the tags."""
+    """SQL conditions on documents `d` for a filter: any of the doc types, all of the tags, every metadata value."""
     clauses, params = [], []
     if search_filter.doc_types:
         clauses.append(f"d.doc_type IN ({','.join('?' * len(search_filter.doc_types))})")
@@ -115,6 +117,10 @@ def _document_filter_sql(search_filter: SearchFilter) -> tuple[str, list]:
             "WHERE wanted.value NOT IN (SELECT value FROM json_each(d.tags)))"
         )
         params.append(json.dumps(list(search_filter.tags)))
+    for key, value in search_filter.metadata:
+        # The key is a bound JSON path (quoted member name), so no key can change the query's shape.
+        clauses.append("json_extract(d.metadata, ?) IS ?")
+        params.extend([f"$.{json.dumps(key)}", int(value) if isinstance(value, bool) else value])
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
@@ -342,6 +348,7 @@ class LocalKnowledgeStore:
         ).fetchone()
         now = utc_now()
         tags = json.dumps(sorted(set(draft.tags)))
+        metadata = json.dumps(dict(draft.metadata), sort_keys=True) if draft.metadata is not None else None
         if existing and existing["content_hash"] == draft.content_hash:
             return existing["id"], Outcome.UNCHANGED, None
         if existing:
@@ -349,17 +356,18 @@ class LocalKnowledgeStore:
             connection.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             connection.execute(
                 "UPDATE documents SET title = ?, doc_type = ?, tags = ?, content_hash = ?, size_bytes = ?, "
-                "version = ?, codebase = ?, updated_at = ? WHERE id = ?",
+                "version = ?, codebase = ?, updated_at = ?, metadata = COALESCE(?, metadata) WHERE id = ?",
                 (draft.title, draft.doc_type, tags, draft.content_hash, draft.size_bytes, version, draft.codebase,
-                 now, document_id),
+                 now, metadata, document_id),
             )
         else:
             document_id, version, outcome = uuid.uuid4().hex[:16], 1, Outcome.ADDED
             connection.execute(
                 "INSERT INTO documents (id, enterprise_id, space_id, source, title, doc_type, tags, content_hash, "
-                "size_bytes, version, codebase, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "size_bytes, version, codebase, created_at, updated_at, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document_id, scope.enterprise_id, scope.space_id, draft.source, draft.title, draft.doc_type, tags,
-                 draft.content_hash, draft.size_bytes, version, draft.codebase, now, now),
+                 draft.content_hash, draft.size_bytes, version, draft.codebase, now, now, metadata or "{}"),
             )
         kind = ChangeKind.ADDED if outcome is Outcome.ADDED else ChangeKind.REPLACED
         self._log_change(connection, scope, document_id, draft.source, version, kind, draft.content_hash)
