@@ -19,7 +19,7 @@ def test_calls_without_a_space_use_the_default_space_created_on_first_use(worksp
 
 
 def test_unknown_space_error_says_how_to_create_it(workspace):
-    with pytest.raises(NotFoundError, match="lmspace spaces create nope"):
+    with pytest.raises(NotFoundError, match="lmspace spaces create 'nope'"):
         workspace.space("nope")
 
 
