@@ -309,13 +309,13 @@ def test_many_small_entries_that_add_up_to_a_bomb_are_refused(tmp_path: Path) ->
     archive = make_zip(tmp_path / "spread.zip", {f"z{n}.txt": b"\x00" * MIB for n in range(20)})
     assert max(info.file_size for info in zipfile.ZipFile(archive).infolist()) == MIB
     with pytest.raises(IngestError, match=r"zip bomb: the archive as a whole expands \d+x.*max_compression_ratio"):
-        zip_listing(archive, IngestLimits())
+        zip_sources(archive, IngestLimits())
 
 
 def test_an_archive_with_no_entries_says_it_has_no_files(tmp_path: Path) -> None:
     zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
     with pytest.raises(IngestError, match="empty.zip has no files in it"):
-        zip_listing(tmp_path / "empty.zip", IngestLimits())
+        zip_sources(tmp_path / "empty.zip", IngestLimits())
 
 
 def test_a_zip_is_opened_once_for_listing_and_every_read(tmp_path: Path, monkeypatch) -> None:
@@ -328,7 +328,7 @@ def test_a_zip_is_opened_once_for_listing_and_every_read(tmp_path: Path, monkeyp
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(zipfile.ZipFile, "__init__", counting_init)
-    sources = zip_listing(archive, IngestLimits()).files
+    sources = zip_sources(archive, IngestLimits())
     assert [s.read() for s in sources] == [f"file {n}".encode() for n in range(50)]
     assert len(opened) == 1
 

@@ -73,6 +73,19 @@ def test_a_folder_file_named_in_latin1_fails_alone_and_the_others_are_stored(tmp
     assert stored(config_path) == ["folder/good.txt"]
 
 
+def test_a_single_file_named_in_latin1_fails_alone(tmp_path, ingest, config_path):
+    good = tmp_path / "good.txt"
+    good.write_text(GOOD)
+    bad = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt")))
+    bad.write_text("Menu of the day.")
+    code, report = ingest(good, bad)
+    assert code == IngestError.exit_code
+    assert report == {"good.txt": ("added", ""),
+                      "caf\\xe9.txt": ("failed", "its name is not valid UTF-8; rename it (e.g. with `convmv`) and "
+                                                  "ingest it again")}
+    assert stored(config_path) == ["good.txt"]
+
+
 def test_a_zip_entry_falsely_flagged_utf8_fails_alone(tmp_path, ingest, config_path):
     archive = tmp_path / "names.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
