@@ -47,6 +47,26 @@ errors = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SpaceArg = Annotated[str, typer.Argument(help="Space name (or id).")]
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TypeOption = Annotated[list[str] | None, typer.Option("--type", help="Only documents of this type.")]
+TagOption = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only documents with this tag.")]
+WhereOption = Annotated[
+    list[str] | None, typer.Option("--where", "-w", help="Only entities whose metadata has KEY=VALUE (repeatable).")
+]
+
+
+def _search_filter(doc_types: list[str] | None, tags: list[str] | None, where: list[str] | None) -> SearchFilter:
+    """The filter the --type, --tag and --where options describe; VALUE is read as JSON when it parses (2, true)."""
+    metadata = []
+    for condition in where or ():
+        key, equals, text = condition.partition("=")
+        if not equals or not key:
+            raise typer.BadParameter(f"--where takes KEY=VALUE, e.g. type=policy (got {condition!r})")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        metadata.append((key.removeprefix("metadata."), value if isinstance(value, str | int | float | bool) else text))
+    return SearchFilter(tuple(doc_types or ()), tuple(tags or ()), tuple(metadata))
 
 
 class _State:
@@ -322,8 +342,9 @@ def _print_answer(answer: Answer) -> None:
 def ask(
     space: SpaceArg,
     question: Annotated[str, typer.Argument(help="Your question.")],
-    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Only documents of this type.")] = None,
-    tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only documents with this tag.")] = None,
+    doc_type: TypeOption = None,
+    tags: TagOption = None,
+    where: WhereOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Ask a question; the answer cites the passages it comes from."""
@@ -331,8 +352,7 @@ def ask(
 
     with _workspace() as workspace:
         agent = KnowledgeAgent(workspace)
-        answer = agent.query(question, workspace.space(space), search_filter=SearchFilter(tuple(doc_type or ()),
-                                                                                        tuple(tags or ())))
+        answer = agent.query(question, workspace.space(space), search_filter=_search_filter(doc_type, tags, where))
     _print_json(answer) if as_json else _print_answer(answer)
 
 
@@ -385,13 +405,14 @@ def research(
 @_handles_errors
 def docs_list(
     space: SpaceArg,
-    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Only documents of this type.")] = None,
-    tags: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Only documents with this tag.")] = None,
+    doc_type: TypeOption = None,
+    tags: TagOption = None,
+    where: WhereOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List the documents of a space."""
     with _workspace() as workspace:
-        documents = workspace.documents(workspace.space(space), SearchFilter(tuple(doc_type or ()), tuple(tags or ())))
+        documents = workspace.documents(workspace.space(space), _search_filter(doc_type, tags, where))
     if as_json:
         return _print_json(documents)
     table = Table("source", "type", "version", "chunks", "bytes", "tags", "updated", "id")

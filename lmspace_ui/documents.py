@@ -7,6 +7,7 @@ configuration only changes how they are displayed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,10 +61,12 @@ def documents_frame(documents: Sequence[Document]) -> pd.DataFrame:
             "added": document.created_at,
             "updated": document.updated_at,
             "tags": list(document.tags),
+            # A knowledge entity's metadata, as `key=value` pairs (a column of dicts does not sort or render well).
+            "metadata": ", ".join(f"{key}={json.dumps(value)}" for key, value in sorted(document.metadata.items())),
         }
         for document in documents
     ]
-    columns = ["source", "type", "size", "chunks", "version", "added", "updated", "tags"]
+    columns = ["source", "type", "size", "chunks", "version", "added", "updated", "tags", "metadata"]
     return pd.DataFrame(rows, columns=columns)
 
 

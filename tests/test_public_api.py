@@ -173,3 +173,31 @@ def test_an_agent_copy_gets_its_own_predictors_and_shares_the_workspace(agent):
     assert copied.workspace is agent.workspace and deep.workspace is agent.workspace
     assert copied.respond is not agent.respond
     assert isinstance(agent, BaseAgent) and issubclass(SubAgent, BaseAgent.__mro__[1])
+
+
+def test_the_spaces_page_table_shows_an_entitys_metadata(agent):
+    from lmspace_ui.documents import documents_frame
+
+    agent.ingest({"id": "p", "content": "Invoices are kept for seven years.", "metadata": {"type": "policy", "v": 2}})
+    frame = documents_frame(agent.workspace.documents(agent.space()))
+    assert frame.loc[0, "metadata"] == 'type="policy", v=2'
+
+
+def test_the_cli_filters_on_entity_metadata(tmp_path):
+    import json as json_module
+
+    from typer.testing import CliRunner
+
+    from lmspace_core.cli import app
+
+    config = write_config(tmp_path)
+    agent = KnowledgeAgent(load_config(config, env={}))
+    agent.ingest([{"id": "p", "content": "Invoices are kept for seven years.", "metadata": {"type": "policy"}},
+                  {"id": "r", "content": "Invoices are archived monthly.", "metadata": {"type": "rule", "level": 2}}])
+    agent.workspace.close()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--config", str(config), "docs", "list", "default", "--where", "level=2", "--json"])
+    assert [d["source"] for d in json_module.loads(listed.stdout)] == ["r"]
+    asked = runner.invoke(app, ["--config", str(config), "ask", "default", "How long are invoices kept?",
+                                "-w", "type=policy", "--json"])
+    assert {c["source"] for c in json_module.loads(asked.stdout)["citations"]} == {"p"}
