@@ -242,8 +242,8 @@ def write_raw_name(folder: Path, name: bytes, content: bytes = b"hello") -> None
         file.write(content)
 
 
-def misflagged_zip(path: Path, entries: dict[str, str]) -> Path:
-    """A zip whose entry `café.txt` is flagged UTF-8 but whose stored name bytes are Latin-1 (invalid UTF-8)."""
+def misflagged_zip(path: Path, entries: dict[str, bytes | str]) -> Path:
+    """A zip whose entries named `café...` are flagged UTF-8 but whose stored name bytes are Latin-1 (invalid UTF-8)."""
     make_zip(path, entries)
     # Same length keeps every offset valid: 'é' (c3 a9 in UTF-8) becomes e9 e9, which is not UTF-8.
     path.write_bytes(path.read_bytes().replace("café".encode(), b"caf\xe9\xe9"))
@@ -259,8 +259,9 @@ def test_a_folder_file_whose_name_is_not_utf8_fails_alone_with_an_escaped_name(t
     listing.left_out[0].path.encode("utf-8")  # storable and printable: no lone surrogates
 
 
-def test_a_zip_entry_flagged_utf8_that_is_not_fails_alone(tmp_path: Path) -> None:
-    archive = misflagged_zip(tmp_path / "names.zip", {"café.txt": "bonjour", "good.txt": "fine"})
+def test_a_zip_entry_flagged_utf8_that_is_not_fails_alone_when_it_would_be_read(tmp_path: Path) -> None:
+    entries = {"café.txt": "bonjour", "café.png": b"\x89PNG", "good.txt": "fine"}
+    archive = misflagged_zip(tmp_path / "names.zip", entries)
     listing = zip_listing(archive, IngestLimits())
     assert [(s.path, s.read()) for s in listing.files] == [("good.txt", b"fine")]
     assert listing.left_out == (LeftOut("caf\\xe9\\xe9.txt", NOT_UTF8_NAME, failed=True),)

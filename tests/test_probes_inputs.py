@@ -29,7 +29,8 @@ def config_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ingest(config_path: Path):
-    """Run `lmspace ingest probes PATH... --json`; return the exit code and the report as {source: (outcome, reason)}."""
+    """Run `lmspace ingest probes PATH... --json`; return the exit code and the report as {source: (outcome,
+    reason)}."""
     runner = CliRunner()
 
     def run(*paths: Path) -> tuple[int, dict[str, tuple[str, str]]]:

@@ -448,11 +448,13 @@ def zip_listing(zip_path: Path, limits: IngestLimits) -> SourceListing:
         raise IngestError(f"{name} has no files in it (the archive is empty)")
     files, left_out = [], []
     for info in sorted(entries, key=lambda i: i.filename):
-        if info.orig_filename in archive.invalid_names:
-            left_out.append(_not_utf8(info.orig_filename.encode("cp437").decode("utf-8", "backslashreplace")))
-        elif stat.S_ISLNK(info.external_attr >> 16):
+        if stat.S_ISLNK(info.external_attr >> 16):
             left_out.append(LeftOut(info.filename, "skipped: a symbolic link; links inside archives are not followed"))
-        elif _is_ingestible_entry(info):
+        elif not _is_ingestible_entry(info):
+            continue
+        elif info.orig_filename in archive.invalid_names:
+            left_out.append(_not_utf8(info.orig_filename.encode("cp437").decode("utf-8", "backslashreplace")))
+        else:
             files.append(_zip_entry_source(archive, info, limits))
     return SourceListing(tuple(files), tuple(left_out))
 
