@@ -146,17 +146,18 @@ def _read_bounded(stream: BinaryIO, path: str, limits: IngestLimits) -> bytes:
 
 def file_source(path: Path, limits: IngestLimits) -> SourceFile:
     """A single file on disk, shown by its file name."""
+    shown = printable_name(str(path))
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise IngestError(f"{path} does not exist") from None
+        raise IngestError(f"{shown} does not exist") from None
     except OSError as exc:
-        raise IngestError(f"{path} cannot be read: {exc.strerror}") from None
+        raise IngestError(f"{shown} cannot be read: {exc.strerror}") from None
     if path.is_dir():
-        raise IngestError(f"{path} is a folder, not a file; ingest it as a folder instead")
+        raise IngestError(f"{shown} is a folder, not a file; ingest it as a folder instead")
     if not path.is_file():
-        raise IngestError(f"{path} is not a regular file")
-    return _disk_source(path, path.name, size, limits)
+        raise IngestError(f"{shown} is not a regular file")
+    return _disk_source(path, printable_name(path.name), size, limits)
 
 
 def _disk_source(path: Path, display: str, size: int, limits: IngestLimits) -> SourceFile:
@@ -232,7 +233,7 @@ def folder_listing(root: Path, limits: IngestLimits) -> SourceListing:
     is elsewhere (say, a link to `/etc/hostname`) and it is skipped. Names that are not valid UTF-8 fail.
     """
     if not root.is_dir():
-        raise IngestError(f"{root} is not a folder")
+        raise IngestError(f"{printable_name(str(root))} is not a folder")
     candidates: list[tuple[str, Path, os.stat_result]] = []
     left_out: list[LeftOut] = []
     names_inside: Counter[tuple[int, int]] = Counter()
