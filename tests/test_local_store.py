@@ -3,6 +3,7 @@ emulator), then what only the embedded store has (vector-file compaction, schema
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,19 @@ def test_filters_restrict_search_and_listing_by_type_and_tags(store, space):
     assert [h.document.source for h in by_type] == ["b.py"]
     assert [h.document.source for h in by_tags] == ["a.md"]
     assert [d.source for d in store.list_documents(space.scope, SearchFilter(tags=("hr",)))] == ["a.md", "b.py"]
+
+
+def test_metadata_is_stored_filters_search_and_is_kept_when_a_draft_brings_none(store, space):
+    store.put_documents(space.scope, [
+        dataclasses.replace(draft("p", "h1", (0,)), metadata={"type": "policy", "level": 2, "draft": False}),
+        dataclasses.replace(draft("r", "h2", (0,)), metadata={"type": "rule"}),
+    ])
+    policies = store.search(space.scope, unit(0)[0], 5, SearchFilter.where(type="policy", level=2, draft=False))
+    assert [(h.document.source, dict(h.document.metadata)) for h in policies] == [
+        ("p", {"type": "policy", "level": 2, "draft": False})]
+    assert [d.source for d in store.list_documents(space.scope, SearchFilter.where(type="rule"))] == ["r"]
+    store.put_documents(space.scope, [draft("r", "h3", (1,))])  # a re-ingested file: metadata stays
+    assert dict(store.find_document(space.scope, "r").metadata) == {"type": "rule"}
 
 
 def test_deleting_a_document_removes_its_chunks_from_search(store, space):

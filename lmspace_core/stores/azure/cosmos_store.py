@@ -78,7 +78,7 @@ def _document(item: dict) -> Document:
         title=item["title"], doc_type=item["doc_type"], tags=tuple(item["tags"]), content_hash=item["content_hash"],
         size_bytes=item["size_bytes"], version=item["version"], chunk_count=item["chunk_count"],
         codebase=item.get("codebase"), created_at=datetime.fromisoformat(item["created_at"]),
-        updated_at=datetime.fromisoformat(item["updated_at"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]), metadata=item.get("metadata") or {},
     )
 
 
@@ -92,7 +92,8 @@ def _chunk(item: dict) -> Chunk:
 
 
 def _filter_sql(search_filter: SearchFilter, params: list[dict]) -> str:
-    """Query conditions on items `c` carrying `doc_type` and `tags`: any of the types, all of the tags."""
+    """Query conditions on items `c` carrying `doc_type`, `tags` and `metadata`: any of the types, all of the tags,
+    every metadata value (the key is a bound parameter, so no key can change the query's shape)."""
     clauses = []
     if search_filter.doc_types:
         names = [f"@type{i}" for i in range(len(search_filter.doc_types))]
@@ -102,6 +103,9 @@ def _filter_sql(search_filter: SearchFilter, params: list[dict]) -> str:
     for i, tag in enumerate(search_filter.tags):
         params.append({"name": f"@tag{i}", "value": tag})
         clauses.append(f"ARRAY_CONTAINS(c.tags, @tag{i})")
+    for i, (key, value) in enumerate(search_filter.metadata):
+        params.extend([{"name": f"@mkey{i}", "value": key}, {"name": f"@mvalue{i}", "value": value}])
+        clauses.append(f"c.metadata[@mkey{i}] = @mvalue{i}")
     return "".join(f" AND {clause}" for clause in clauses)
 
 
@@ -397,17 +401,18 @@ class CosmosKnowledgeStore:
         version = existing["version"] + 1 if existing else 1
         now = _now()
         tags = sorted(set(draft.tags))
+        metadata = dict(draft.metadata) if draft.metadata is not None else (existing or {}).get("metadata") or {}
         doc = {"id": doc_id, "enterprise_id": scope.enterprise_id, "space_id": scope.space_id, "type": "document",
                "source": draft.source, "title": draft.title, "doc_type": draft.doc_type, "tags": tags,
                "content_hash": draft.content_hash, "size_bytes": draft.size_bytes, "version": version,
-               "chunk_count": len(draft.chunks), "codebase": draft.codebase,
+               "chunk_count": len(draft.chunks), "codebase": draft.codebase, "metadata": metadata,
                "created_at": existing["created_at"] if existing else now, "updated_at": now}
         chunks = [
             ("upsert", ({"id": _chunk_id(doc_id, version, ordinal), "enterprise_id": scope.enterprise_id,
                          "space_id": scope.space_id, "type": "chunk", "document_id": doc_id, "version": version,
                          "ordinal": ordinal, "content": chunk.text, "embedding": vector.tolist(),
                          "location": {key: getattr(chunk.location, key) for key in _LOCATION_KEYS},
-                         "doc_type": draft.doc_type, "tags": tags},))
+                         "doc_type": draft.doc_type, "tags": tags, "metadata": metadata},))
             for ordinal, (chunk, vector) in enumerate(zip(draft.chunks, draft.vectors, strict=True))
         ]
         room = BATCH_LIMIT - _COMMIT_OPERATIONS
