@@ -378,7 +378,7 @@ def research(
         if plan_file is not None:
             plan = ResearchPlan.from_json(plan_file.read_text())
         else:
-            plan = researcher.plan(task, codebase)
+            plan = researcher.plan(task, codebase, space)
         if plan_only:
             print(plan.to_json()) if as_json else console.print_json(plan.to_json())
             return

@@ -1,7 +1,8 @@
-"""A space's examples: question/answer pairs its users wrote or accepted, which prompt optimisation learns from.
+"""A space's examples, which prompt optimisation learns from: question/answer pairs its users wrote or accepted, and
+research tasks with the plan that answers them.
 
-They live in the embedded SQLite database (migration 4), beside the space they belong to, and disappear with it.
-One example per question: adding a question again replaces its answer, so a thumbs-up given twice is one example.
+They live in the embedded SQLite database (migrations 4 and 6), beside the space they belong to, and disappear with
+it. One example per question (or task): adding it again replaces its answer, so a thumbs-up given twice is one example.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lmspace_core.agents.citations import without_markers
 from lmspace_core.config import Settings
 from lmspace_core.domain import Answer, Scope
 from lmspace_core.errors import LMSpaceError, NotAvailableYetError
+from lmspace_core.research.plan import ResearchPlan
 from lmspace_core.stores.local.database import Database, utc_now
 
 
@@ -40,6 +42,27 @@ class SpaceExample:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class PlanExample:
+    """A research task over the space's code and the plan the research planner should make for it."""
+
+    id: str
+    enterprise_id: str
+    space_id: str
+    plan: ResearchPlan
+    origin: ExampleOrigin
+    created_at: datetime
+    updated_at: datetime
+
+
+def _plan_example(row: sqlite3.Row) -> PlanExample:
+    return PlanExample(
+        id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"],
+        plan=ResearchPlan.from_json(row["plan"]), origin=ExampleOrigin(row["origin"]),
+        created_at=datetime.fromisoformat(row["created_at"]), updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
 def _example(row: sqlite3.Row) -> SpaceExample:
     return SpaceExample(
         id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"], question=row["question"],
@@ -49,7 +72,7 @@ def _example(row: sqlite3.Row) -> SpaceExample:
 
 
 class ExampleStore:
-    """Reads and writes the `space_examples` table; each method is one transaction."""
+    """Reads and writes the `space_examples` and `plan_examples` tables; each method is one transaction."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -99,14 +122,42 @@ class ExampleStore:
             ).fetchall()
         return [_example(row) for row in rows]
 
-    def delete(self, scope: Scope, example_id: str) -> bool:
-        """Delete one example of the space; False when the space has no example with that id."""
+    def add_plan(self, scope: Scope, plan: ResearchPlan, origin: ExampleOrigin = ExampleOrigin.WRITTEN
+                 ) -> PlanExample:
+        """Store a task's plan (or replace the plan of the same task); return the example as stored."""
+        now = utc_now()
         with self._db.write() as connection:
-            cursor = connection.execute(
-                "DELETE FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND id = ?",
-                (scope.enterprise_id, scope.space_id, example_id),
+            connection.execute(
+                "INSERT INTO plan_examples (id, enterprise_id, space_id, task, plan, origin, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (space_id, task) DO UPDATE SET plan = excluded.plan, "
+                "origin = excluded.origin, updated_at = excluded.updated_at",
+                (uuid.uuid4().hex[:12], scope.enterprise_id, scope.space_id, plan.task, plan.to_json(), origin.value,
+                 now, now),
             )
-        return cursor.rowcount > 0
+            row = connection.execute(
+                "SELECT * FROM plan_examples WHERE enterprise_id = ? AND space_id = ? AND task = ?",
+                (scope.enterprise_id, scope.space_id, plan.task),
+            ).fetchone()
+        return _plan_example(row)
+
+    def list_plans(self, scope: Scope) -> list[PlanExample]:
+        """The space's research examples, oldest first."""
+        with self._db.read() as connection:
+            rows = connection.execute(
+                "SELECT * FROM plan_examples WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at, id",
+                (scope.enterprise_id, scope.space_id),
+            ).fetchall()
+        return [_plan_example(row) for row in rows]
+
+    def delete(self, scope: Scope, example_id: str) -> bool:
+        """Delete one example (question/answer or research) of the space; False when it has none with that id."""
+        with self._db.write() as connection:
+            deleted = sum(
+                connection.execute(f"DELETE FROM {table} WHERE enterprise_id = ? AND space_id = ? AND id = ?",
+                                   (scope.enterprise_id, scope.space_id, example_id)).rowcount
+                for table in ("space_examples", "plan_examples")
+            )
+        return deleted > 0
 
 
 @contextmanager

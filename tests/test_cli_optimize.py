@@ -15,6 +15,7 @@ from lmspace_core.examples import open_examples
 from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
 from tests.test_optimize import EXAMPLES, POLICY, FewShotLM
+from tests.test_optimize_planner import PLANS
 
 
 @pytest.fixture
@@ -63,10 +64,26 @@ def test_examples_commands_explain_what_is_wrong(lmspace, space):
     assert empty.exit_code == 1 and "needs both a question and an answer" in empty.stderr
 
 
+def test_research_examples_are_added_from_a_plan_file_and_listed_apart(lmspace, space, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(PLANS[0].to_json())
+    added = as_json(lmspace("examples", "add-plan", space, str(plan_file), "--json"))
+    assert (added["task"], added["plan"]["pattern"]["name"]) == ("Find print statements", "print")
+    [listed] = as_json(lmspace("examples", "list", space, "--plans", "--json"))
+    assert listed["id"] == added["id"]
+    assert "Find print" in lmspace("examples", "list", space, "--plans").stdout
+    assert as_json(lmspace("examples", "list", space, "--json")) == [], "question/answer examples are listed apart"
+    assert as_json(lmspace("examples", "delete", space, added["id"], "--json")) == {"deleted": added["id"]}
+    plan_file.write_text("{}")
+    assert lmspace("examples", "add-plan", space, str(plan_file)).exit_code == 1
+
+
 def test_optimize_without_a_model_says_how_to_configure_one(lmspace, space):
-    result = lmspace("optimize", space)
-    assert result.exit_code == 8 and "needs a language model" in result.stderr
+    for program in ("knowledge", "planner"):
+        result = lmspace("optimize", space, "--program", program)
+        assert result.exit_code == 8 and "needs a language model" in result.stderr
     assert lmspace("optimize", space, "--optimizer", "best").exit_code == 2
+    assert lmspace("optimize", space, "--program", "answers").exit_code == 2
 
 
 def test_optimize_reports_scores_saves_the_program_and_reset_goes_back(lmspace, tmp_path, monkeypatch):
@@ -86,9 +103,9 @@ def test_optimize_reports_scores_saves_the_program_and_reset_goes_back(lmspace, 
         "BootstrapFewShot", 0.0, 1.0, True)
     assert list((tmp_path / "home" / "programs").rglob("knowledge.json"))
     text = lmspace("optimize", "policies", "--reset")
-    assert text.exit_code == 0 and "answers with the uncompiled program." in text.stdout
+    assert text.exit_code == 0 and "uses the uncompiled knowledge program." in text.stdout
     assert not list((tmp_path / "home" / "programs").rglob("knowledge.json"))
-    assert as_json(lmspace("optimize", "policies", "--reset", "--json")) == {"space": "policies", "reset": False}
+    assert as_json(lmspace("optimize", "policies", "--reset", "--json")) == {"space": "policies", "program": "knowledge", "reset": False}
 
 
 def _held_out(config: Path) -> str:
@@ -96,7 +113,7 @@ def _held_out(config: Path) -> str:
     workspace = Workspace(load_config(config))
     try:
         with open_examples(workspace.settings) as store:
-            [example] = split_held_out(store.list(workspace.space("policies").scope))[1]
+            [example] = split_held_out(store.list(workspace.space("policies").scope), key=lambda e: e.question)[1]
     finally:
         workspace.close()
     return example.question

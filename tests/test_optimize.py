@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from operator import attrgetter
 
 import dspy
 import pytest
-from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
-from dspy.lm15 import Message, Response, TextPart, Usage
 from dspy.utils import DummyLM
 
 from lmspace_core.agents.knowledge import KnowledgeAgent
@@ -15,14 +13,15 @@ from lmspace_core.agents.optimize import (
     MIN_EXAMPLES,
     Optimizer,
     answer_score,
-    optimize_knowledge,
-    reset_knowledge,
+    optimize,
+    reset_program,
     split_held_out,
 )
 from lmspace_core.agents.programs import KNOWLEDGE, program_path
 from lmspace_core.domain import AnswerMode
 from lmspace_core.errors import LMSpaceError, ModelError
 from lmspace_core.examples import open_examples
+from tests.scripted_lm import ScriptedLM
 
 POLICY = """# Data Retention
 
@@ -40,55 +39,18 @@ EXAMPLES = {
     "Are invoices kept after the fiscal year ends?": "Yes, for seven years after the end of the fiscal year.",
 }
 FIRST_REASONING = "The first passage says so."
+question = attrgetter("question")
 
 
 def reply(answer: str, reasoning: str = FIRST_REASONING) -> dict:
     return {"reasoning": reasoning, "answer": f"{answer.rstrip('.')} [1].", "cited": [1]}
 
 
-class FewShotLM(DummyLM):
-    """Answers the `known` questions well; any other question only when its prompt carries demos, or `needs`.
-
-    That is what few-shot compilation changes for a real model: the optimiser bootstraps demos from the questions the
-    model already answers, and the held-out questions are answered well only once those demos are in the prompt.
-    Calls of the optimiser's own signatures (MIPROv2's instruction proposals) get a line of text per output field.
-    """
-
-    def __init__(self, known: set[str], reasoning: str = FIRST_REASONING, needs: str = "",
-                 examples: dict[str, str] = EXAMPLES) -> None:
-        super().__init__({})
-        self.known, self.reasoning, self.needs, self.examples = known, reasoning, needs, examples
-        self._use_engine()
-
-    def _use_engine(self) -> None:
-        self._engine_spec = _FewShotEngine(self)
-        self._async_engine_spec = AsyncDummyEngine(self._engine_spec)
-
-    def copy(self, **kwargs):
-        copied = super().copy(**kwargs)
-        copied._use_engine()
-        return copied
-
-
-class _FewShotEngine(DummyEngine):
-    _OUTPUTS = re.compile(r"Your output fields are:(.*?)All interactions", re.S)
-
-    def _complete_messages(self, messages):
-        lm = self.owner
-        fields = re.findall(r"`(\w+)`", self._OUTPUTS.search(messages[0]["content"]).group(1))
-        if "cited" not in fields:
-            return self._reply({name: f"A {name} the test model wrote." for name in fields})
-        demos = "".join(message["content"] for message in messages[1:-1])
-        prompt = messages[0]["content"] + demos
-        question = next((q for q in lm.examples if q in messages[-1]["content"]), None)
-        if question in lm.known or (question and (lm.needs in prompt if lm.needs else demos)):
-            return self._reply(reply(lm.examples[question], lm.reasoning))
-        return self._reply({"reasoning": "Unclear.", "answer": "I am not sure.", "cited": []})
-
-    def _reply(self, fields: dict) -> Response:
-        text = self.owner._format_answer_fields(fields)
-        return Response(id=None, model="dummy", message=Message.assistant([TextPart(text)]), finish_reason="stop",
-                        usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
+def FewShotLM(known: set[str], reasoning: str = FIRST_REASONING, needs: str = "",  # noqa: N802 (reads as a class)
+              examples: dict[str, str] = EXAMPLES) -> ScriptedLM:
+    """A model that answers the `known` questions well, and the others only with demos (or `needs`)."""
+    replies = {question: reply(answer, reasoning) for question, answer in examples.items()}
+    return ScriptedLM(replies, {"reasoning": "Unclear.", "answer": "I am not sure.", "cited": []}, known, needs)
 
 
 def space_with(workspace, name: str, examples: dict[str, str]):
@@ -112,7 +74,7 @@ def agent(workspace):
 
 def held_out_questions(workspace, space) -> set[str]:
     with open_examples(workspace.settings) as store:
-        _, held_out = split_held_out(store.list(space.scope))
+        _, held_out = split_held_out(store.list(space.scope), key=question)
     return {example.question for example in held_out}
 
 
@@ -123,7 +85,7 @@ def trained_lm(workspace, space) -> FewShotLM:
 
 def test_optimisation_reports_the_held_out_score_before_and_after(agent, space, workspace):
     workspace.use_lm(trained_lm(workspace, space))
-    report = optimize_knowledge(agent, space)
+    report = optimize(agent, space)
     assert (report.optimizer, report.train_examples, report.held_out_examples) == ("BootstrapFewShot", 4, 1)
     assert report.score_before == 0.0, "without demos the held-out question gets an uncited answer"
     assert report.score_after == 1.0
@@ -133,7 +95,7 @@ def test_optimisation_reports_the_held_out_score_before_and_after(agent, space, 
 def test_the_compiled_program_is_saved_and_answers_the_next_query_with_its_demos(agent, space, workspace):
     lm = trained_lm(workspace, space)
     workspace.use_lm(lm)
-    optimize_knowledge(agent, space)
+    optimize(agent, space)
     assert program_path(workspace.settings.data_dir, space, KNOWLEDGE).is_file()
 
     [question] = held_out_questions(workspace, space)
@@ -147,17 +109,17 @@ def test_the_compiled_program_is_saved_and_answers_the_next_query_with_its_demos
 
 def test_reset_restores_the_uncompiled_program(agent, space, workspace):
     workspace.use_lm(trained_lm(workspace, space))
-    optimize_knowledge(agent, space)
-    assert reset_knowledge(agent, space)
+    optimize(agent, space)
+    assert reset_program(agent, space)
     assert agent.responder(space) is agent.respond and not agent.respond.predict.demos
     [question] = held_out_questions(workspace, space)
     assert agent.query(question, space).mode is AnswerMode.NOT_FOUND
-    assert not reset_knowledge(agent, space), "nothing left to reset"
+    assert not reset_program(agent, space), "nothing left to reset"
 
 
 def test_the_compiled_program_belongs_to_its_space_only(agent, space, workspace):
     workspace.use_lm(trained_lm(workspace, space))
-    optimize_knowledge(agent, space)
+    optimize(agent, space)
     other = workspace.create_space("other")
     assert agent.responder(other) is agent.respond
     assert len(agent.responder(space).predict.demos) == 4
@@ -166,7 +128,7 @@ def test_the_compiled_program_belongs_to_its_space_only(agent, space, workspace)
 
 def test_a_program_that_learnt_nothing_is_not_saved(agent, space, workspace):
     workspace.use_lm(FewShotLM(known=set()))
-    report = optimize_knowledge(agent, space)
+    report = optimize(agent, space)
     assert (report.demos, report.saved) == (0, False)
     assert "nothing to learn from" in report.message
     assert not program_path(workspace.settings.data_dir, space, KNOWLEDGE).exists()
@@ -174,18 +136,18 @@ def test_a_program_that_learnt_nothing_is_not_saved(agent, space, workspace):
 
 def test_a_program_scoring_worse_than_the_current_one_is_not_saved_unless_forced(agent, space, workspace):
     workspace.use_lm(trained_lm(workspace, space))
-    optimize_knowledge(agent, space)
+    optimize(agent, space)
     path = program_path(workspace.settings.data_dir, space, KNOWLEDGE)
     first = path.read_bytes()
     [question] = held_out_questions(workspace, space)
     # This model answers the held-out question only from demos with the first model's reasoning: the saved ones.
     known = set(EXAMPLES) - {question}
     workspace.use_lm(FewShotLM(known, reasoning="Another model's reasoning.", needs=FIRST_REASONING))
-    report = optimize_knowledge(agent, space)
+    report = optimize(agent, space)
     assert (report.score_before, report.score_after, report.saved) == (1.0, 0.0, False)
     assert "scored 0.000 on the held-out examples against 1.000" in report.message
     assert path.read_bytes() == first
-    assert optimize_knowledge(agent, space, force=True).saved
+    assert optimize(agent, space, force=True).saved
     assert path.read_bytes() != first
 
 
@@ -194,7 +156,7 @@ def test_from_twenty_training_examples_mipro_proposes_instructions_too(agent, wo
     space = space_with(workspace, "many", many)
     proposed = "A proposed_instruction the test model wrote."
     workspace.use_lm(FewShotLM(known=set(), needs=proposed, examples=many))  # it follows proposed instructions only
-    report = optimize_knowledge(agent, space)
+    report = optimize(agent, space)
     assert (report.optimizer, report.train_examples, report.held_out_examples) == ("MIPROv2", 21, 7)
     assert (report.score_before, report.score_after, report.demos, report.saved) == (0.0, 1.0, 0, True)
     assert agent.responder(space).predict.signature.instructions == proposed
@@ -202,22 +164,22 @@ def test_from_twenty_training_examples_mipro_proposes_instructions_too(agent, wo
 
 def test_optimisation_needs_a_model(agent, space):
     with pytest.raises(ModelError, match="needs a language model"):
-        optimize_knowledge(agent, space)
+        optimize(agent, space)
 
 
 def test_optimisation_needs_enough_examples(agent, workspace):
     workspace.use_lm(DummyLM([]))
     space = workspace.create_space("empty")
     with pytest.raises(LMSpaceError, match=f"has 0 example\\(s\\); optimisation needs at least {MIN_EXAMPLES}"):
-        optimize_knowledge(agent, space, Optimizer.BOOTSTRAP)
+        optimize(agent, space, optimizer=Optimizer.BOOTSTRAP)
 
 
 def test_the_held_out_split_is_stable_and_never_empty(workspace, space):
     with open_examples(workspace.settings) as store:
         examples = store.list(space.scope)
-    train, held_out = split_held_out(examples)
+    train, held_out = split_held_out(examples, key=question)
     assert len(held_out) == 1 and len(train) == 4
-    assert split_held_out(list(reversed(examples))) == (train, held_out)
+    assert split_held_out(list(reversed(examples)), key=question) == (train, held_out)
 
 
 @pytest.mark.parametrize(

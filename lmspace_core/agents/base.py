@@ -72,7 +72,7 @@ class BaseAgent(dspy.Module):
         researcher = CodebaseResearcher(self.workspace)
         target = codebase if codebase is not None else self.space(space)
         found, in_space = researcher.codebase(target)
-        return researcher.run(plan or researcher.plan(task, found), found, in_space, progress)
+        return researcher.run(plan or researcher.plan(task, found, in_space), found, in_space, progress)
 
     def sync_to_llm(
         self, dataset: Dataset | None = None, space: str | Space | None = None, *, wait: bool = True, **options

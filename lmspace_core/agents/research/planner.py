@@ -44,12 +44,12 @@ class ResearchPlanner(dspy.Module):
             except Exception as error:
                 raise ModelError(f"The language model call failed: {error}") from error
         try:
-            return _plan_from(task, prediction)
+            return plan_from(task, prediction)
         except LMSpaceError as error:
             return _fallback(task, str(error))
 
 
-def _plan_from(task: str, prediction: dspy.Prediction) -> ResearchPlan:
+def plan_from(task: str, prediction: dspy.Prediction) -> ResearchPlan:
     """The plan a prediction describes; `LMSpaceError` when it is not a valid plan."""
     strategy = Strategy(prediction.strategy)
     pattern = None

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmspace_core.domain import Finding, Job, ProgressCallback, Scope, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotFoundError
@@ -22,6 +23,9 @@ from lmspace_core.research.result import ResearchResult, ResearchStats
 from lmspace_core.research.scan import Scan, findings_from_hits, scan_pattern, search_ad_hoc
 from lmspace_core.research.verify import verify_findings
 from lmspace_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmspace_core.agents.research.planner import ResearchPlanner
 
 ResearchTarget = Mapping[str, str | bytes] | str | Path | Space
 
@@ -50,11 +54,19 @@ class CodebaseResearcher:
             raise NotFoundError(f"Space '{space.name}' holds no code; ingest a codebase folder or .zip into it first.")
         return Codebase.from_documents(space.name, documents, self.workspace.blobs, space.scope)
 
-    def plan(self, task: str, codebase: Codebase) -> ResearchPlan:
-        """A plan from the configured model, or from the built-in rules when there is none."""
+    def plan(self, task: str, codebase: Codebase, space: Space | None = None) -> ResearchPlan:
+        """A plan from the configured model (with the planner compiled for `space`, if any), or from the built-in
+        rules when there is none."""
+        return self.planner(space).plan(task, codebase, self.workspace.lm)
+
+    def planner(self, space: Space | None) -> ResearchPlanner:
+        """The research planner: the one `lmspace optimize SPACE --program planner` compiled for the space, if any."""
+        from lmspace_core.agents.programs import PLANNER, compiled, program_path
         from lmspace_core.agents.research.planner import ResearchPlanner
 
-        return ResearchPlanner().plan(task, codebase, self.workspace.lm)
+        if space is None:
+            return ResearchPlanner()
+        return compiled(ResearchPlanner(), program_path(self.workspace.settings.data_dir, space, PLANNER))
 
     def run(
         self,
@@ -150,7 +162,7 @@ def plan_research(
     """Plan `task` over a space's code or an uploaded `.zip` (name, bytes), reading only the file list."""
     researcher = CodebaseResearcher(workspace)
     if archive is None:
-        return researcher.plan(task, researcher.codebase(space)[0])
+        return researcher.plan(task, researcher.codebase(space)[0], space)
     with tempfile.TemporaryDirectory(dir=workspace.settings.data_dir) as staging:
         path = Path(staging) / Path(archive[0]).name
         path.write_bytes(archive[1])

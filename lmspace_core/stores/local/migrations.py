@@ -215,6 +215,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE documents ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
     """,
+    # 6: a space's research examples (a task and the plan that answers it) that optimising the research planner uses.
+    """
+    CREATE TABLE plan_examples (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        task TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (space_id, task),
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    """,
 )
 
 
