@@ -70,7 +70,7 @@ class OnnxInt8Embedder:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         runtime = _runtime(self._cache_dir)
-        session = runtime.session(self._ingest_threads)
+        session = runtime.session("ingest", self._ingest_threads)
         # Batches of similar length waste less work on padding; the order is restored at the end.
         order = np.argsort([len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), DIMENSION), dtype=np.float32)
@@ -81,11 +81,15 @@ class OnnxInt8Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         runtime = _runtime(self._cache_dir)
-        return runtime.encode(runtime.session(1), [text])[0]
+        return runtime.encode(runtime.session("query", 1), [text])[0]
 
 
 class _Runtime:
-    """The tokenizer and the onnxruntime sessions (one per thread count) of one model file, shared process-wide."""
+    """The tokenizer and the onnxruntime sessions of one model file, shared process-wide.
+
+    Queries and passages get sessions of their own even with equal thread counts, so a query never queues behind
+    an ingest's batch in a shared session.
+    """
 
     def __init__(self, model: Path, tokenizer_file: Path) -> None:
         from tokenizers import Tokenizer
@@ -94,14 +98,14 @@ class _Runtime:
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
-        self._sessions: dict[int, object] = {}
+        self._sessions: dict[tuple[str, int], object] = {}
         self._lock = threading.Lock()
 
-    def session(self, threads: int):
+    def session(self, purpose: str, threads: int):
         with self._lock:
-            if threads not in self._sessions:
-                self._sessions[threads] = _open_session(self._model, threads)
-            return self._sessions[threads]
+            if (purpose, threads) not in self._sessions:
+                self._sessions[purpose, threads] = _open_session(self._model, threads)
+            return self._sessions[purpose, threads]
 
     def encode(self, session, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
