@@ -344,7 +344,7 @@ class CosmosService:
             raise CosmosFailure(400, f"Batch request has more operations than what is supported "
                                      f"({_MAX_BATCH_OPERATIONS}).")
         partition = self._partition(container, headers)
-        saved = copy.deepcopy(container.partitions.get(partition, {}))
+        saved = dict(container.partitions.get(partition, {}))  # items are replaced, never changed in place
         results: list[dict] = []
         for index, operation in enumerate(operations):
             try:

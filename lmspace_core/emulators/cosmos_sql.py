@@ -12,10 +12,11 @@ server answers with 400 like Cosmos answers a syntax error.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,8 @@ class Context:
     params: Mapping[str, Any]
     distance_functions: Mapping[str, str]  # "/embedding" -> "cosine"
     vectors: Callable[[list], np.ndarray]
+    # VectorDistance calls already computed for every row at once: id(call) -> id(row) -> score (see `execute`).
+    scores: Mapping[int, Mapping[int, Any]] = field(default_factory=dict)
 
 
 class Expr:
@@ -215,6 +218,8 @@ class Binary(Expr):
         if a is UNDEFINED or b is UNDEFINED:
             return UNDEFINED
         if self.op in ("=", "!=", "<>"):
+            if type(a) is type(b) and type(a) is str:  # the common case (ids, types), without the general checks
+                return (a == b) == (self.op == "=")
             if json_type(a) != json_type(b):
                 return UNDEFINED
             return _same(a, b) if self.op == "=" else not _same(a, b)
@@ -296,10 +301,10 @@ class Aggregate(Expr):
         return ordered[0] if self.name == "min" else ordered[-1]
 
 
-def _vector_distance(ctx: Context, args: Sequence[Expr]) -> Any:
+def _distance_function(ctx: Context, args: Sequence[Expr]) -> str:
+    """The options argument's distanceFunction, else the container policy's for that path, else cosine."""
     if not 2 <= len(args) <= 4:
         raise QueryError("VectorDistance takes 2 to 4 arguments.")
-    first, second = args[0].eval(ctx), args[1].eval(ctx)
     options = args[3].eval(ctx) if len(args) == 4 else {}
     function = options.get("distanceFunction") if isinstance(options, dict) else None
     if function is None and isinstance(args[0], Path):
@@ -307,18 +312,68 @@ def _vector_distance(ctx: Context, args: Sequence[Expr]) -> Any:
     function = (function or "cosine").lower()
     if function not in ("cosine", "dotproduct", "euclidean"):
         raise QueryError(f"Unsupported distance function '{function}' (use cosine, dotproduct or euclidean).")
-    if not isinstance(first, list) or not isinstance(second, list) or len(first) != len(second) or not first:
-        return UNDEFINED
-    try:
-        a, b = ctx.vectors(first), ctx.vectors(second)
-    except (TypeError, ValueError):
-        return UNDEFINED
+    return function
+
+
+def _scores(function: str, matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Similarity (cosine, dotproduct) or distance (euclidean) of each row of `matrix` to `query`."""
     if function == "dotproduct":
-        return float(a @ b)
+        return matrix @ query
     if function == "euclidean":
-        return float(np.linalg.norm(a - b))
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms else UNDEFINED
+        return np.linalg.norm(matrix - query, axis=1)
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norms > 0, (matrix @ query) / np.where(norms > 0, norms, 1), np.nan)
+
+
+def _as_vector(ctx: Context, value: Any, length: int | None = None) -> np.ndarray | None:
+    if not isinstance(value, list) or not value or (length is not None and len(value) != length):
+        return None
+    try:
+        return ctx.vectors(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _vector_distance(ctx: Context, args: Sequence[Expr]) -> Any:
+    function = _distance_function(ctx, args)
+    first = _as_vector(ctx, args[0].eval(ctx))
+    second = _as_vector(ctx, args[1].eval(ctx), None if first is None else len(first))
+    if first is None or second is None:
+        return UNDEFINED
+    score = float(_scores(function, first[None, :], second)[0])
+    return UNDEFINED if np.isnan(score) else score
+
+
+def _all_rows_vector_distance(call: Call, contexts: Sequence[Context]) -> dict[int, Any]:
+    """One VectorDistance for every row in one matrix product, when its second argument is the same for all rows
+    (a parameter or a literal: the usual `VectorDistance(c.embedding, @q)`)."""
+    if not contexts:
+        return {}
+    first_ctx = contexts[0]
+    function = _distance_function(first_ctx, call.args)
+    query = _as_vector(first_ctx, call.args[1].eval(first_ctx))
+    scores: dict[int, Any] = {id(ctx.row): UNDEFINED for ctx in contexts}
+    if query is None:
+        return scores
+    rows, vectors = [], []
+    for ctx in contexts:
+        vector = _as_vector(ctx, call.args[0].eval(ctx), len(query))
+        if vector is not None:
+            rows.append(id(ctx.row))
+            vectors.append(vector)
+    if vectors:
+        for row, score in zip(rows, _scores(function, np.stack(vectors), query).tolist(), strict=True):
+            scores[row] = UNDEFINED if np.isnan(score) else score
+    return scores
+
+
+def _row_independent(expr: Expr) -> bool:
+    if isinstance(expr, Path):
+        return False
+    if isinstance(expr, ArrayLiteral):
+        return all(_row_independent(item) for item in expr.items)
+    return isinstance(expr, Literal | Param)
 
 
 def _string_args(values: Sequence[Any], count: int) -> bool:
@@ -364,7 +419,8 @@ class Call(Expr):
 
     def eval(self, ctx: Context) -> Any:
         if self.name == "vectordistance":
-            return _vector_distance(ctx, self.args)
+            computed = ctx.scores.get(id(self))
+            return computed[id(ctx.row)] if computed is not None else _vector_distance(ctx, self.args)
         function = _SCALARS.get(self.name)
         if function is None:
             raise QueryError(f"'{self.name}' is not a recognized built-in function name.")
@@ -649,7 +705,9 @@ class _Parser:
         return Call(name, tuple(args))
 
 
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Query:
+    """The query's syntax tree (cached: applications send the same parameterised texts again and again)."""
     tokens: list[tuple[str, str]] = []
     position = 0
     text = text.rstrip()
@@ -675,18 +733,12 @@ def _count(expr: Expr | None, params: Mapping[str, Any], what: str) -> int | Non
     return value
 
 
-def _vector_order(key: OrderKey, ctx: Context) -> tuple:
-    """VectorDistance sorts most similar first: descending similarity, ascending euclidean distance."""
-    call = key.expr
-    assert isinstance(call, Call)
-    score = call.eval(ctx)
+def _vector_order(score: Any, distance: bool) -> tuple:
+    """VectorDistance sorts most similar first: descending similarity, ascending euclidean distance; rows without
+    a score last."""
     if score is UNDEFINED:
         return (1, 0.0)
-    options = call.args[3].eval(ctx) if len(call.args) == 4 else {}
-    function = options.get("distanceFunction") if isinstance(options, dict) else None
-    if function is None and isinstance(call.args[0], Path):
-        function = ctx.distance_functions.get(call.args[0].policy_path() or "")
-    return (0, score if (function or "cosine").lower() == "euclidean" else -score)
+    return (0, score if distance else -score)
 
 
 class _Reversed:
@@ -712,25 +764,46 @@ def execute(
     vectors: Callable[[list], np.ndarray],
 ) -> list[Any]:
     """All results of the query over `rows`, in order (paging is the caller's business)."""
-    contexts = [Context(query.alias, row, params, distance_functions, vectors) for row in rows]
+    scores: dict[int, dict[int, Any]] = {}
+    contexts = [Context(query.alias, row, params, distance_functions, vectors, scores) for row in rows]
     if query.where is not None:
         contexts = [ctx for ctx in contexts if query.where.eval(ctx) is True]
+    for order in query.order_by:  # vector search: score every remaining row at once, reused by the projection
+        call = order.expr
+        if isinstance(call, Call) and call.name == "vectordistance" and len(call.args) >= 2 \
+                and _row_independent(call.args[1]):
+            computed = _all_rows_vector_distance(call, contexts)
+            for same in [call, *(expr for _, expr in query.projection if expr == call)]:
+                scores[id(same)] = computed
     if any(expr.has_aggregate() for _, expr in query.projection):
         return _aggregate(query, contexts)
     if query.order_by:
+        distance = {id(order.expr): _distance_function(contexts[0], order.expr.args) == "euclidean"
+                    for order in query.order_by
+                    if contexts and isinstance(order.expr, Call) and order.expr.name == "vectordistance"}
+
         def key(ctx: Context) -> tuple:
             parts = []
             for order in query.order_by:
-                if isinstance(order.expr, Call) and order.expr.name == "vectordistance":
-                    parts.append(_vector_order(order, ctx))
+                if id(order.expr) in distance:
+                    parts.append(_vector_order(order.expr.eval(ctx), distance[id(order.expr)]))
                 else:
                     value = sort_key(order.expr.eval(ctx))
                     parts.append(_Reversed(value) if order.descending else value)
             return tuple(parts)
 
         contexts.sort(key=key)
-    results = [_project(query, ctx) for ctx in contexts]
-    results = [result for result in results if result is not UNDEFINED]
+    offset, limit = _count(query.offset, params, "OFFSET"), _count(query.limit, params, "LIMIT")
+    top = _count(query.top, params, "TOP")
+
+    def window(items: list) -> list:
+        if offset is not None:
+            items = items[offset : offset + (limit if limit is not None else len(items))]
+        return items[:top] if top is not None else items
+
+    if not query.distinct and not query.value:  # every row projects to a result: cut before projecting
+        return [_project(query, ctx) for ctx in window(contexts)]
+    results = [result for result in (_project(query, ctx) for ctx in contexts) if result is not UNDEFINED]
     if query.distinct:
         unique: list[Any] = []
         seen = set()
@@ -740,11 +813,7 @@ def execute(
                 seen.add(marker)
                 unique.append(result)
         results = unique
-    offset, limit = _count(query.offset, params, "OFFSET"), _count(query.limit, params, "LIMIT")
-    if offset is not None:
-        results = results[offset : offset + (limit if limit is not None else len(results))]
-    top = _count(query.top, params, "TOP")
-    return results[:top] if top is not None else results
+    return window(results)
 
 
 def _project(query: Query, ctx: Context) -> Any:
