@@ -38,7 +38,8 @@ _WEIGHTS = "model.safetensors"
 
 def default_ingest_threads() -> int:
     """All cores this process may use but one, so that queries (and the rest of the machine) keep a core."""
-    return max(1, len(os.sched_getaffinity(0)) - 1)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, usable - 1)
 
 
 class OnnxInt8Embedder:
