@@ -1,35 +1,43 @@
 """The dashboard in a real browser: upload a file through the page, ask in Chat, see the cited passage.
 
 Runs Debian's Chromium through Playwright against `streamlit run Home.py` on a free loopback port and a temporary
-data directory. Skipped when Chromium is not installed, except in CI, where a missing browser is a failure.
+data directory (the upload-and-chat test also on the Azure backend, on the emulators). Skipped when Chromium is not installed, except in CI, where a missing browser is a failure.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from lmspace_ui.launch import CHROMIUM, free_port, launch_chromium, start_dashboard, wait_until_ready
-from tests.conftest import skip_unless_installed, write_config
+from tests.conftest import azure_environment, skip_unless_installed, write_config
 
 PASSAGE = "Visitors must be escorted by a badge holder at all times inside the Lisbon data centre."
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
-    """The dashboard server on a fresh data directory; yields its base URL."""
-    directory = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def dashboard_server(directory: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The dashboard server on a fresh data directory (and the store `env` selects); yields its base URL."""
     port = free_port()
-    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(write_config(directory))}, log=directory / "server.log")
+    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(write_config(directory)), **(env or {})},
+                             log=directory / "server.log")
     try:
         wait_until_ready(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    with dashboard_server(tmp_path_factory.mktemp("dashboard")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +58,16 @@ def settle(page) -> None:
 
 
 def test_a_file_uploaded_in_the_page_is_cited_in_chat(dashboard, browser, tmp_path: Path):
+    upload_and_ask(dashboard, browser, tmp_path)
+
+
+def test_on_the_azure_backend_an_uploaded_file_is_cited_in_chat(browser, azure_emulators, tmp_path: Path):
+    with dashboard_server(tmp_path, azure_environment(azure_emulators)) as url:
+        upload_and_ask(url, browser, tmp_path)
+
+
+def upload_and_ask(dashboard: str, browser, tmp_path: Path) -> None:
+    """Create a space and upload a file on the Upload page, then ask in Chat and open the cited passage."""
     document = tmp_path / "visitor-policy.md"
     document.write_text(f"# Visitor policy\n\n{PASSAGE}\n\nDeliveries go to the loading bay on level -1.\n")
     page = browser.new_page()
