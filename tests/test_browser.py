@@ -1,7 +1,8 @@
 """The dashboard in a real browser: upload a file through the page, ask in Chat, see the cited passage.
 
 Runs Debian's Chromium through Playwright against `streamlit run Home.py` on a free loopback port and a temporary
-data directory (the upload-and-chat test also on the Azure backend, on the emulators). Skipped when Chromium is not installed, except in CI, where a missing browser is a failure.
+data directory (the upload-and-chat test also on the Azure backend, on the emulators). Skipped when Chromium is not
+installed, except in CI, where a missing browser is a failure.
 """
 
 from __future__ import annotations
