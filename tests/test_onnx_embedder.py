@@ -132,3 +132,25 @@ def test_a_bad_ingest_thread_count_is_a_config_error(tmp_path, threads):
 
     with pytest.raises(ConfigError, match="LMSPACE_EMBEDDER__INGEST_THREADS"):
         load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__INGEST_THREADS": threads})
+
+
+def test_a_space_embedded_with_fp32_is_refused_by_the_int8_default_until_reembedded(tmp_path):
+    from lmspace_core.errors import EmbedderMismatchError
+    from lmspace_core.workspace import Workspace
+
+    config = write_config(tmp_path)
+    fp32 = Workspace(load_config(config, env={"LMSPACE_EMBEDDER__PROVIDER": "sentence_transformers"}))
+    space = fp32.create_space("old")
+    fp32.ingest(space, {"badges.md": "# Badges\n\nBadges are renewed every January by the security office."})
+    fp32.close()
+
+    int8 = Workspace(load_config(config, env={}))
+    try:
+        with pytest.raises(EmbedderMismatchError, match="lmspace spaces reembed old"):
+            int8.search(int8.space("old"), "when are badges renewed")
+        int8.reembed_space(int8.space("old"))
+        space = int8.space("old")
+        assert space.embedder_id == "onnx-int8/all-MiniLM-L6-v2"
+        assert int8.search(space, "when are badges renewed")[0].document.source == "badges.md"
+    finally:
+        int8.close()
