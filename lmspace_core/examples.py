@@ -14,13 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from lmspace_core.agents.citations import without_markers
 from lmspace_core.config import Settings
 from lmspace_core.domain import Answer, Scope
 from lmspace_core.errors import LMSpaceError, NotAvailableYetError
-from lmspace_core.research.plan import ResearchPlan
 from lmspace_core.stores.local.database import Database, utc_now
+
+if TYPE_CHECKING:
+    from lmspace_core.research.plan import ResearchPlan
 
 
 class ExampleOrigin(StrEnum):
@@ -56,6 +59,8 @@ class PlanExample:
 
 
 def _plan_example(row: sqlite3.Row) -> PlanExample:
+    from lmspace_core.research.plan import ResearchPlan  # RE2 and the plan model: not for `lmspace --help`
+
     return PlanExample(
         id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"],
         plan=ResearchPlan.from_json(row["plan"]), origin=ExampleOrigin(row["origin"]),
