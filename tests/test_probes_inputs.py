@@ -5,6 +5,7 @@ nobody sees a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import zipfile
@@ -16,6 +17,7 @@ from typer.testing import CliRunner, Result
 from lmspace_core.cli import app
 from lmspace_core.domain import IngestReport, Outcome
 from lmspace_core.errors import IngestError, LMSpaceError
+from lmspace_core.ingest.inputs import items_from_path
 from tests.conftest import write_config
 
 GOOD = "Parking permits are issued by the facilities team on request.\n"
@@ -211,3 +213,33 @@ def test_an_unusable_upload_name_is_refused_with_a_message_and_nothing_staged(wo
         workspace.start_ingest(space, uploads=[("fine.txt", b"fine"), (name, b"data")])
     assert not (workspace.settings.data_dir / "uploads").exists()
     assert workspace.job_store.list_jobs(workspace.enterprise_id) == []
+
+
+@pytest.mark.parametrize("name", ["..", "", "/"])
+def test_research_on_an_upload_with_an_unusable_name_is_refused_with_a_message(workspace, name):
+    from lmspace_core.agents.research.researcher import plan_research, start_research
+
+    with pytest.raises(IngestError, match="cannot name a document"):
+        plan_research(workspace, "Find print statements", archive=(name, _one_file_zip()))
+    plan = plan_research(workspace, "Find print statements", archive=("ok.zip", _one_file_zip()))
+    with pytest.raises(IngestError, match="cannot name a document"):
+        start_research(workspace, plan, archive=(name, _one_file_zip()))
+
+
+def test_zip_limit_messages_name_the_settings_a_user_can_change(tmp_path, workspace):
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for index in range(3):
+            zipped.writestr(f"f{index}.txt", "text")
+    limits = dataclasses.replace(workspace.ingest_limits(), max_zip_entries=2)
+    [failed] = items_from_path(archive, limits)
+    assert "ingest.max_zip_entries" in failed.error
+
+
+def _one_file_zip() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("app.py", "print('hi')\n")
+    return buffer.getvalue()

@@ -303,7 +303,7 @@ def _check_ratio(name: str, what: str, declared: int, compressed: int, limits: I
     if declared > _MIB and ratio > limits.max_compression_ratio:
         raise IngestError(
             f"{name} looks like a zip bomb: {what} expands {ratio:.0f}x, over the "
-            f"{limits.max_compression_ratio:g}x limit (max_compression_ratio)"
+            f"{limits.max_compression_ratio:g}x limit (ingest.max_compression_ratio)"
         )
 
 
@@ -318,13 +318,13 @@ def check_zip_sizes(archive: zipfile.ZipFile, name: str, limits: IngestLimits, a
     entries = archive.infolist()
     if len(entries) > limits.max_zip_entries:
         raise IngestError(
-            f"{name} has {len(entries)} entries, over the limit of {limits.max_zip_entries} (max_zip_entries)"
+            f"{name} has {len(entries)} entries, over the limit of {limits.max_zip_entries} (ingest.max_zip_entries)"
         )
     total = sum(info.file_size for info in entries)
     if total > limits.max_zip_total_bytes:
         raise IngestError(
             f"{name} declares {_megabytes(total)} uncompressed, over the {limits.max_zip_total_bytes / _MIB:g} MB "
-            "limit for an archive (max_zip_total_bytes)"
+            "limit for an archive (ingest.max_zip_total_mb)"
         )
     for info in entries:
         _check_ratio(name, f"entry {info.filename!r}", info.file_size, info.compress_size, limits)

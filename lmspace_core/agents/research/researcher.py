@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lmspace_core.domain import Finding, Job, ProgressCallback, Scope, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotFoundError
+from lmspace_core.ingest.inputs import upload_names
 from lmspace_core.research.codebase import Codebase, select_files, why_nothing_selected
 from lmspace_core.research.plan import ResearchPlan, Strategy
 from lmspace_core.research.result import ResearchResult, ResearchStats
@@ -163,8 +164,9 @@ def plan_research(
     researcher = CodebaseResearcher(workspace)
     if archive is None:
         return researcher.plan(task, researcher.codebase(space)[0], space)
+    [name] = upload_names([archive[0]])
     with tempfile.TemporaryDirectory(dir=workspace.settings.data_dir) as staging:
-        path = Path(staging) / Path(archive[0]).name
+        path = Path(staging) / name
         path.write_bytes(archive[1])
         return researcher.plan(task, researcher.codebase(path)[0])
 
@@ -180,10 +182,11 @@ def start_research(
     if (space is None) == (archive is None):
         raise LMSpaceError("Research needs either a space or an uploaded .zip, not both.")
     staging = workspace.settings.data_dir / "uploads" / uuid.uuid4().hex
+    [upload] = upload_names([archive[0]]) if archive is not None else [""]
     if archive is not None:
         staging.mkdir(parents=True)
-        (staging / Path(archive[0]).name).write_bytes(archive[1])
-    target = space if space is not None else staging / Path(archive[0]).name
+        (staging / upload).write_bytes(archive[1])
+    target = space if space is not None else staging / upload
     scope = space.scope if space is not None else Scope(workspace.enterprise_id, "")
     researcher = CodebaseResearcher(workspace)
 
@@ -194,5 +197,5 @@ def start_research(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    name = space.name if space is not None else Path(archive[0]).name
+    name = space.name if space is not None else upload
     return workspace.jobs.submit(scope, "research", f"Research {name}: {plan.task}", work)
