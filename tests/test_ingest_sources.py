@@ -160,13 +160,13 @@ def test_zip_with_an_unsafe_entry_path_is_refused_whole(tmp_path: Path, entry: s
 
 def test_zip_with_too_many_entries_is_refused(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "many.zip", {f"f{n}.txt": "x" for n in range(11)})
-    with pytest.raises(IngestError, match=r"11 entries.*limit of 10 \(max_zip_entries\)"):
+    with pytest.raises(IngestError, match=r"11 entries.*limit of 10 \(ingest.max_zip_entries\)"):
         zip_sources(archive, IngestLimits(max_zip_entries=10))
 
 
 def test_zip_declaring_more_content_than_the_limit_is_refused(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "big.zip", {"a.txt": "x" * 600_000, "b.txt": "y" * 600_000})
-    with pytest.raises(IngestError, match=r"max_zip_total_bytes"):
+    with pytest.raises(IngestError, match=r"ingest.max_zip_total_mb"):
         zip_sources(archive, IngestLimits(max_zip_total_bytes=MIB))
 
 
