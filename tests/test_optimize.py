@@ -194,3 +194,14 @@ def test_the_held_out_split_is_stable_and_never_empty(workspace, space):
 def test_the_metric_rewards_cited_answers_that_say_what_the_example_says(answer, cited, expected):
     example = dspy.Example(passages=["[1] a", "[2] b"], answer="Invoices are kept for seven years.")
     assert answer_score(example, dspy.Prediction(answer=answer, cited=cited)) == pytest.approx(expected)
+
+
+def test_the_agent_records_examples_and_optimises_its_space_from_python(workspace):
+    space = workspace.create_space("policies")
+    workspace.ingest(space, {"retention.md": POLICY})
+    agent = KnowledgeAgent(workspace)
+    for question_text, answer in EXAMPLES.items():
+        agent.add_example(question_text, answer, space="policies")
+    workspace.use_lm(trained_lm(workspace, space))
+    report = agent.optimize("policies")
+    assert (report.program, report.score_after, report.saved) == (KNOWLEDGE, 1.0, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dspy
 from dspy.streaming import StreamListener, StreamResponse
@@ -16,6 +17,10 @@ from lmspace_core.agents.programs import KNOWLEDGE, compiled, program_path
 from lmspace_core.agents.signatures import AnswerWithCitations
 from lmspace_core.domain import Answer, AnswerMode, Hit, SearchFilter, Space, Turn
 from lmspace_core.errors import ModelError
+
+if TYPE_CHECKING:
+    from lmspace_core.agents.optimize import OptimizationReport
+    from lmspace_core.examples import SpaceExample
 
 # One retry: a model that cites nothing or invents passage numbers twice in a row does not know the answer.
 ATTEMPTS = 2
@@ -59,6 +64,21 @@ class KnowledgeAgent(BaseAgent):
         target = self.space(space)
         hits = self.retrieve(target, question, search_filter)
         yield from self._answers(question, hits, target, history, stream=True)
+
+    def add_example(self, question: str, answer: str, space: str | Space | None = None) -> SpaceExample:
+        """Record the answer the agent should give to `question` in the space: what `optimize` learns from."""
+        from lmspace_core.examples import open_examples
+
+        with open_examples(self.workspace.settings) as store:
+            return store.add(self.space(space).scope, question, answer)
+
+    def optimize(self, space: str | Space | None = None, program: str = KNOWLEDGE, **options) -> OptimizationReport:
+        """Compile the space's answering program (or `program="planner"`: its research planner) on its examples;
+        the space uses it from then on if it scores as well. Options: `optimizer`, `force`, `progress`
+        (`lmspace_core.agents.optimize.optimize`)."""
+        from lmspace_core.agents.optimize import optimize
+
+        return optimize(self, self.space(space), program, **options)
 
     def responder(self, space: Space) -> dspy.Module:
         """The answering module for `space`: the program `lmspace optimize` compiled for it, else `respond`."""
