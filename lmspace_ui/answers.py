@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import streamlit as st
 
 from lmspace_core.agents.extractive import EXTRACTED_LABEL
+from lmspace_core.agents.programs import KNOWLEDGE, program_path
 from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import reported_errors
@@ -38,6 +39,13 @@ def no_model_notice() -> None:
         icon=":material/format_quote:",
     )
     st.page_link("views/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
+
+
+def compiled_program_notice(workspace: Workspace, space: Space) -> None:
+    """Say so when the space answers with prompts `lmspace optimize` compiled on its examples, and the way back."""
+    if has_language_model(workspace) and program_path(workspace.settings.data_dir, space, KNOWLEDGE).is_file():
+        st.caption(f":material/tune: Answers use prompts optimised on this space's examples "
+                   f"(`lmspace optimize {plain(space.name)} --reset` goes back).")
 
 
 def conversation(space_id: str) -> list[Answer]:

@@ -8,6 +8,8 @@ from dspy.utils import DummyLM
 from streamlit.testing.v1 import AppTest
 
 from lmspace_core.agents.extractive import NOT_FOUND_TEXT
+from lmspace_core.agents.knowledge import KnowledgeAgent
+from lmspace_core.agents.programs import KNOWLEDGE, program_path, save_program
 from lmspace_core.examples import ExampleOrigin, open_examples
 from tests.conftest import APP, read
 from tests.test_knowledge_agent import streaming_lm
@@ -144,3 +146,12 @@ def test_earlier_answers_keep_their_thumbs_and_extracted_answers_get_none(polici
     at.run()
     assert [f.value for f in at.feedback] == [1]
     assert saved_examples(app_workspace, policies)[0][1] == "Chat messages go after 90 days."
+
+
+def test_a_space_answering_with_optimised_prompts_says_so(policies, app_workspace):
+    app_workspace.use_lm(DummyLM([]))
+    assert not any("optimised" in read(caption.value) for caption in open_chat().caption)
+    save_program(KnowledgeAgent(app_workspace).respond, program_path(app_workspace.settings.data_dir, policies,
+                                                                     KNOWLEDGE))
+    assert any("Answers use prompts optimised on this space's examples (lmspace optimize policies --reset goes back)"
+               in read(caption.value) for caption in open_chat().caption)

@@ -8,6 +8,7 @@ import streamlit as st
 from lmspace_ui.answers import (
     ask,
     clear_conversation,
+    compiled_program_notice,
     conversation,
     example_feedback,
     has_language_model,
@@ -26,6 +27,7 @@ if space is None:
     st.stop()
 if not has_language_model(workspace):
     no_model_notice()
+compiled_program_notice(workspace, space)
 
 answers = conversation(space.id)
 st.button("Clear conversation", icon=":material/delete_sweep:", on_click=clear_conversation, args=(space.id,))

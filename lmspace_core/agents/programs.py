@@ -9,12 +9,15 @@ the saved state onto a copy, so one agent serves every space, each with its own 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dspy
 import orjson
 
 from lmspace_core.domain import Space
 from lmspace_core.errors import LMSpaceError
+
+if TYPE_CHECKING:  # the dashboard asks where programs are without paying for DSPy's import
+    import dspy
 
 KNOWLEDGE = "knowledge"
 PLANNER = "planner"
