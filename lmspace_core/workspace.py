@@ -215,8 +215,11 @@ class Workspace:
         return self.store.update_space(space.scope, edit)
 
     def delete_space(self, space: Space) -> None:
+        from lmspace_core.agents.programs import remove_space_programs
+
         self.store.delete_space(space.scope)
         self.blobs.delete_space(space.scope)
+        remove_space_programs(self.settings.data_dir, space)
 
     def reembed_space(
         self, space: Space, progress: ProgressCallback = ignore_progress, embedder: Embedder | None = None

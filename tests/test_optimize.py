@@ -162,6 +162,15 @@ def test_from_twenty_training_examples_mipro_proposes_instructions_too(agent, wo
     assert agent.responder(space).predict.signature.instructions == proposed
 
 
+def test_deleting_a_space_deletes_its_compiled_programs(agent, space, workspace):
+    workspace.use_lm(trained_lm(workspace, space))
+    optimize(agent, space, optimizer="bootstrap")
+    path = program_path(workspace.settings.data_dir, space, KNOWLEDGE)
+    assert path.is_file()
+    workspace.delete_space(space)
+    assert not path.parent.exists()
+
+
 def test_optimisation_needs_a_model(agent, space):
     with pytest.raises(ModelError, match="needs a language model"):
         optimize(agent, space)

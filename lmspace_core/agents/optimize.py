@@ -115,7 +115,7 @@ def optimize(
     agent: KnowledgeAgent,
     space: Space,
     program: str = KNOWLEDGE,
-    optimizer: Optimizer = Optimizer.AUTO,
+    optimizer: Optimizer | str = Optimizer.AUTO,
     force: bool = False,
     progress: ProgressCallback = ignore_progress,
 ) -> OptimizationReport:
@@ -129,6 +129,10 @@ def optimize(
     prepare = {KNOWLEDGE: _knowledge_run, PLANNER: _planner_run}.get(program)
     if prepare is None:
         raise LMSpaceError(f"There is no program '{program}' to optimise; choose {KNOWLEDGE} or {PLANNER}.")
+    try:
+        optimizer = Optimizer(optimizer)
+    except ValueError:
+        raise LMSpaceError(f"There is no optimizer '{optimizer}'; choose auto, bootstrap or mipro.") from None
     lm = _model(agent)
     with open_examples(agent.workspace.settings) as store:
         run = prepare(agent, space, store, progress)

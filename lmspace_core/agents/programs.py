@@ -8,6 +8,7 @@ the saved state onto a copy, so one agent serves every space, each with its own 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,12 @@ KNOWLEDGE = "knowledge"
 PLANNER = "planner"
 
 
+def _space_folder(data_dir: Path, space: Space) -> Path:
+    return data_dir / "programs" / space.enterprise_id / space.id
+
+
 def program_path(data_dir: Path, space: Space, name: str) -> Path:
-    return data_dir / "programs" / space.enterprise_id / space.id / f"{name}.json"
+    return _space_folder(data_dir, space) / f"{name}.json"
 
 
 def save_program(module: dspy.Module, path: Path) -> None:
@@ -58,3 +63,8 @@ def remove_program(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def remove_space_programs(data_dir: Path, space: Space) -> None:
+    """Delete every program compiled for a space (the space itself is being deleted)."""
+    shutil.rmtree(_space_folder(data_dir, space), ignore_errors=True)
