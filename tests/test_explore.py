@@ -10,9 +10,9 @@ from dspy.utils.callback import BaseCallback
 
 from lmspace_core.agents.research.explore import ExploreExecutor
 from lmspace_core.domain import Finding
-from lmspace_core.errors import LMSpaceError
+from lmspace_core.errors import LMSpaceError, SandboxLimitError
 from lmspace_core.research.codebase import Codebase
-from lmspace_core.research.sandbox import sandbox_factory
+from lmspace_core.research.sandbox import SandboxLimits, sandbox_factory
 from tests.conftest import skip_unless_installed
 from tests.test_sandbox import pyodide_installed
 
@@ -133,3 +133,26 @@ def test_an_explore_plan_runs_end_to_end_and_its_answer_cites_only_verified_find
     assert [(f.path, f.line, f.verified) for f in result.findings] == [("app/main.py", 5, True)]
     assert [f.text for f in result.rejected] == ["os.system(cmd)"]
     assert result.summary == "main prints a greeting [1]." and result.stats.lm_calls == 3
+
+
+def test_too_much_output_is_shown_to_the_model_as_an_error_naming_the_setting(factory):
+    codebase = Codebase.from_mapping(TREE)
+    print_everything = "```python\nprint(codebase['app/main.py'] * 500_000)\n```"
+    give_up = '```python\nSUBMIT(findings=[], summary="printed less")\n```'
+    lm, recorder = scripted(step(print_everything), step(give_up))
+
+    result = ExploreExecutor(lm, factory).run("Show everything", "all", codebase, codebase.files)
+
+    assert "[Error]" in recorder.prompts[1] and "research.sandbox_output_mb" in recorder.prompts[1]
+    assert len(recorder.prompts[1]) < 100_000
+    assert result.summary == "printed less"
+
+
+def test_a_limit_that_ends_the_sandbox_ends_the_run_with_its_message():
+    skip_unless_installed(pyodide_installed(), "Pyodide", "npm ci")
+    codebase = Codebase.from_mapping(TREE)
+    lm, _ = scripted(step("```python\nwhile True:\n    pass\n```"))
+    executor = ExploreExecutor(lm, sandbox_factory(limits=SandboxLimits(timeout_s=3)))
+
+    with pytest.raises(SandboxLimitError, match="longer than 3 s"):
+        executor.run("Spin", "spin", codebase, codebase.files)

@@ -47,6 +47,11 @@ class _Tail:
         self._thread.join(timeout=1)
         return bytes(self._kept).decode("utf-8", "replace")
 
+    def close(self) -> None:
+        """Once the process has ended: let the reader reach the end, then close the stream."""
+        self._thread.join(timeout=1)
+        self._stream.close()
+
 
 class SandboxProcess:
     """A started Deno sandbox: `send` and `receive` lines of the control protocol, `cap_memory`, `close`.
@@ -140,6 +145,8 @@ class SandboxProcess:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
+        self._stdout.close()
+        self._stderr.close()
 
     def kill(self) -> None:
         """Stop the process now (a deadline passed)."""
