@@ -477,6 +477,27 @@ def config_check(as_json: JsonFlag = False) -> None:
     console.print_json(json.dumps(to_json_data(result["settings"])))
 
 
+@app.command()
+@_handles_errors
+def doctor(as_json: JsonFlag = False) -> None:
+    """Check the embedded store (database, vector files, raw files) and remove what killed processes left behind."""
+    from lmspace_core.config import load_config
+    from lmspace_core.doctor import examine
+
+    report = examine(load_config(_State.config))
+    if as_json:
+        _print_json({"ok": report.ok, **to_json_data(report)})
+    else:
+        for check in report.checks:
+            console.print(f"{'[green]ok[/]' if check.ok else '[red]problem[/]'} {check.name}: {shown(check.summary)}")
+            for line in check.fixed:
+                console.print(f"  [yellow]fixed[/] {shown(line)}")
+            for line in check.problems:
+                console.print(f"  [red]problem[/] {shown(line)}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 # -- dashboard ------------------------------------------------------------------------------------------------
 
 

@@ -288,12 +288,13 @@ class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # finished, but some of its inputs failed
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.INTERRUPTED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from lmspace_core.domain import Job, JobStatus, Progress, ProgressCallback, Scope
+from lmspace_core.domain import IngestReport, Job, JobStatus, Progress, ProgressCallback, Scope
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.stores.base import JobStore
 
@@ -42,6 +42,20 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
+def _outcome(kind: str, result: dict | None) -> tuple[JobStatus, str]:
+    """How finished work ended, and why when it did not wholly succeed: an ingest is judged by its inputs."""
+    if kind != "ingest" or not result:
+        return JobStatus.SUCCEEDED, ""
+    report = IngestReport.from_json_data(result)
+    if not report.failed:
+        return JobStatus.SUCCEEDED, ""
+    reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failed[:3])
+    more = f" and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
+    if len(report.failed) == len(report.files):
+        return JobStatus.FAILED, f"Every input failed ({len(report.files)}): {reasons}{more}."
+    return JobStatus.PARTIAL, f"{len(report.failed)} of {len(report.files)} inputs failed: {reasons}{more}."
+
+
 class JobRunner:
     """A small pool of worker threads that run job work and keep the job store up to date."""
 
@@ -65,7 +79,7 @@ class JobRunner:
         job = self._store.create_job(scope, kind, title, self._owner)
         if cancel is not None:
             self._cancels[job.id] = cancel
-        self._futures[job.id] = self._pool.submit(self._run, scope.enterprise_id, job.id, work)
+        self._futures[job.id] = self._pool.submit(self._run, scope.enterprise_id, job.id, kind, work)
         return job
 
     def wait(self, enterprise_id: str, job_id: str, timeout: float | None = None) -> Job:
@@ -92,7 +106,7 @@ class JobRunner:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def _run(self, enterprise_id: str, job_id: str, work: JobWork) -> None:
+    def _run(self, enterprise_id: str, job_id: str, kind: str, work: JobWork) -> None:
         def progress(event: Progress) -> None:
             self._store.record_progress(enterprise_id, job_id, event)
 
@@ -106,7 +120,8 @@ class JobRunner:
             message = f"Unexpected error ({type(error).__name__}): {error}"
             self._store.finish_job(enterprise_id, job_id, JobStatus.FAILED, error=message)
         else:
-            self._store.finish_job(enterprise_id, job_id, JobStatus.SUCCEEDED, result=result)
+            status, error = _outcome(kind, result)
+            self._store.finish_job(enterprise_id, job_id, status, result=result, error=error)
         finally:
             self._futures.pop(job_id, None)
             self._cancels.pop(job_id, None)

@@ -27,6 +27,7 @@ _STATUS_ICONS = {
     JobStatus.QUEUED: ":material/schedule:",
     JobStatus.RUNNING: ":material/progress_activity:",
     JobStatus.SUCCEEDED: ":material/check_circle:",
+    JobStatus.PARTIAL: ":material/warning:",
     JobStatus.FAILED: ":material/error:",
     JobStatus.INTERRUPTED: ":material/cancel:",
 }
@@ -39,8 +40,8 @@ def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None 
     only their final message, so Research and Sync pages pass their own.
     """
     with st.container(border=True):
-        _header(job)
         if job.status.finished:
+            _header(job)
             _finished(job, render_result or _default_result)
         else:
             _live(store, job.enterprise_id, job.id)
@@ -75,21 +76,28 @@ def _header(job: Job) -> None:
 
 
 def _finished(job: Job, render_result: ResultRenderer) -> None:
-    if job.status is JobStatus.SUCCEEDED:
+    if job.status in (JobStatus.SUCCEEDED, JobStatus.PARTIAL):  # a partial result lists its own failures
         render_result(job)
     elif job.status is JobStatus.FAILED:
         st.error(plain(job.error or "The job failed without saying why."), icon=":material/error:")
+        if job.result is not None:
+            render_result(job)
     else:
         st.warning(plain(job.error or "The job stopped before it finished."), icon=":material/cancel:")
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def _live(store: JobStore, enterprise_id: str, job_id: str) -> None:
-    """Re-read the job each second; once it has ended, rerun the page so it is drawn finished and polling stops."""
+    """Re-read the job each second; once it has ended, rerun the page so it is drawn finished and polling stops.
+
+    The header is drawn here too, so it moves from queued to running with the job instead of keeping the status
+    the page read.
+    """
     with reported_errors():  # a fragment rerun runs this alone, outside the page's own error handling
         job = store.get_job(enterprise_id, job_id)
         if job.status.finished:
             st.rerun()
+        _header(job)
         events = store.job_events(enterprise_id, job_id)
         st.progress(job.fraction or 0.0, text=plain(_progress_text(job, events)))
         _items(events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -80,6 +81,15 @@ def azure_environment(emulators) -> dict[str, str]:
 def backend(request) -> str:
     """Run a test once per store backend: the embedded default and Azure on the emulators."""
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """Streamlit's AppTest installs each script it runs as `__main__` and leaves it there, so a process started later
+    with multiprocessing's spawn would run that script again (and fail); put pytest's own back after each test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

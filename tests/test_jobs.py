@@ -7,11 +7,12 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 import zipfile
 
 import pytest
 
-from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scope
+from lmspace_core.domain import FileOutcome, IngestReport, JobStatus, Outcome, Progress, Scope, to_json_data
 from lmspace_core.errors import IngestError
 from lmspace_core.jobs import JobRunner
 
@@ -82,3 +83,49 @@ def test_jobs_are_listed_newest_first_within_their_enterprise(workspace):
         workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
     assert [j.title for j in workspace.job_store.list_jobs(workspace.enterprise_id, space.id)] == ["second", "first"]
     assert workspace.job_store.list_jobs("another-enterprise") == []
+
+
+def _report(*outcomes: Outcome) -> dict:
+    files = [FileOutcome(f"f{n}.txt", outcome, reason="unreadable" if outcome is Outcome.FAILED else "")
+             for n, outcome in enumerate(outcomes)]
+    return to_json_data(IngestReport("s", tuple(files)))
+
+
+def test_an_ingest_whose_every_input_failed_is_failed_with_the_reasons(workspace):
+    space = workspace.create_space("s")
+    job = workspace.start_ingest(space, uploads=[("empty.txt", b""), ("blank.md", b"  \n")])
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=60)
+    assert finished.status is JobStatus.FAILED
+    assert finished.error.startswith("Every input failed (2): empty.txt: ")
+    assert [f.outcome for f in IngestReport.from_json_data(finished.result).files] == [Outcome.FAILED] * 2
+
+
+def test_an_ingest_where_some_inputs_failed_is_partial(workspace):
+    space = workspace.create_space("s")
+    job = workspace.jobs.submit(space.scope, "ingest", "mixed", lambda progress: _report(Outcome.ADDED, Outcome.FAILED))
+    finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
+    assert (finished.status, finished.error) == (JobStatus.PARTIAL, "1 of 2 inputs failed: f1.txt: unreadable.")
+    assert finished.status.finished
+
+
+def test_an_ingest_with_nothing_failed_succeeds(workspace):
+    space = workspace.create_space("s")
+    job = workspace.jobs.submit(space.scope, "ingest", "fine", lambda progress: _report(Outcome.ADDED, Outcome.UNCHANGED))
+    assert workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10).status is JobStatus.SUCCEEDED
+
+
+def test_a_job_is_running_from_its_first_progress_event(workspace):
+    space = workspace.create_space("s")
+    reported, release = threading.Event(), threading.Event()
+
+    def work(progress):
+        progress(Progress("ingest", 1, 3, item="a.md"))
+        reported.set()
+        release.wait(10)
+
+    job = workspace.jobs.submit(space.scope, "ingest", "slow", work)
+    assert reported.wait(10)
+    running = workspace.job_store.get_job(workspace.enterprise_id, job.id)
+    release.set()
+    assert (running.status, running.done, running.total) == (JobStatus.RUNNING, 1, 3)
+    workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)

@@ -89,18 +89,19 @@ class SyncStore:
             )
 
     def get_dataset(self, enterprise_id: str, dataset_id: str) -> Dataset:
-        connection = self._db.connection()
-        row = connection.execute(
-            "SELECT * FROM sync_datasets WHERE enterprise_id = ? AND id = ?", (enterprise_id, dataset_id)
-        ).fetchone()
+        with self._db.read() as connection:
+            row = connection.execute(
+                "SELECT * FROM sync_datasets WHERE enterprise_id = ? AND id = ?", (enterprise_id, dataset_id)
+            ).fetchone()
+            stored = connection.execute(
+                "SELECT * FROM sync_examples WHERE dataset_id = ? ORDER BY ordinal", (dataset_id,)
+            ).fetchall()
         if row is None:
             raise NotFoundError(f"No sync dataset {dataset_id} in enterprise '{enterprise_id}'.")
         examples = tuple(
             Example(question=e["question"], answer=e["answer"], passage=e["passage"], document_id=e["document_id"],
                     source=e["source"], origin=e["origin"], split=Split(e["split"]), tokens=e["tokens"])
-            for e in connection.execute(
-                "SELECT * FROM sync_examples WHERE dataset_id = ? ORDER BY ordinal", (dataset_id,)
-            ).fetchall()
+            for e in stored
         )
         return Dataset(id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"],
                        system=row["system"], base_sequence=row["base_sequence"],
@@ -109,19 +110,19 @@ class SyncStore:
 
     def lineage(self, dataset_id: str) -> list[DeltaItem]:
         """Which documents, at which versions, went into a dataset."""
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM sync_lineage WHERE dataset_id = ? ORDER BY source", (dataset_id,)
-        ).fetchall()
+        )
         return [DeltaItem(r["document_id"], r["source"], r["version"], r["content_hash"], ChangeKind(r["change"]))
                 for r in rows]
 
     def synced_through(self, scope: Scope) -> int:
         """The change-log position the space's last successful sync included (0 when it never synced)."""
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             "SELECT MAX(d.through_sequence) FROM sync_jobs j JOIN sync_datasets d ON d.id = j.dataset_id "
             "WHERE j.enterprise_id = ? AND j.space_id = ? AND j.status = ?",
             (scope.enterprise_id, scope.space_id, SyncStatus.SUCCEEDED.value),
-        ).fetchone()
+        )
         return row[0] or 0
 
     # -- jobs -------------------------------------------------------------------------------------------------
@@ -175,26 +176,27 @@ class SyncStore:
         return self.get_job(enterprise_id, job_id)
 
     def cancel_requested(self, job_id: str) -> bool:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             "SELECT cancel_requested FROM sync_jobs WHERE id = ?", (job_id,)
-        ).fetchone()
+        )
         return bool(row and row[0])
 
     def get_job(self, enterprise_id: str, job_id: str) -> SyncJob:
-        return _job(self._job_row(self._db.connection(), enterprise_id, job_id))
+        with self._db.read() as connection:
+            return _job(self._job_row(connection, enterprise_id, job_id))
 
     def list_jobs(self, enterprise_id: str, space_id: str | None = None, limit: int = 50) -> list[SyncJob]:
         query, params = "SELECT * FROM sync_jobs WHERE enterprise_id = ?", [enterprise_id]
         if space_id is not None:
             query += " AND space_id = ?"
             params.append(space_id)
-        rows = self._db.connection().execute(query + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
-        return [_job(row) for row in rows.fetchall()]
+        rows = self._db.fetch_all(query + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
+        return [_job(row) for row in rows]
 
     def events(self, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM sync_events WHERE job_id = ? AND sequence > ? ORDER BY sequence", (job_id, after_sequence)
-        ).fetchall()
+        )
         return [SyncEvent(r["job_id"], r["sequence"], datetime.fromisoformat(r["at"]), SyncStatus(r["status"]),
                           r["message"]) for r in rows]
 
@@ -212,9 +214,9 @@ class SyncStore:
             )
 
     def metrics(self, job_id: str) -> list[Metric]:
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM sync_metrics WHERE job_id = ? ORDER BY step", (job_id,)
-        ).fetchall()
+        )
         return [Metric(r["step"], r["train_loss"], r["validation_loss"], r["accuracy"]) for r in rows]
 
     def claim_orphans(self, owner: str, owner_alive: Callable[[str], bool]) -> list[SyncJob]:
@@ -241,8 +243,7 @@ class SyncStore:
                     (SyncStatus.INTERRUPTED.value, message, message, now, now, row["id"]),
                 )
                 self._event(connection, row["id"], SyncStatus.INTERRUPTED, message, now)
-        return [_job(self._job_row(self._db.connection(), row["enterprise_id"], row["id"]))
-                for row in rows if row["id"] in claimed]
+        return [self.get_job(row["enterprise_id"], row["id"]) for row in rows if row["id"] in claimed]
 
     # -- model versions ---------------------------------------------------------------------------------------
 
@@ -268,9 +269,9 @@ class SyncStore:
                 )
 
     def get_model(self, enterprise_id: str, model_id: str) -> ModelVersion:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             "SELECT * FROM sync_models WHERE enterprise_id = ? AND id = ?", (enterprise_id, model_id)
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(
                 f"No model version {model_id} in enterprise '{enterprise_id}'; list them with `lmspace sync models`."
@@ -279,10 +280,10 @@ class SyncStore:
 
     def list_models(self, scope: Scope) -> list[ModelVersion]:
         """A space's model versions, newest first."""
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM sync_models WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at DESC, rowid DESC",
             (scope.enterprise_id, scope.space_id),
-        ).fetchall()
+        )
         return [_model(row) for row in rows]
 
     def active_model(self, scope: Scope) -> ModelVersion | None:

@@ -77,9 +77,7 @@ class LocalJobStore:
         return self.get_job(enterprise_id, job_id)
 
     def get_job(self, enterprise_id: str, job_id: str) -> Job:
-        row = self._db.connection().execute(
-            "SELECT * FROM jobs WHERE enterprise_id = ? AND id = ?", (enterprise_id, job_id)
-        ).fetchone()
+        row = self._db.fetch_one("SELECT * FROM jobs WHERE enterprise_id = ? AND id = ?", (enterprise_id, job_id))
         if row is None:
             raise NotFoundError(f"No job {job_id} in enterprise '{enterprise_id}'.")
         return _job(row)
@@ -94,19 +92,24 @@ class LocalJobStore:
         if kind is not None:
             query += " AND kind = ?"
             params.append(kind)
-        rows = self._db.connection().execute(query + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
-        return [_job(row) for row in rows.fetchall()]
+        rows = self._db.fetch_all(query + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
+        return [_job(row) for row in rows]
 
     def job_events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[JobEvent]:
         self.get_job(enterprise_id, job_id)
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence", (job_id, after_sequence)
         )
         return [
             JobEvent(row["job_id"], row["sequence"], datetime.fromisoformat(row["at"]), row["stage"], row["done"],
                      row["total"], row["item"], row["message"])
-            for row in rows.fetchall()
+            for row in rows
         ]
+
+    def has_unfinished_jobs(self) -> bool:
+        """Whether any job of any enterprise is still queued or running."""
+        placeholders = ",".join("?" * len(_UNFINISHED))
+        return self._db.fetch_one(f"SELECT 1 FROM jobs WHERE status IN ({placeholders}) LIMIT 1", _UNFINISHED) is not None
 
     def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
         with self._db.write() as connection:

@@ -234,13 +234,30 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(connection: sqlite3.Connection) -> int:
-    """Bring the database to the newest schema; return the version it is at now."""
+    """Bring the database to the newest schema; return the version it is at now.
+
+    `connection` must be in autocommit mode. The version is read again under the write lock: processes opening a
+    fresh data directory together would otherwise all see version 0 and all run the first migration.
+    """
+    if _version(connection) == len(MIGRATIONS):
+        return len(MIGRATIONS)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        current = _version(connection)
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            connection.executescript(f"{script}\nPRAGMA user_version = {number};")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+def _version(connection: sqlite3.Connection) -> int:
     current = connection.execute("PRAGMA user_version").fetchone()[0]
     if current > len(MIGRATIONS):
         raise LMSpaceError(
             f"This data directory was written by a newer LMSpace (schema {current}, this one knows "
             f"{len(MIGRATIONS)}); upgrade LMSpace to open it."
         )
-    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        connection.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-    return len(MIGRATIONS)
+    return current

@@ -10,6 +10,8 @@ names are removed on open.
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 import sqlite3
 import uuid
 from collections.abc import Sequence
@@ -37,6 +39,8 @@ from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 from lmspace_core.stores.local.database import Database, utc_now
 from lmspace_core.stores.local.vectors import VectorFile, top_k
 
+log = logging.getLogger(__name__)
+
 # Compact a space's vector file once masked rows outnumber live ones (and there are enough to matter).
 COMPACT_MIN_DEAD_ROWS = 1000
 
@@ -58,6 +62,32 @@ class _RowMap:
     chunk_keys: np.ndarray
     document_keys: np.ndarray
     live: np.ndarray  # rows that belong to a chunk; computed once per generation, not on every query
+
+
+class DamagedSpaceError(LMSpaceError):
+    """A space's vector file holds fewer rows than the database committed: its search index is lost, its text not."""
+
+
+@dataclass(frozen=True)
+class VectorCount:
+    """How many vectors the database committed for a space and how many its file holds; `problem` if too few."""
+
+    scope: Scope
+    name: str
+    committed: int
+    stored: int
+    problem: str = ""
+
+
+def _damaged_space(space: sqlite3.Row, vector_file: VectorFile) -> DamagedSpaceError:
+    name, enterprise = shlex.quote(space["name"]), space["enterprise_id"]
+    return DamagedSpaceError(
+        f"Space '{space['name']}' (enterprise '{enterprise}') is damaged: its vector file {vector_file.path} holds "
+        f"{vector_file.stored_rows()} of the {space['vector_count']} vectors the database records (it was truncated "
+        f"or removed outside LMSpace). Its documents are intact: rebuild its vectors with "
+        f"`lmspace --enterprise {enterprise} spaces reembed {name}`, or remove it with "
+        f"`lmspace --enterprise {enterprise} spaces delete {name}`. Other spaces are not affected."
+    )
 
 
 def _space(row: sqlite3.Row) -> Space:
@@ -132,7 +162,7 @@ class LocalKnowledgeStore:
         self._vector_dir = data_dir / "vectors"
         self._vector_files: dict[str, VectorFile] = {}
         self._row_maps: dict[str, _RowMap] = {}
-        self._repair_vector_files()
+        self.repaired_on_open = self._repair_vector_files()
 
     def close(self) -> None:
         self._db.close()
@@ -146,18 +176,60 @@ class LocalKnowledgeStore:
             self._vector_files[file_name] = vector_file
         return vector_file
 
-    def _repair_vector_files(self) -> None:
-        """Cut uncommitted rows and remove files no space names (left by a crash during a write or rewrite)."""
+    def _repair_vector_files(self) -> tuple[str, ...]:
+        """Cut uncommitted rows and remove files no space names (left by a crash during a write or rewrite).
+
+        Returns what was repaired. A damaged space (a file shorter than its committed rows) is only logged here:
+        it is refused when used, and every other space keeps working.
+        """
+        repaired = []
         with self._db.write() as connection:
-            spaces = connection.execute("SELECT enterprise_id, vector_file, vector_count, dimension FROM spaces")
             named = set()
-            for row in spaces.fetchall():
+            for row in connection.execute("SELECT * FROM spaces").fetchall():
                 named.add(self._vector_dir / row["enterprise_id"] / row["vector_file"])
                 vector_file = self._vector_file(row["enterprise_id"], row["vector_file"], row["dimension"])
-                vector_file.repair(row["vector_count"])
+                if vector_file.repair(row["vector_count"]):
+                    repaired.append(f"cut uncommitted vectors from {vector_file.path} (space '{row['name']}')")
+                if vector_file.stored_rows() < row["vector_count"]:
+                    log.info("%s", _damaged_space(row, vector_file))
             for path in self._vector_dir.glob("*/*.f32"):
                 if path not in named:
                     path.unlink()
+                    repaired.append(f"removed {path}, which no space uses")
+        for repair in repaired:
+            log.info("repaired on open: %s", repair)
+        return tuple(repaired)
+
+    def _intact_vector_file(self, space: sqlite3.Row) -> VectorFile:
+        """The space's vector file, refused with the repair commands when it lost committed rows."""
+        vector_file = self._vector_file(space["enterprise_id"], space["vector_file"], space["dimension"])
+        if vector_file.stored_rows() < space["vector_count"]:
+            raise _damaged_space(space, vector_file)
+        return vector_file
+
+    def vector_counts(self) -> list[VectorCount]:
+        """Committed and stored vectors of every space of every enterprise (what `lmspace doctor` checks)."""
+        counts = []
+        for row in self._db.fetch_all("SELECT * FROM spaces ORDER BY enterprise_id, name"):
+            vector_file = self._vector_file(row["enterprise_id"], row["vector_file"], row["dimension"])
+            stored = vector_file.stored_rows()
+            problem = str(_damaged_space(row, vector_file)) if stored < row["vector_count"] else ""
+            counts.append(VectorCount(Scope(row["enterprise_id"], row["id"]), row["name"], row["vector_count"], stored,
+                                      problem))
+        return counts
+
+    def documents_by_hash(self) -> dict[Scope, dict[str, str]]:
+        """For every space of every enterprise: each content hash its documents refer to, with one such source.
+
+        A document's raw file is the blob of its content hash; this is what `lmspace doctor` checks blobs against.
+        """
+        with self._db.read() as connection:
+            spaces = connection.execute("SELECT enterprise_id, id FROM spaces").fetchall()
+            documents = connection.execute("SELECT enterprise_id, space_id, content_hash, source FROM documents")
+            referenced: dict[Scope, dict[str, str]] = {Scope(*row): {} for row in spaces}
+            for enterprise_id, space_id, content_hash, source in documents.fetchall():
+                referenced[Scope(enterprise_id, space_id)].setdefault(content_hash, source)
+        return referenced
 
     def _rewrite_vectors(
         self, connection: sqlite3.Connection, scope: Scope, row_keys: Sequence[int], vectors: np.ndarray
@@ -209,23 +281,20 @@ class LocalKnowledgeStore:
         return row
 
     def get_space(self, scope: Scope) -> Space:
-        return _space(self._space_row(self._db.connection(), scope))
+        with self._db.read() as connection:
+            return _space(self._space_row(connection, scope))
 
     def find_space(self, enterprise_id: str, name: str) -> Space | None:
-        row = self._db.connection().execute(
-            "SELECT * FROM spaces WHERE enterprise_id = ? AND name = ?", (enterprise_id, name)
-        ).fetchone()
+        row = self._db.fetch_one("SELECT * FROM spaces WHERE enterprise_id = ? AND name = ?", (enterprise_id, name))
         return _space(row) if row else None
 
     def list_spaces(self, enterprise_id: str) -> list[Space]:
-        rows = self._db.connection().execute(
-            "SELECT * FROM spaces WHERE enterprise_id = ? ORDER BY name", (enterprise_id,)
-        )
-        return [_space(row) for row in rows.fetchall()]
+        rows = self._db.fetch_all("SELECT * FROM spaces WHERE enterprise_id = ? ORDER BY name", (enterprise_id,))
+        return [_space(row) for row in rows]
 
     def list_enterprises(self) -> list[str]:
-        rows = self._db.connection().execute("SELECT DISTINCT enterprise_id FROM spaces ORDER BY enterprise_id")
-        return [row[0] for row in rows.fetchall()]
+        rows = self._db.fetch_all("SELECT DISTINCT enterprise_id FROM spaces ORDER BY enterprise_id")
+        return [row[0] for row in rows]
 
     def update_space(self, scope: Scope, edit: SpaceEdit) -> Space:
         changes = {key: value for key, value in vars(edit).items() if value is not None}
@@ -270,35 +339,35 @@ class LocalKnowledgeStore:
     # -- documents --------------------------------------------------------------------------------------------
 
     def find_document(self, scope: Scope, source: str) -> Document | None:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? "
             "AND d.source = ?",
             (scope.enterprise_id, scope.space_id, source),
-        ).fetchone()
+        )
         return _document(row) if row else None
 
     def get_document(self, scope: Scope, document_id: str) -> Document:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ? AND d.id = ?",
             (scope.enterprise_id, scope.space_id, document_id),
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"No document {document_id} in this space.")
         return _document(row)
 
     def list_documents(self, scope: Scope, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         conditions, params = _document_filter_sql(search_filter)
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ?{conditions} "
             "ORDER BY d.source",
             (scope.enterprise_id, scope.space_id, *params),
         )
-        return [_document(row) for row in rows.fetchall()]
+        return [_document(row) for row in rows]
 
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
         with self._db.write() as connection:
             space = self._space_row(connection, scope)
-            vector_file = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"])
+            vector_file = self._intact_vector_file(space)
             first_row = space["vector_count"]
             next_row = first_row
             written: list[tuple[str, Outcome, str | None]] = []
@@ -424,7 +493,7 @@ class LocalKnowledgeStore:
             "SELECT row_key, vector_row FROM chunks WHERE space_id = ? AND enterprise_id = ? ORDER BY vector_row",
             (scope.space_id, scope.enterprise_id),
         ).fetchall()
-        old = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"])
+        old = self._intact_vector_file(space)
         rows = np.fromiter((row["vector_row"] for row in live), dtype=np.int64, count=len(live))
         vectors = np.asarray(old.matrix(space["vector_count"])[rows])
         file_name = self._rewrite_vectors(connection, scope, [row["row_key"] for row in live], vectors)
@@ -436,10 +505,10 @@ class LocalKnowledgeStore:
         return space["vector_file"]
 
     def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             "SELECT 1 FROM documents WHERE enterprise_id = ? AND space_id = ? AND content_hash = ? LIMIT 1",
             (scope.enterprise_id, scope.space_id, content_hash),
-        ).fetchone()
+        )
         return row is not None
 
     def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]:
@@ -448,11 +517,11 @@ class LocalKnowledgeStore:
         if document_id is not None:
             query += " AND c.document_id = ?"
             params.append(document_id)
-        rows = self._db.connection().execute(query + " ORDER BY c.document_id, c.ordinal", params)
-        return [_chunk(row) for row in rows.fetchall()]
+        rows = self._db.fetch_all(query + " ORDER BY c.document_id, c.ordinal", params)
+        return [_chunk(row) for row in rows]
 
     def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]:
-        rows = self._db.connection().execute(
+        rows = self._db.fetch_all(
             "SELECT * FROM document_changes WHERE enterprise_id = ? AND space_id = ? AND sequence > ? "
             "ORDER BY sequence",
             (scope.enterprise_id, scope.space_id, after_sequence),
@@ -469,7 +538,7 @@ class LocalKnowledgeStore:
                 content_hash=row["content_hash"],
                 changed_at=datetime.fromisoformat(row["changed_at"]),
             )
-            for row in rows.fetchall()
+            for row in rows
         ]
 
     def replace_vectors(self, scope: Scope, embedder_id: str, vectors: np.ndarray, chunk_ids: Sequence[str]) -> None:
@@ -512,7 +581,7 @@ class LocalKnowledgeStore:
                     (scope.enterprise_id, scope.space_id, *params),
                 ).fetchall()
                 mask = np.isin(rows.document_keys, np.fromiter((row[0] for row in allowed), dtype=np.int64))
-            matrix = self._vector_file(scope.enterprise_id, space["vector_file"], space["dimension"]).matrix(count)
+            matrix = self._intact_vector_file(space).matrix(count)
             best = top_k(matrix, query, k, mask)
             return self._hits(connection, [(int(rows.chunk_keys[row]), score) for row, score in best])
 

@@ -2,8 +2,9 @@
 
 The file holds `rows × dimension` little-endian float32 values and nothing else. SQLite records how many rows are
 committed; the ingest path appends rows *before* committing, so after a crash the file can only be longer than
-the committed count, and `repair` truncates it back. Rows of deleted chunks stay in the file (masked) until the
-space is compacted into a new file.
+the committed count, and `repair` truncates it back. A file shorter than the committed count was damaged from
+outside; its space is refused until it is re-embedded or deleted. Rows of deleted chunks stay in the file (masked)
+until the space is compacted into a new file.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
-
-from lmspace_core.errors import LMSpaceError
 
 ROW_DTYPE = np.dtype("<f4")
 # A query scores on one BLAS thread: on a 2-core machine a second thread buys little for one matrix-vector
@@ -32,24 +31,24 @@ class VectorFile:
         self._mapped: tuple[int, np.ndarray] | None = None
 
     def stored_rows(self) -> int:
-        try:
-            return self.path.stat().st_size // self._row_bytes
-        except FileNotFoundError:
-            return 0
+        return self._size() // self._row_bytes
 
     def repair(self, committed_rows: int) -> bool:
-        """Cut rows that were appended but never committed; return whether anything was cut."""
-        size = self.path.stat().st_size if self.path.exists() else 0
-        expected = committed_rows * self._row_bytes
-        if size < expected:
-            raise LMSpaceError(
-                f"The vector file {self.path} has {size // self._row_bytes} rows but the database expects "
-                f"{committed_rows}; it was damaged outside LMSpace. Run `lmspace spaces reembed` on this space."
-            )
-        if size > expected:
+        """Cut rows that were appended but never committed; return whether anything was cut.
+
+        A file *shorter* than the committed rows was damaged outside LMSpace and is left alone: its space is refused
+        (see `LocalKnowledgeStore`) until it is re-embedded or deleted, and every other space keeps working.
+        """
+        if self._size() > committed_rows * self._row_bytes:
             self.truncate(committed_rows)
             return True
         return False
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def append(self, vectors: np.ndarray, at_row: int) -> None:
         """Write `vectors` starting at `at_row` (dropping anything after it) and make them durable."""

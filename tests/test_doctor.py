@@ -1,0 +1,68 @@
+"""`lmspace doctor`: a sound store passes, recent files of work in progress are kept, lost raw files are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from lmspace_core.doctor import examine
+from tests.conftest import write_config
+from tests.test_probes_kills import lmspace, open_workspace, seed
+
+THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_a_sound_store_passes_every_check_and_nothing_is_fixed(tmp_path):
+    config = write_config(tmp_path)
+    workspace = open_workspace(config)
+    seed(workspace, workspace.create_space("s"), "a.txt", "Some text.")
+    workspace.close()
+    code, output = lmspace(config, "doctor", "--json")
+    report = json.loads(output)
+    assert code == 0 and report["ok"]
+    assert [check["name"] for check in report["checks"]] == ["database", "vectors", "blobs", "jobs", "uploads"]
+    assert all(check["fixed"] == [] and check["problems"] == [] for check in report["checks"])
+    code, output = lmspace(config, "doctor")
+    assert code == 0 and "ok blobs: 1 raw files referenced by documents" in output
+
+
+def test_recent_files_are_left_to_the_work_that_is_writing_them(tmp_path):
+    config = write_config(tmp_path)
+    workspace = open_workspace(config)
+    space = workspace.create_space("s")
+    workspace.blobs.put(space.scope, "a" * 64, b"written a moment before its document is committed")
+    staging = workspace.settings.data_dir / "uploads" / "job"
+    staging.mkdir(parents=True)
+    assert examine(workspace.settings).fixed == ()
+    assert workspace.blobs.get(space.scope, "a" * 64) and staging.exists()
+    workspace.close()
+
+
+def test_staging_folders_are_kept_while_a_job_runs(tmp_path):
+    config = write_config(tmp_path)
+    workspace = open_workspace(config)
+    space = workspace.create_space("s")
+    workspace.job_store.create_job(space.scope, "ingest", "running", THIS_PROCESS)
+    staging = workspace.settings.data_dir / "uploads" / "job"
+    staging.mkdir(parents=True)
+    report = examine(workspace.settings, grace_seconds=0)
+    assert staging.exists() and report.fixed == ()
+    assert report.checks[-1].summary == "1 staging folders kept while jobs run"
+    workspace.close()
+
+
+def test_a_document_whose_raw_file_is_lost_is_reported_by_its_source(tmp_path):
+    config = write_config(tmp_path)
+    workspace = open_workspace(config)
+    space = workspace.create_space("s")
+    content_hash = seed(workspace, space, "handbook/leave.md", "Leave is 25 days.")
+    workspace.blobs.delete(space.scope, content_hash)
+    report = examine(workspace.settings)
+    workspace.close()
+    assert not report.ok
+    [blobs] = [check for check in report.checks if check.name == "blobs"]
+    assert blobs.problems == (
+        f"space {space.id} (enterprise 'default') lost the raw file of handbook/leave.md; "
+        "ingest those files again to restore them",
+    )

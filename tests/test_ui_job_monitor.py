@@ -1,0 +1,53 @@
+"""The job monitor shows the status the job store holds now, and a partial ingest as such, with its report."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from streamlit.testing.v1 import AppTest
+
+from lmspace_core.domain import FileOutcome, IngestReport, JobStatus, Outcome, Progress, to_json_data
+from lmspace_ui.text import plain
+
+THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # a live owner: the runner leaves its jobs running
+
+
+def monitor_the_job_as_first_read() -> None:
+    """A page that read its job while it was queued and draws it after the job has started (or finished)."""
+    import dataclasses
+
+    from lmspace_core.domain import JobStatus
+    from lmspace_ui.job_monitor import job_monitor
+    from lmspace_ui.resources import get_workspace
+
+    workspace = get_workspace()
+    [job] = workspace.job_store.list_jobs(workspace.enterprise_id, kind="ingest")
+    job_monitor(workspace.job_store, job if job.status.finished else dataclasses.replace(job, status=JobStatus.QUEUED))
+
+
+def test_a_job_that_has_reported_progress_is_shown_running_not_queued(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md", THIS_PROCESS)
+    app_workspace.job_store.record_progress(job.enterprise_id, job.id, Progress("ingest", 0, 1, item="a.md"))
+    at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
+    assert not at.exception
+    [caption] = [caption.value for caption in at.caption if caption.value.startswith("ingest ·")]
+    assert caption.startswith("ingest · running ·")
+
+
+def test_a_partial_ingest_is_labelled_partial_with_its_failures_and_report(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.pdf", THIS_PROCESS)
+    report = IngestReport(space.id, (FileOutcome("a.md", Outcome.ADDED, chunks=1),
+                                     FileOutcome("b.pdf", Outcome.FAILED, reason="is encrypted")))
+    app_workspace.job_store.finish_job(job.enterprise_id, job.id, JobStatus.PARTIAL, result=to_json_data(report),
+                                       error="1 of 2 inputs failed: b.pdf: is encrypted.")
+    at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
+    assert not at.exception
+    assert any(caption.value.startswith("ingest · partial ·") for caption in at.caption)
+    [warning] = at.warning
+    assert plain("b.pdf") in warning.value and "is encrypted" in warning.value
+    assert {row["File"]: row["Outcome"] for row in at.dataframe[0].value.to_dict("records")} == {
+        "a.md": "added", "b.pdf": "failed"
+    }
