@@ -161,17 +161,16 @@ def _delete_document_and_die_before_its_blob(config: str) -> None:
 
 
 def _die_while_writing_a_blob(config: str) -> None:
-    from lmspace_core.stores.local import blobs
-
-    blobs.os.replace = lambda source, target: _die()
     workspace = open_workspace(Path(config))
-    workspace.blobs.put(workspace.space("s").scope, "f" * 64, b"half written")
+    scope = workspace.space("s").scope
+    os.replace = lambda source, target: _die()  # the temporary file is written, never renamed into place
+    workspace.blobs.put(scope, "f" * 64, b"half written")
 
 
 def _delete_space_and_die_before_its_blobs(config: str) -> None:
-    from lmspace_core.stores.local import blobs
+    from lmspace_core.stores.local.blobs import LocalBlobStore
 
-    blobs.shutil.rmtree = lambda path, ignore_errors=False: _die()
+    LocalBlobStore.delete_space = lambda self, scope: _die()
     workspace = open_workspace(Path(config))
     workspace.delete_space(workspace.space("doomed"))
 
