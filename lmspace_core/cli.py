@@ -536,3 +536,7 @@ app.command()(optimize)
 from lmspace_core.cli_migrate import migrate  # noqa: E402  (it imports this module's helpers)
 
 app.command()(migrate)
+
+from lmspace_core.cli_outbox import outbox_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(outbox_app, name="outbox")

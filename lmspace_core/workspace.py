@@ -86,7 +86,7 @@ def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStor
         )
     from lmspace_core.stores.azure import build_azure_stores
 
-    return build_azure_stores(settings.store.azure)
+    return build_azure_stores(settings.store.azure, settings.data_dir)
 
 
 class Workspace:

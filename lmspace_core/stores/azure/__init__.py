@@ -3,27 +3,37 @@ for jobs. `build_azure_stores` is what the composition root calls for `store.bac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lmspace_core.config import AzureStoreSettings
 from lmspace_core.domain import Scope
 from lmspace_core.stores.azure.blobs import AzureBlobStore
 from lmspace_core.stores.azure.clients import build_clients
 from lmspace_core.stores.azure.cosmos_store import CosmosKnowledgeStore
 from lmspace_core.stores.azure.jobs import TableJobStore
+from lmspace_core.stores.azure.offline import OfflineFile, Outbox, ResilientBlobStore, ResilientKnowledgeStore
+
+OUTBOX_FILE = "azure_outbox.db"
 
 
-def build_azure_stores(settings: AzureStoreSettings) -> tuple[CosmosKnowledgeStore, AzureBlobStore, TableJobStore]:
+def build_azure_stores(
+    settings: AzureStoreSettings, data_dir: Path
+) -> tuple[ResilientKnowledgeStore, ResilientBlobStore, TableJobStore]:
+    """The Azure stores, behind the outbox and remembered reads kept in `<data_dir>/azure_outbox.db`."""
     clients = build_clients(settings)
     blobs = AzureBlobStore(clients.blobs, settings.blob_container)
+    knowledge = CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index)
+    outbox = Outbox(OfflineFile(data_dir / OUTBOX_FILE), knowledge, blobs)
     return (
-        CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index),
-        blobs,
+        ResilientKnowledgeStore(knowledge, outbox),
+        ResilientBlobStore(blobs, outbox),
         TableJobStore(clients.tables, settings.jobs_table, blobs),
     )
 
 
-def probe_azure_stores(settings: AzureStoreSettings, enterprise_id: str) -> str:
+def probe_azure_stores(settings: AzureStoreSettings, data_dir: Path, enterprise_id: str) -> str:
     """One request to each service (containers and tables are created if missing); a sentence for the checks."""
-    store, blobs, jobs = build_azure_stores(settings)
+    store, blobs, jobs = build_azure_stores(settings, data_dir)
     spaces = store.list_spaces(enterprise_id)
     blobs.delete_space(Scope(enterprise_id, "-probe-"))  # lists a prefix nobody uses
     jobs.list_jobs(enterprise_id, limit=1)

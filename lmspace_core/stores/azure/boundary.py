@@ -23,6 +23,10 @@ _ROLES = ("Cosmos DB Built-in Data Contributor (Cosmos DB), Storage Blob Data Co
           "Contributor (the storage account)")
 
 
+class ServiceUnreachableError(BackendError):
+    """No connection to the service could be made, even after the retries (the outbox queues such writes)."""
+
+
 def _message(service: str, error: AzureError) -> str:
     status = getattr(error, "status_code", None)
     if isinstance(error, ClientAuthenticationError) or status in (401, 403):
@@ -44,6 +48,8 @@ def azure_call(service: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             try:
                 return method(*args, **kwargs)
+            except ServiceRequestError as error:
+                raise ServiceUnreachableError(_message(service, error)) from None
             except AzureError as error:
                 raise BackendError(_message(service, error)) from None
 

@@ -126,6 +126,9 @@ class CosmosKnowledgeStore:
         self._containers: dict[str, Any] = {}
         self._dimensions: dict[Scope, int] = {}
         self._lock = threading.Lock()
+        # azure-cosmos 4.17.1 shares response-header state between concurrent queries on one client (seen: "OrderedDict
+        # mutated during iteration" from 4 threads); queries on one store take turns, point reads and batches do not.
+        self._query_lock = threading.Lock()
 
     def close(self) -> None:
         """Nothing to release: the SDK client's connections close with the process."""
@@ -186,10 +189,12 @@ class CosmosKnowledgeStore:
         except exceptions.CosmosResourceNotFoundError:
             return None
 
-    @staticmethod
-    def _query(container: Any, partition: str, query: str, params: list[dict] | None = None) -> list[Any]:
-        return call_with_retries(lambda: list(container.query_items(
-            query, parameters=params or [], partition_key=partition)))
+    def _query(self, container: Any, partition: str, query: str, params: list[dict] | None = None) -> list[Any]:
+        def run() -> list[Any]:
+            with self._query_lock:
+                return list(container.query_items(query, parameters=params or [], partition_key=partition))
+
+        return call_with_retries(run)
 
     @staticmethod
     def _batch(container: Any, operations: Sequence[Any], partition: str) -> None:
@@ -255,9 +260,13 @@ class CosmosKnowledgeStore:
     def list_enterprises(self) -> list[str]:
         """The one cross-partition query: administration across tenants, never tenant data."""
         spaces = self._spaces()
-        return sorted(call_with_retries(lambda: list(spaces.query_items(
-            "SELECT DISTINCT VALUE c.enterprise_id FROM c WHERE c.type = 'space'",
-            enable_cross_partition_query=True))))
+
+        def run() -> list[str]:
+            with self._query_lock:
+                return list(spaces.query_items("SELECT DISTINCT VALUE c.enterprise_id FROM c WHERE c.type = 'space'",
+                                               enable_cross_partition_query=True))
+
+        return sorted(call_with_retries(run))
 
     @_cosmos
     def update_space(self, scope: Scope, edit: SpaceEdit) -> Space:
