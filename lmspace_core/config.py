@@ -265,6 +265,7 @@ class ResearchSettings(_Settings):
     context_tokens: int = Field(6000, ge=1000)  # the model's context a subagent's prompt must fit
     sandbox_memory_mb: int = Field(512, ge=128)  # what code in the explore sandbox may allocate
     sandbox_output_mb: float = Field(1.0, gt=0)  # what one execution in the sandbox may print or submit
+    pyodide_dir: ExpandedPath | None = None  # Pyodide's files; default: node_modules/pyodide of a checkout
 
 
 class LocalSyncSettings(_Settings):

@@ -15,7 +15,9 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-HOME = Path(__file__).resolve().parent.parent / "Home.py"
+# A checkout runs the dashboard from its root; an installed wheel carries the same files in `lmspace_ui/app/`.
+_PACKAGED_HOME = Path(__file__).resolve().parent / "app" / "Home.py"
+HOME = _PACKAGED_HOME if _PACKAGED_HOME.is_file() else Path(__file__).resolve().parent.parent / "Home.py"
 
 
 def dashboard_command(port: int, address: str = "127.0.0.1") -> list[str]:

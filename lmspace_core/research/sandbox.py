@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from lmspace_core.config import ResearchSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PYODIDE_DIR = REPO_ROOT / "node_modules" / "pyodide"
+DEFAULT_PYODIDE_DIR = REPO_ROOT / "node_modules" / "pyodide"  # a checkout; an installed wheel sets pyodide_dir
+PYODIDE_VERSION = "0.29.4"  # as pinned in package.json
 RUNNER = Path(__file__).with_name("sandbox_runner.js")
 WORKER = Path(__file__).with_name("sandbox_worker.js")
 STARTUP_TIMEOUT_S = 60
@@ -118,9 +119,14 @@ def find_pyodide(pyodide_dir: Path | str | None = None) -> Path:
     needed = ("pyodide.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
     missing = [name for name in needed if not (directory / name).is_file()]
     if missing:
+        how = (
+            f"run `npm ci` in {REPO_ROOT}" if (REPO_ROOT / "package.json").is_file() else
+            f"run `npm install pyodide@{PYODIDE_VERSION}` in a folder of your choice and set research.pyodide_dir "
+            "in lmspace.yaml to its node_modules/pyodide"
+        )
         raise SandboxUnavailableError(
             f"Pyodide, which the code sandbox of explore research runs, is missing from {directory} "
-            f"(no {', '.join(missing)}): run `npm ci` in {REPO_ROOT}."
+            f"(no {', '.join(missing)}): {how}."
         )
     return directory.resolve()
 

@@ -132,7 +132,8 @@ class CodebaseResearcher:
             from lmspace_core.research.sandbox import SandboxLimits, sandbox_factory
 
             limits = SandboxLimits.from_settings(self.workspace.settings.research)
-            result = ExploreExecutor(lm, sandbox_factory(limits=limits)).run(plan.task, plan.question or plan.task, codebase, files, progress)
+            factory = sandbox_factory(limits=limits, pyodide_dir=self.workspace.settings.research.pyodide_dir)
+            result = ExploreExecutor(lm, factory).run(plan.task, plan.question or plan.task, codebase, files, progress)
         size = sum(f.size for f in files)
         return Scan(result.findings, len(files), size), result.summary, result.lm_calls, result.tokens
 
