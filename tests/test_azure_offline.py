@@ -68,3 +68,37 @@ def test_writes_made_offline_are_replayed_in_order_once(lmspace, tmp_path: Path)
 
 def _hash_prefix(entry: dict) -> str:
     return entry["summary"].rsplit(" ", 1)[1]
+
+
+def test_an_outage_in_the_middle_of_an_ingest_loses_nothing(tmp_path: Path):
+    from lmspace_core.emulators.launch import start_emulators
+
+    emulators = start_emulators(tmp_path / "emulators")  # keeps its data across the outage, as Azure does
+    try:
+        workspace = Workspace(load_config(write_config(tmp_path), env=azure_environment(emulators)))
+        space = workspace.create_space("policies")
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        names = [f"f{n}.md" for n in range(1, 7)]
+        for name in names:
+            (folder / name).write_text(f"# {name}\n\nRule {name}: requests are answered within two days.\n")
+        stopped = []
+
+        def progress(step) -> None:
+            if step.item == "docs/f4.md" and not stopped:  # Azure goes away half-way through the files
+                emulators.stop()
+                stopped.append(True)
+
+        report = workspace.ingest(space, folder, progress=progress)
+        assert stopped and [f.outcome for f in report.files] == [Outcome.ADDED] * 6  # all acknowledged
+        assert workspace.store.outbox.file.pending()
+        emulators = emulators.restart()
+        assert workspace.store.outbox.replay().remaining == 0
+        documents = workspace.documents(space)
+        assert sorted(d.source for d in documents) == [f"docs/{name}" for name in names]
+        assert [c.source for c in workspace.store.changes(space.scope)] == [f"docs/{name}" for name in names]
+        assert len(workspace.chunks(space, documents[0])) == documents[0].chunk_count
+        assert workspace.blobs.get(space.scope, documents[-1].content_hash).startswith(b"# f")
+        workspace.close()
+    finally:
+        emulators.stop()

@@ -26,6 +26,7 @@ import copy
 import hashlib
 import hmac
 import json
+import pickle
 import ssl
 import threading
 import time
@@ -33,6 +34,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -134,6 +136,15 @@ class CosmosState:
             self._vector_cache.clear()
         self._vector_cache[id(values)] = (values, array)
         return array
+
+    def save(self, path: Path) -> None:
+        """Keep the data across a restart (what a real service does when it comes back after an outage)."""
+        with self.lock:
+            path.write_bytes(pickle.dumps((self.databases, self._next_rid)))
+
+    def load(self, path: Path) -> None:
+        with self.lock:
+            self.databases, self._next_rid = pickle.loads(path.read_bytes())
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:
@@ -617,8 +628,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--state", type=Path, help="Load the data from this file, and save it there on exit.")
     args = parser.parse_args(argv)
     emulator = CosmosEmulator((args.cert, args.key), args.port)
+    if args.state is not None and args.state.exists():
+        emulator.state.load(args.state)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -626,6 +640,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ready {emulator.port}", flush=True)
     stop.wait()
     emulator.stop()
+    if args.state is not None:
+        emulator.state.save(args.state)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ class Emulators:
     queue_port: int
     table_port: int
     workdir: Path
+    persistent: bool = False  # data kept in `workdir` across `restart()`
 
     @property
     def cosmos_endpoint(self) -> str:
@@ -167,29 +168,47 @@ class Emulators:
         return json.loads(self._control("stats"))
 
     def stop(self) -> None:
+        """Stop both (a persistent pair saves its data first and keeps `workdir`)."""
         _stop_process(self.cosmos)
         _stop_process(self.azurite)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.persistent:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def restart(self) -> Emulators:
+        """Start a stopped persistent pair again, on the same ports and with the data it had."""
+        if not self.persistent:
+            raise EmulatorError("Only emulators started with a workdir keep their data across a restart.")
+        self.stop()
+        return start_emulators(self.workdir, (self.cosmos_port, self.blob_port, self.queue_port, self.table_port))
 
 
-def start_emulators() -> Emulators:
-    """Start Azurite and the Cosmos emulator on free loopback ports; raise `EmulatorError` with the fix if not."""
+def start_emulators(workdir: Path | None = None, ports: tuple[int, int, int, int] | None = None) -> Emulators:
+    """Start Azurite and the Cosmos emulator on loopback; raise `EmulatorError` with the fix if they cannot start.
+
+    Args:
+        workdir: keep the data there (and across `Emulators.restart()`); None keeps it in memory only.
+        ports: Cosmos, blob, queue and table ports; None picks free ones.
+    """
     command = azurite_command()
     if command is None:
         raise EmulatorError("Azurite is not installed: run `npm ci` in the LMSpace repository (see package.json).")
-    workdir = Path(tempfile.mkdtemp(prefix="lmspace-emulators-"))
-    cosmos_port, blob, queue, table = _free_port(), _free_port(), _free_port(), _free_port()
+    persistent = workdir is not None
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="lmspace-emulators-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    cosmos_port, blob, queue, table = ports or (_free_port(), _free_port(), _free_port(), _free_port())
     certificate, key = self_signed_certificate(workdir)
+    storage = ["--location", str(workdir / "azurite")] if persistent else ["--inMemoryPersistence"]
+    state = ["--state", str(workdir / "cosmos.state")] if persistent else []
     processes = [
         subprocess.Popen(
-            [str(command), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
+            [str(command), "--silent", *storage, "--skipApiVersionCheck", "--disableTelemetry",
              "--loose", "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
              "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "lmspace_core.emulators.cosmos_server", "--port", str(cosmos_port),
-             "--cert", certificate, "--key", key],
+             "--cert", certificate, "--key", key, *state],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         ),
     ]
@@ -201,7 +220,8 @@ def start_emulators() -> Emulators:
     except BaseException:
         for process in processes:
             _stop_process(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not persistent:
+            shutil.rmtree(workdir, ignore_errors=True)
         raise
     azurite, cosmos = processes
-    return Emulators(cosmos, azurite, cosmos_port, blob, queue, table, workdir)
+    return Emulators(cosmos, azurite, cosmos_port, blob, queue, table, workdir, persistent)
