@@ -467,8 +467,10 @@ def config_check(as_json: JsonFlag = False) -> None:
     """Validate the configuration and show the effective settings (secrets masked)."""
     from lmspace_core.config import load_config
     from lmspace_core.lm import describe_lm
+    from lmspace_core.plugins import check_settings
 
     settings = load_config(_State.config)
+    check_settings(settings)
     result = {"source": settings.source, "language_model": describe_lm(settings.lm), "settings": settings.masked_dict()}
     if as_json:
         return _print_json(result)
@@ -540,3 +542,7 @@ app.command()(migrate)
 from lmspace_core.cli_outbox import outbox_app  # noqa: E402  (it imports this module's helpers)
 
 app.add_typer(outbox_app, name="outbox")
+
+from lmspace_core.cli_plugins import plugins  # noqa: E402  (it imports this module's helpers)
+
+app.command()(plugins)

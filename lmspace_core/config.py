@@ -166,7 +166,7 @@ class AzureStoreSettings(_Settings):
 
 
 class StoreSettings(_Settings):
-    backend: Literal["embedded", "azure"] = "embedded"
+    backend: str = "embedded"  # a registered store backend (plugins add more); checked when the stores are built
     azure: AzureStoreSettings | None = None
 
     @model_validator(mode="after")
@@ -193,7 +193,7 @@ class StoreSettings(_Settings):
 
 
 class EmbedderSettings(_Settings):
-    provider: Literal["onnx_int8", "sentence_transformers", "azure_openai"] = "onnx_int8"
+    provider: str = "onnx_int8"  # a registered embedder (plugins add more); checked when it is built
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(32, ge=1, le=1024)
     device: str = "cpu"
@@ -213,7 +213,7 @@ class EmbedderSettings(_Settings):
 
 
 class LMSettings(_Settings):
-    provider: Literal["none", "azure_openai", "openai", "litellm", "llama_cpp"] = "none"
+    provider: str = "none"  # a registered LM provider (plugins add more); checked when the model is built
     model: str | None = None
     endpoint: Url | None = None
     deployment: str | None = None

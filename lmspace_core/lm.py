@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmspace_core.config import LMSettings, SecretRef, mask_url_credentials
-from lmspace_core.errors import ConfigError, ModelError
+from lmspace_core.errors import ConfigError, LMSpaceError, ModelError
+from lmspace_core.plugins import hookimpl, registry
 
 if TYPE_CHECKING:
     import dspy
@@ -51,48 +52,79 @@ def resolve_secret(ref: SecretRef) -> str:
 
 
 def build_lm(settings: LMSettings, data_dir: Path) -> dspy.LM | None:
-    """The configured model as a `dspy.LM`, or None when `lm.provider` is none (answers are extracted passages).
+    """The model `lm.provider` names (from the plugin registry) as a `dspy.LM`, or None when it is `none` (answers
+    are extracted passages).
 
     Nothing is sent to the provider here; secrets are resolved now so a missing key fails at start-up rather than
     at the first question. A relative `lm.model_path` is read from `data_dir`.
     """
-    if settings.provider == "none":
-        return None
-    import dspy
-    from dspy.utils.exceptions import DSPyError
-
-    # DSPy reads DSPY_CACHEDIR only when first imported, which may have happened before the settings were loaded.
-    dspy.configure_cache(disk_cache_dir=os.environ.get("DSPY_CACHEDIR") or str(data_dir / "dspy_cache"))
-    sampling = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    provider = registry().get("lm_provider", settings.provider)
     try:
-        if settings.provider == "llama_cpp":
-            assert settings.model_path is not None  # LMSettings requires it for llama_cpp
-            path = data_dir / settings.model_path
-            engine = LlamaCppEngine(path, n_ctx=settings.n_ctx)
-            return dspy.LM(f"local/{path.stem}", engine=engine, **sampling)
-        model, connection = _route(settings)
-        return dspy.LM(model, **connection, **sampling, timeout=settings.timeout_s)
-    except (ValueError, TypeError, DSPyError) as exc:
+        lm = provider.target(settings, data_dir)
+    except LMSpaceError:
+        raise
+    except Exception as exc:  # LiteLLM, DSPy and plugins report bad arguments with many exception types
         raise ModelError(f"cannot set up the language model {describe_lm(settings)}: {exc}") from exc
+    if lm is not None:
+        import dspy
+
+        # DSPy reads DSPY_CACHEDIR only when first imported, which may have happened before the settings were loaded.
+        dspy.configure_cache(disk_cache_dir=os.environ.get("DSPY_CACHEDIR") or str(data_dir / "dspy_cache"))
+    return lm
 
 
 def describe_lm(settings: LMSettings) -> str:
     """One line naming the model, for the CLI and the dashboard."""
-    match settings.provider:
-        case "none":
-            return "none (answers are extracted passages)"
-        case "azure_openai":
-            auth = "Entra ID" if settings.auth == "entra" else "API key"
-            name = f"{settings.model} " if settings.model else ""
-            endpoint = mask_url_credentials(settings.endpoint or "")
-            return f"Azure OpenAI {name}(deployment {settings.deployment} at {endpoint}, {auth})"
-        case "openai":
-            return f"OpenAI {settings.model}{_at(settings.api_base)}"
-        case "litellm":
-            return f"LiteLLM {settings.model}{_at(settings.api_base)}"
-        case "llama_cpp":
-            name = settings.model_path.name if settings.model_path else "?"
-            return f"llama.cpp {name} (in process, {settings.n_ctx}-token context)"
+    provider = registry().find("lm_provider", settings.provider)
+    if provider is None:
+        return f"{settings.provider} (not installed)"
+    describe = provider.options.get("describe")
+    return describe(settings) if describe else f"{settings.provider} {settings.model or ''} (plugin {provider.plugin})"
+
+
+def _no_model(settings: LMSettings, data_dir: Path) -> None:
+    return None
+
+
+def _llama_cpp_lm(settings: LMSettings, data_dir: Path) -> dspy.LM:
+    import dspy
+
+    assert settings.model_path is not None  # LMSettings requires it for llama_cpp
+    path = data_dir / settings.model_path
+    engine = LlamaCppEngine(path, n_ctx=settings.n_ctx)
+    return dspy.LM(f"local/{path.stem}", engine=engine, **_sampling(settings))
+
+
+def _hosted_lm(settings: LMSettings, data_dir: Path) -> dspy.LM:
+    import dspy
+
+    model, connection = _route(settings)
+    return dspy.LM(model, **connection, **_sampling(settings), timeout=settings.timeout_s)
+
+
+def _sampling(settings: LMSettings) -> dict[str, Any]:
+    return {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+
+
+def _describe_azure_openai(settings: LMSettings) -> str:
+    auth = "Entra ID" if settings.auth == "entra" else "API key"
+    name = f"{settings.model} " if settings.model else ""
+    endpoint = mask_url_credentials(settings.endpoint or "")
+    return f"Azure OpenAI {name}(deployment {settings.deployment} at {endpoint}, {auth})"
+
+
+def _describe_llama_cpp(settings: LMSettings) -> str:
+    name = settings.model_path.name if settings.model_path else "?"
+    return f"llama.cpp {name} (in process, {settings.n_ctx}-token context)"
+
+
+@hookimpl
+def register_lm_providers(register) -> None:
+    register("none", _no_model, describe=lambda settings: "none (answers are extracted passages)")
+    register("azure_openai", _hosted_lm, describe=_describe_azure_openai)
+    register("openai", _hosted_lm, describe=lambda settings: f"OpenAI {settings.model}{_at(settings.api_base)}")
+    register("litellm", _hosted_lm, describe=lambda settings: f"LiteLLM {settings.model}{_at(settings.api_base)}")
+    register("llama_cpp", _llama_cpp_lm, describe=_describe_llama_cpp)
 
 
 def _at(api_base: str | None) -> str:

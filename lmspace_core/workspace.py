@@ -40,6 +40,7 @@ from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
 from lmspace_core.names import check_enterprise_id, check_space_name, shown
+from lmspace_core.plugins import check_settings, hookimpl, registry
 from lmspace_core.stores.base import BlobStore, JobStore, KnowledgeStore, SpaceEdit
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
@@ -51,42 +52,74 @@ IngestSource = str | Path | Mapping[str, str | bytes]
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedder.provider == "onnx_int8":
-        from lmspace_core.embeddings.onnx_int8 import OnnxInt8Embedder
+    """The embedder `embedder.provider` names, from the plugin registry."""
+    return registry().get("embedder", settings.embedder.provider).target(settings)
 
-        return OnnxInt8Embedder(settings.embedder.cache_dir or settings.data_dir / "models",
-                                settings.embedder.batch_size, settings.embedder.ingest_threads)
-    if settings.embedder.provider == "sentence_transformers":
-        from lmspace_core.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
-        return SentenceTransformerEmbedder(batch_size=settings.embedder.batch_size, device=settings.embedder.device)
+def build_token_counter(settings: Settings) -> TokenCounter:
+    """How the configured embedder counts tokens, so that chunks fit the window it reads (its fine-tuned copies
+    keep its tokenizer); characters / 4 for an embedder that registered no counter."""
+    counter = registry().get("embedder", settings.embedder.provider).options.get("token_counter")
+    return counter(settings) if counter else CharacterEstimate()
+
+
+def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
+    """The knowledge, blob and job stores `store.backend` names, from the plugin registry."""
+    return registry().get("store_backend", settings.store.backend).target(settings)
+
+
+def _onnx_int8_embedder(settings: Settings) -> Embedder:
+    from lmspace_core.embeddings.onnx_int8 import OnnxInt8Embedder
+
+    return OnnxInt8Embedder(settings.embedder.cache_dir or settings.data_dir / "models",
+                            settings.embedder.batch_size, settings.embedder.ingest_threads)
+
+
+def _sentence_transformers_embedder(settings: Settings) -> Embedder:
+    from lmspace_core.embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(batch_size=settings.embedder.batch_size, device=settings.embedder.device)
+
+
+def _azure_openai_embedder(settings: Settings) -> Embedder:
     raise NotAvailableYetError(
         f"The '{settings.embedder.provider}' embedder arrives with Azure persistence; "
         "use embedder.provider: onnx_int8 or sentence_transformers for now."
     )
 
 
-def build_token_counter(settings: Settings) -> TokenCounter:
-    """How the configured embedder counts tokens, so that chunks fit the window it reads (its fine-tuned copies
-    keep its tokenizer)."""
-    if settings.embedder.provider in ("onnx_int8", "sentence_transformers"):
-        from lmspace_core.ingest.tokens import minilm_counter
+def _minilm_counter(settings: Settings) -> TokenCounter:
+    from lmspace_core.ingest.tokens import minilm_counter
 
-        return minilm_counter()
-    return CharacterEstimate()
+    return minilm_counter()
 
 
-def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
-    if settings.store.backend == "embedded":
-        database = Database(settings.data_dir / "lmspace.db")
-        return (
-            LocalKnowledgeStore(database, settings.data_dir),
-            LocalBlobStore(settings.data_dir / "blobs"),
-            LocalJobStore(database),
-        )
+def _embedded_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
+    database = Database(settings.data_dir / "lmspace.db")
+    return (
+        LocalKnowledgeStore(database, settings.data_dir),
+        LocalBlobStore(settings.data_dir / "blobs"),
+        LocalJobStore(database),
+    )
+
+
+def _azure_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
     from lmspace_core.stores.azure import build_azure_stores
 
     return build_azure_stores(settings.store.azure, settings.data_dir)
+
+
+@hookimpl
+def register_embedders(register) -> None:
+    register("onnx_int8", _onnx_int8_embedder, token_counter=_minilm_counter)
+    register("sentence_transformers", _sentence_transformers_embedder, token_counter=_minilm_counter)
+    register("azure_openai", _azure_openai_embedder)
+
+
+@hookimpl
+def register_store_backends(register) -> None:
+    register("embedded", _embedded_stores)
+    register("azure", _azure_stores)
 
 
 class Workspace:
@@ -95,6 +128,7 @@ class Workspace:
     def __init__(self, settings: Settings, enterprise: str | None = None) -> None:
         """`enterprise` overrides the configured one; either way, it is the only enterprise this workspace touches."""
         prepare_runtime_environment(settings)
+        check_settings(settings)
         self.settings = settings
         self.enterprise_id = check_enterprise_id(enterprise or settings.enterprise)
         self.store, self.blobs, self.job_store = build_stores(settings)

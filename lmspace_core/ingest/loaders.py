@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING
 import charset_normalizer
 
 from lmspace_core.errors import IngestError
-from lmspace_core.ingest.sources import IngestLimits, SourceFile, check_zip_sizes, doc_type_for, language_for
+from lmspace_core.ingest.sources import (
+    DocumentLoader,
+    IngestLimits,
+    SourceFile,
+    built_in_extensions,
+    check_zip_sizes,
+    doc_type_for,
+    language_for,
+    loader_for,
+)
+from lmspace_core.plugins import hookimpl
 
 if TYPE_CHECKING:
     from docx.document import Document as WordDocument
@@ -341,29 +351,42 @@ def _load_csv(data: bytes, path: str) -> LoadedDocument:
     return LoadedDocument(path, "csv", None, _file_name(path), tuple(sections))
 
 
-_LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
-    "pdf": _load_pdf,
-    "html": _load_html,
-    "json": _load_json,
-    "csv": _load_csv,
-}
-
-
 def load(source: SourceFile, limits: IngestLimits = IngestLimits()) -> LoadedDocument:
-    """Read a source and extract its text, raising `IngestError` with an actionable message when it cannot.
+    """Read a source and extract its text with the loader registered for its extension, raising `IngestError`
+    with an actionable message when it cannot.
 
     `limits` bound what a zip-based format (.docx) may expand to.
     """
-    doc_type = doc_type_for(source.path)
+    loader = loader_for(source.path)
     data = source.read()
     if not data.strip():
         raise IngestError(f"{source.path} is empty")
-    if doc_type == "docx":
-        return _load_docx(data, source.path, limits)
-    loader = _LOADERS.get(doc_type)
-    if loader is None:
-        return _load_plain(data, source.path, doc_type)
-    return loader(data, source.path)
+    return loader(data, source.path, limits)
+
+
+def _plain(doc_type: str) -> DocumentLoader:
+    return lambda data, path, limits: _load_plain(data, path, doc_type)
+
+
+def _without_limits(loader: Callable[[bytes, str], LoadedDocument]) -> DocumentLoader:
+    return lambda data, path, limits: loader(data, path)
+
+
+_BUILT_IN_LOADERS: dict[str, DocumentLoader] = {
+    "pdf": _without_limits(_load_pdf),
+    "docx": _load_docx,
+    "html": _without_limits(_load_html),
+    "json": _without_limits(_load_json),
+    "csv": _without_limits(_load_csv),
+}
+
+
+@hookimpl
+def register_loaders(register) -> None:
+    """The built-in file types: documents by their own loaders, code and plain text as text."""
+    for extension in built_in_extensions():
+        doc_type = doc_type_for(f"file{extension}")
+        register(extension, _BUILT_IN_LOADERS.get(doc_type) or _plain(doc_type))
 
 
 def load_text(title: str, text: str) -> LoadedDocument:

@@ -21,9 +21,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lmspace_core.errors import IngestError
+from lmspace_core.plugins import registry
+
+if TYPE_CHECKING:
+    from lmspace_core.ingest.loaders import LoadedDocument
 
 _MIB = 1024 * 1024
 
@@ -36,6 +40,10 @@ class IngestLimits:
     max_zip_total_bytes: int = 500 * _MIB
     max_zip_entries: int = 20_000
     max_compression_ratio: float = 200.0
+
+
+# How a file type becomes text: `loader(data, path, limits)`; registered per extension through the plugin hooks.
+DocumentLoader = Callable[[bytes, str, IngestLimits], "LoadedDocument"]
 
 
 @dataclass(frozen=True)
@@ -99,9 +107,16 @@ def _suffix(path: str) -> str:
 
 
 def is_supported(path: str) -> bool:
-    """Whether `path` has an extension LMSpace can turn into text."""
-    suffix = _suffix(path)
-    return suffix in _DOC_TYPES or suffix in _LANGUAGES
+    """Whether `path` has an extension LMSpace can turn into text (a built-in type or one a plugin registered)."""
+    return registry().find("loader", _suffix(path)) is not None
+
+
+def loader_for(path: str) -> DocumentLoader:
+    """The loader registered for `path`'s extension, or an `IngestError` listing the supported ones."""
+    found = registry().find("loader", _suffix(path))
+    if found is None:
+        raise IngestError(f"{path} is not a supported file type (supported: {', '.join(supported_extensions())})")
+    return found.target
 
 
 def doc_type_for(path: str) -> str:
@@ -121,6 +136,11 @@ def language_for(path: str) -> str | None:
 
 def supported_extensions() -> list[str]:
     """Every extension `is_supported` accepts, sorted, for messages and file pickers."""
+    return registry().names("loader")
+
+
+def built_in_extensions() -> list[str]:
+    """The extensions LMSpace reads without plugins."""
     return sorted({*_DOC_TYPES, *_LANGUAGES})
 
 

@@ -1,0 +1,170 @@
+"""Plugins: the installed test plugin (tests/plugin_pkg, found by its `lmspace.plugins` entry point) adds a `.note`
+loader and a scripted LM provider; built-ins register through the same hooks; unknown names list the known ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lmspace_notes_plugin import ANSWER
+from typer.testing import CliRunner
+
+from lmspace import plugin
+from lmspace_core.cli import app
+from lmspace_core.config import load_config
+from lmspace_core.errors import ConfigError, IngestError
+from lmspace_core.ingest.sources import is_supported, supported_extensions
+from lmspace_core.lm import build_lm, describe_lm
+from lmspace_core.workspace import Workspace
+from tests.conftest import write_config
+
+NOTE = "Team offsite\nThe 2027 team offsite is in Lisbon, from 12 to 14 May.\n"
+
+
+def lmspace(config: Path, *args: str):
+    result = CliRunner().invoke(app, ["--config", str(config), *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_a_note_file_is_ingested_through_the_installed_plugin_loader(tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "offsite.note").write_text(NOTE)
+    workspace = Workspace(load_config(write_config(tmp_path), env={}))
+    try:
+        space = workspace.space()
+        report = workspace.ingest(space, folder)
+        assert [f.outcome.value for f in report.files] == ["added"]
+        [document] = workspace.documents(space)
+        assert (document.source, document.title) == ("notes/offsite.note", "Team offsite")
+        [chunk] = workspace.chunks(space, document)
+        assert "Lisbon" in chunk.text and "Team offsite" not in chunk.text  # the plugin's loader split off the title
+        assert chunk.location.start_line == 2
+        assert workspace.search(space, "Where is the offsite?")[0].document.title == "Team offsite"
+    finally:
+        workspace.close()
+
+
+def test_the_plugin_extension_is_listed_among_supported_ones():
+    assert is_supported("minutes.NOTE")
+    assert ".note" in supported_extensions() and ".pdf" in supported_extensions()
+
+
+def test_lm_provider_from_the_plugin_answers_questions(tmp_path):
+    config = write_config(tmp_path, "lm:\n  provider: scripted_notes\n")
+    (tmp_path / "offsite.note").write_text(NOTE)
+    assert lmspace(config, "spaces", "create", "team").exit_code == 0
+    assert lmspace(config, "ingest", "team", str(tmp_path / "offsite.note")).exit_code == 0
+    result = lmspace(config, "ask", "team", "Where is the offsite?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["text"].startswith(ANSWER.removesuffix(" [1]."))
+    assert describe_lm(load_config(config, env={}).lm) == "scripted notes model (test plugin)"
+
+
+def test_lmspace_plugins_lists_the_installed_plugin_and_the_built_ins(tmp_path):
+    result = lmspace(write_config(tmp_path), "plugins", "--json")
+    assert result.exit_code == 0, result.output
+    plugins = {entry["name"]: entry for entry in json.loads(result.output)}
+    notes = plugins["notes"]
+    assert (notes["package"], notes["version"], notes["built_in"]) == ("lmspace-notes-plugin", "0.1.0", False)
+    assert notes["registers"] == {"loader": [".note"], "lm_provider": ["scripted_notes"]}
+    assert plugins["lmspace_core.workspace"]["registers"]["store_backend"] == ["embedded", "azure"]
+    assert "onnx_int8" in plugins["lmspace_core.workspace"]["registers"]["embedder"]
+    assert "llama_cpp" in plugins["lmspace_core.lm"]["registers"]["lm_provider"]
+    assert ".pdf" in plugins["lmspace_core.ingest.loaders"]["registers"]["loader"]
+    table = lmspace(write_config(tmp_path), "plugins").output
+    assert "lmspace-notes-plugin" in table and "scripted_notes" in table
+
+
+def test_an_unknown_lm_provider_names_the_known_ones(tmp_path):
+    config = write_config(tmp_path, "lm:\n  provider: anthropic\n")
+    result = lmspace(config, "spaces", "list")
+    assert result.exit_code == ConfigError.exit_code
+    message = " ".join(result.output.split())
+    assert f"{config}: lm.provider: 'anthropic' is not known; known: azure_openai, litellm, llama_cpp, none, " \
+           "openai, scripted_notes." in message
+    assert "`lmspace plugins`" in message
+    assert lmspace(config, "config", "check").exit_code == ConfigError.exit_code
+
+
+def test_an_unknown_store_backend_or_embedder_names_the_known_ones(tmp_path):
+    settings = load_config(write_config(tmp_path, "store:\n  backend: postgres\n"), env={})
+    with pytest.raises(ConfigError, match="store.backend: 'postgres' is not known; known: azure, embedded"):
+        Workspace(settings)
+    settings = load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__PROVIDER": "cohere"})
+    with pytest.raises(ConfigError, match="embedder.provider: 'cohere' is not known; known: azure_openai, onnx_int8"):
+        Workspace(settings)
+
+
+def test_a_function_registered_at_run_time_adds_and_then_removes_a_loader(tmp_path):
+    def load_memo(data: bytes, path: str, limits) -> plugin.LoadedDocument:
+        return plugin.LoadedDocument(path, "text", None, "memo", (plugin.Section(data.decode().upper()),))
+
+    @plugin.register
+    def register_loaders(register):
+        register([".memo"], load_memo)
+
+    try:
+        assert is_supported("q3.memo")
+        assert plugin.registry().get("loader", ".memo").plugin.endswith("register_loaders")
+    finally:
+        plugin.unregister(register_loaders)
+    assert not is_supported("q3.memo")
+
+
+def test_a_plugin_can_replace_a_built_in_loader(tmp_path):
+    replaced = plugin.LoadedDocument("a.txt", "text", None, "replaced", (plugin.Section("from the plugin"),))
+
+    class Shouting:
+        @plugin.hookimpl
+        def register_loaders(self, register):
+            register(".txt", lambda data, path, limits: replaced)
+
+    instance = plugin.register(Shouting())
+    try:
+        (tmp_path / "a.txt").write_text("original")
+        from lmspace_core.ingest import file_source, load
+
+        assert load(file_source(tmp_path / "a.txt", plugin_limits())).title == "replaced"
+    finally:
+        plugin.unregister(instance)
+
+
+def plugin_limits():
+    from lmspace_core.ingest import IngestLimits
+
+    return IngestLimits()
+
+
+def test_a_function_not_named_after_a_hook_is_refused():
+    def add_loaders(register):
+        pass
+
+    with pytest.raises(plugin.PluginError, match="register_loaders"):
+        plugin.register(add_loaders)
+
+
+def test_a_plugin_registering_something_that_is_not_an_extension_is_refused():
+    @plugin.register
+    def register_loaders(register):
+        register("not/an extension", lambda data, path, limits: None)
+
+    try:
+        with pytest.raises(plugin.PluginError, match="not a file extension"):
+            plugin.registry()
+    finally:
+        plugin.unregister(register_loaders)
+
+
+def test_the_none_provider_builds_no_model(tmp_path):
+    assert build_lm(load_config(write_config(tmp_path), env={}).lm, tmp_path) is None
+
+
+def test_an_unsupported_file_still_names_the_supported_types(tmp_path):
+    from lmspace_core.ingest import file_source, load
+
+    (tmp_path / "a.xyz").write_text("x")
+    with pytest.raises(IngestError, match=r"a.xyz is not a supported file type \(supported: .*\.note"):
+        load(file_source(tmp_path / "a.xyz", plugin_limits()))
