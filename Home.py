@@ -1,8 +1,15 @@
 """LMSpace dashboard entry point: declares the pages and runs the selected one (nothing heavy happens here)."""
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="LMSpace", page_icon=":material/hub:", layout="wide")
+import lmspace_ui
+
+# A file shipped with the package: a `:material/...` page icon makes every page fetch its favicon from a font host.
+ICON = Path(lmspace_ui.__file__).parent / "static" / "lmspace.png"
+
+st.set_page_config(page_title="LMSpace", page_icon=str(ICON), layout="wide")
 
 navigation = st.navigation(
     [

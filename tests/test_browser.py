@@ -94,14 +94,31 @@ def upload_and_ask(dashboard: str, browser, tmp_path: Path) -> None:
     page.close()
 
 
+PAGES = (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"), ("research", "Research"),
+         ("sync_jobs", "Sync Jobs"), ("settings", "Settings"))
+
+
 def test_every_page_opens_without_an_error(dashboard, browser):
     page = browser.new_page()
-    for path, heading in (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"),
-                          ("research", "Research"), ("sync_jobs", "Sync Jobs"), ("settings", "Settings")):
+    for path, heading in PAGES:
         page.goto(f"{dashboard}/{path}")
         page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
         assert page.locator("[data-testid=stException]").count() == 0
     page.close()
+
+
+def test_no_page_requests_anything_outside_the_machine(dashboard, browser):
+    """The dashboard works offline: favicon, fonts and icons are served by the dashboard itself."""
+    outside = []
+    page = browser.new_page()
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")) else None)
+    for path, heading in PAGES:
+        page.goto(f"{dashboard}/{path}")
+        page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
+        settle(page)
+    page.close()
+    assert outside == []
 
 
 def test_a_pattern_task_on_an_uploaded_zip_shows_the_findings_table(dashboard, browser, tmp_path: Path):

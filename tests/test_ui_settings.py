@@ -55,7 +55,7 @@ def page_text(at: AppTest) -> str:
 
 def check_rows(at: AppTest) -> dict[str, tuple[str, str]]:
     table = at.dataframe[0].value
-    return {row["Service"]: (row[""], row["Detail"]) for row in table.to_dict("records")}
+    return {row["Service"]: (row["Status"], row["Detail"]) for row in table.to_dict("records")}
 
 
 def test_settings_renders_the_effective_configuration_and_its_source(app_workspace):
@@ -80,7 +80,7 @@ def test_checks_run_only_when_the_button_is_pressed(app_workspace):
     press_check(at)
     rows = check_rows(at)
     assert list(rows) == ["Data directory", "Database", "Embedding model", "Language model", "Store"]
-    assert rows["Language model"] == ("✅", "not configured (answers are extracted passages)")
+    assert rows["Language model"] == ("works", "not configured (answers are extracted passages)")
     assert "All 5 services work." in at.success[0].value
 
 
@@ -89,7 +89,7 @@ def test_an_unreachable_model_fails_its_check_with_a_message(configured):
     at = press_check(open_settings())
     assert not at.exception
     mark, detail = check_rows(at)["Language model"]
-    assert mark == "❌" and detail.startswith("OpenAI gpt-4o-mini at http://127.0.0.1:9: ")
+    assert mark == "fails" and detail.startswith("OpenAI gpt-4o-mini at http://127.0.0.1:9: ")
     assert "1 of 5 services fail: Language model." in at.error[0].value
 
 

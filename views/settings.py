@@ -100,7 +100,9 @@ def render_check_results(checks: list[ServiceCheck]) -> None:
         st.error(f"{len(failed)} of {len(checks)} services fail: {', '.join(failed)}.", icon=":material/error:")
     else:
         st.success(f"All {len(checks)} services work.", icon=":material/check_circle:")
-    rows = [{"": "✅" if check.ok else "❌", "Service": check.name, "Detail": check.detail} for check in checks]
+    # Text, not emoji: without an emoji font (a bare server, a locked-down desktop) emoji render as empty boxes.
+    rows = [{"Status": "works" if check.ok else "fails", "Service": check.name, "Detail": check.detail}
+            for check in checks]
     st.dataframe(rows, hide_index=True)
 
 
