@@ -46,6 +46,7 @@ from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+from lmspace_core.telemetry import configure_telemetry, operation
 
 _MIB = 1024 * 1024
 IngestSource = str | Path | Mapping[str, str | bytes]
@@ -129,6 +130,7 @@ class Workspace:
         """`enterprise` overrides the configured one; either way, it is the only enterprise this workspace touches."""
         prepare_runtime_environment(settings)
         check_settings(settings)
+        configure_telemetry()
         self.settings = settings
         self.enterprise_id = check_enterprise_id(enterprise or settings.enterprise)
         self.store, self.blobs, self.job_store = build_stores(settings)
@@ -309,7 +311,8 @@ class Workspace:
             limits=self.ingest_limits(),
             counter=build_token_counter(self.settings),
         )
-        return pipeline.run(space.scope, items, tags, progress, cancel)
+        with operation("ingest", enterprise=space.enterprise_id, space=space.id, items=len(items)):
+            return pipeline.run(space.scope, items, tags, progress, cancel)
 
     def ingest(
         self,
@@ -437,5 +440,6 @@ class Workspace:
     ) -> list[Hit]:
         """Exact cosine top-k chunks of the space for `query`, best first."""
         self.require_embedder_match(space)
-        vector = self.embedder_for(space).embed_query(query)
-        return self.store.search(space.scope, vector, k or self.settings.retrieval.top_k, search_filter)
+        with operation("query", enterprise=space.enterprise_id, space=space.id):
+            vector = self.embedder_for(space).embed_query(query)
+            return self.store.search(space.scope, vector, k or self.settings.retrieval.top_k, search_filter)
