@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _workspace, console, shown
+from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _workspace, app, console, shown
 from lmspace_core.errors import NotFoundError
 from lmspace_core.sync.dataset import check_dataset
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
@@ -247,3 +247,49 @@ def rollback(space: SpaceArg,
     if as_json:
         return _print_json({"space": space, "active": active.id if active else BASE_MODEL})
     console.print(f"Space '{shown(space)}' now uses {'model version ' + active.id if active else 'its base model'}.")
+
+
+@app.command("serve-events")
+@_handles_errors
+def serve_events(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to serve on.")] = 7071,
+    address: Annotated[str, typer.Option("--address", help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Receive Azure Event Grid model events at POST /api/events and apply them to the spaces' models."""
+    import uvicorn
+
+    from lmspace_core.sync.events import EventHandler, asgi_app
+
+    with _manager() as manager:
+        sources = manager.settings.sync.event_sources
+        if not sources:
+            console.print("[yellow]sync.event_sources is empty: every event except the handshake is refused.[/]")
+        console.print(f"Event Grid endpoint on http://{address}:{port}/api/events (Ctrl+C to stop)")
+        uvicorn.run(asgi_app(EventHandler(manager, sources)), host=address, port=port, log_level="warning")
+
+
+@sync_app.command("worker")
+@_handles_errors
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Check and drain the queue once, then exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between checks.")] = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue a sync of every `sync.auto_sync` space whose delta passed its threshold, and run the queued syncs."""
+    from lmspace_core.sync.queue import build_queue
+
+    with _manager() as manager:
+        queue = build_queue(manager.settings, manager.workspace.enterprise_id)
+        while True:
+            queued = manager.enqueue_due(queue)
+            for request in queued:
+                if not as_json:
+                    console.print(f"queued a sync of space {request.space_id}: {shown(request.reason)}")
+            jobs = manager.run_queued(queue)
+            if as_json:
+                _print_json({"queued": queued, "jobs": [_job_row(job) for job in jobs]})
+            for job in jobs if not as_json else ():
+                _print_outcome(job)
+            if once:
+                return
+            time.sleep(interval)

@@ -311,9 +311,13 @@ class SyncSettings(_Settings):
     max_example_tokens: int = Field(4096, ge=64)
     validation_share: float = Field(0.2, gt=0, lt=1)
     poll_s: float = Field(30.0, gt=0)  # how often a remote job is asked for its status
-    auto_sync: bool = False  # enqueue a sync when a space's delta passes a threshold below
+    auto_sync: list[str] = []  # spaces synced automatically when their delta passes a threshold below
+    event_sources: list[str] = []  # Event Grid topics (prefixes) whose model events `lmspace serve-events` acts on
     auto_sync_items: int = Field(20, ge=1)  # changed documents since the last sync
     auto_sync_age_h: float = Field(24.0, gt=0)  # hours since the oldest unsynced change
+    queue: Literal["folder", "azure_storage"] = "folder"  # where sync requests wait for `lmspace sync worker`
+    queue_name: str = "lmspace-sync"
+    queue_connection_string: SecretRef | None = None  # for queue: azure_storage
     local: Annotated[LocalSyncSettings, Section] = Field(default_factory=LocalSyncSettings)
     azure_openai: AzureOpenAISyncSettings | None = None
     azure_ml: AzureMLSyncSettings | None = None
@@ -322,6 +326,8 @@ class SyncSettings(_Settings):
     def _backend_is_configured(self) -> SyncSettings:
         if self.backend != "local" and getattr(self, self.backend) is None:
             raise _KeyProblems({(self.backend,): f"section required when sync.backend is {self.backend}"})
+        if self.queue == "azure_storage":
+            _require(self, ("queue_connection_string",), "when sync.queue is azure_storage")
         return self
 
 

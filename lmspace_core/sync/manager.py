@@ -22,7 +22,7 @@ from lmspace_core.stores.local.database import Database
 from lmspace_core.sync import tuned
 from lmspace_core.sync.backends.base import Outcome, SyncBackend
 from lmspace_core.sync.dataset import DatasetRules, assemble, build_dataset, check_dataset
-from lmspace_core.sync.delta import space_delta
+from lmspace_core.sync.delta import collapse, space_delta
 from lmspace_core.sync.model import (
     Dataset,
     DatasetCheck,
@@ -34,6 +34,7 @@ from lmspace_core.sync.model import (
     SyncJob,
     SyncStatus,
 )
+from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
 from lmspace_core.sync.structure import structure_examples
 from lmspace_core.workspace import Workspace
@@ -237,6 +238,13 @@ class SyncManager:
         self.store.add_event(job.id, job.status, "cancel requested")
         return self.store.request_cancel(job.enterprise_id, job.id)
 
+    def poll_remote(self, remote_id: str) -> SyncJob | None:
+        """Follow the job with this remote id now (an event said it changed), unless this manager already does."""
+        job = self.store.job_by_remote_id(self.workspace.enterprise_id, remote_id)
+        if job is not None and not job.status.finished and job.id not in self._futures:
+            self._resume(job)
+        return job
+
     def _start(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
         with self._lock:
             self._futures[job.id] = self._pool.submit(self._run, job, work, runner, force)
@@ -300,6 +308,50 @@ class SyncManager:
         if tuned.is_tuned(space.embedder_id):
             return str(tuned.model_folder(self.settings.data_dir, tuned.version_of(space.embedder_id)))
         return tuned.base_model_path()
+
+    # -- automatic sync ---------------------------------------------------------------------------------------
+
+    def due(self, space: str | Space | None = None) -> str | None:
+        """Why the space should sync now (its delta passed `sync.auto_sync_items` or `auto_sync_age_h`), or None."""
+        target = self.space(space)
+        sync = self.settings.sync
+        base = self.store.synced_through(target.scope)
+        changes = self.workspace.store.changes(target.scope, after_sequence=base)
+        delta = collapse(target.id, base, changes)
+        if delta.is_empty:
+            return None
+        if len(delta.items) >= sync.auto_sync_items:
+            return f"{len(delta.items)} changed documents (threshold {sync.auto_sync_items})"
+        age_h = (datetime.now(UTC) - changes[0].changed_at).total_seconds() / 3600
+        if age_h >= sync.auto_sync_age_h:
+            return f"the oldest unsynced change is {age_h:.1f} h old (threshold {sync.auto_sync_age_h:g} h)"
+        return None
+
+    def enqueue_due(self, queue: SyncQueue) -> list[SyncRequest]:
+        """Queue a sync of every `sync.auto_sync` space that is due and has no job under way."""
+        queued = []
+        for name in self.settings.sync.auto_sync:
+            space = self.space(name)
+            busy = any(not job.status.finished for job in self.jobs(space, limit=5))
+            reason = None if busy else self.due(space)
+            if reason:
+                request = SyncRequest.now(space.enterprise_id, space.id, reason)
+                queue.put(request)
+                queued.append(request)
+        return queued
+
+    def run_queued(self, queue: SyncQueue) -> list[SyncJob]:
+        """Run every queued request to its end, one after the other; return the jobs (refused ones included)."""
+        jobs = []
+        while (taken := queue.take()) is not None:
+            request = taken.request
+            try:
+                jobs.append(self.sync_to_llm(space=request.space_id, wait=True))
+            except DatasetRejectedError:
+                jobs.append(self.jobs(request.space_id, limit=1)[0])
+            finally:
+                queue.done(taken)
+        return jobs
 
     # -- model versions ---------------------------------------------------------------------------------------
 

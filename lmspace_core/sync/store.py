@@ -185,6 +185,13 @@ class SyncStore:
         with self._db.read() as connection:
             return _job(self._job_row(connection, enterprise_id, job_id))
 
+    def job_by_remote_id(self, enterprise_id: str, remote_id: str) -> SyncJob | None:
+        row = self._db.connection().execute(
+            "SELECT * FROM sync_jobs WHERE enterprise_id = ? AND remote_id = ? ORDER BY created_at DESC LIMIT 1",
+            (enterprise_id, remote_id),
+        ).fetchone()
+        return _job(row) if row else None
+
     def list_jobs(self, enterprise_id: str, space_id: str | None = None, limit: int = 50) -> list[SyncJob]:
         query, params = "SELECT * FROM sync_jobs WHERE enterprise_id = ?", [enterprise_id]
         if space_id is not None:

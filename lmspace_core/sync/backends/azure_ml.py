@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lmspace_core.config import AzureMLSyncSettings
 from lmspace_core.errors import ModelError
-from lmspace_core.sync.backends.base import Outcome, Reporter
+from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finished
 from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.model import Dataset, DatasetFormat, Split, SyncStatus
 
@@ -106,26 +106,21 @@ class AzureMLBackend:
         return references[0], references[1]
 
     def _follow(self, name: str, reporter: Reporter) -> Outcome:
-        status, cancel_sent = None, False
-        while True:
-            if not cancel_sent and reporter.cancel_requested():
-                with _service_errors("cancel the job"):
-                    self._client.jobs.begin_cancel(name)
-                cancel_sent = True
+        def poll():
             with _service_errors("report the job"):
                 job = self._client.jobs.get(name)
-            mapped = _STATUSES.get(job.status, SyncStatus.RUNNING)
-            if mapped is not status and not mapped.finished:
-                reporter.status(mapped, f"Azure ML: {job.status}")
-            status = mapped
-            if mapped is SyncStatus.SUCCEEDED:
-                model = f"{MODEL_PREFIX}-{job.name}"
-                output = (getattr(job, "outputs", None) or {}).get("registered_model")
-                model = getattr(output, "name", None) or model
-                reporter.event(f"registered model {model}: deploy it to an endpoint, then activate it with "
-                               "`lmspace sync activate`")
-                return Outcome(mapped, model_id=model)
-            if mapped.finished:
-                error = getattr(getattr(job, "error", None), "message", None) or job.status
-                return Outcome(mapped, error=f"Azure ML job {name} ended {job.status}: {error}")
-            self._sleep(self._poll_s)
+            return _STATUSES.get(job.status, SyncStatus.RUNNING), f"Azure ML: {job.status}", job
+
+        def cancel():
+            with _service_errors("cancel the job"):
+                self._client.jobs.begin_cancel(name)
+
+        status, job = poll_until_finished(reporter, poll, cancel, lambda: self._sleep(self._poll_s))
+        if status is SyncStatus.SUCCEEDED:
+            output = (getattr(job, "outputs", None) or {}).get("registered_model")
+            model = getattr(output, "name", None) or f"{MODEL_PREFIX}-{job.name}"
+            reporter.event(f"registered model {model}: deploy it to an endpoint, then activate it with "
+                           "`lmspace sync activate`")
+            return Outcome(status, model_id=model)
+        error = getattr(getattr(job, "error", None), "message", None) or job.status
+        return Outcome(status, error=f"Azure ML job {name} ended {job.status}: {error}")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from lmspace_core.config import AzureOpenAISyncSettings
 from lmspace_core.errors import ModelError
-from lmspace_core.sync.backends.base import Outcome, Reporter
+from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finished
 from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.model import Dataset, DatasetFormat, Metric, Split, SyncStatus
 
@@ -109,12 +109,8 @@ class AzureOpenAIBackend:
         """Poll the job until it ends, passing on status changes, new events and metrics; cancel when asked."""
         jobs = self._client.fine_tuning.jobs
         seen: set[str] = set()
-        status, cancel_sent = None, False
-        while True:
-            if not cancel_sent and reporter.cancel_requested():
-                with _service_errors("cancel the job"):
-                    jobs.cancel(job_id)
-                cancel_sent = True
+
+        def poll():
             with _service_errors("report the job"):
                 job = jobs.retrieve(job_id)
                 events = [event for event in reversed(jobs.list_events(job_id, limit=100).data)
@@ -125,13 +121,14 @@ class AzureOpenAIBackend:
                     reporter.metrics([_metric(dict(event.data))])
                 else:
                     reporter.event(event.message)
-            mapped = _STATUSES.get(job.status, SyncStatus.RUNNING)
-            if mapped is not status and not mapped.finished:
-                reporter.status(mapped, f"Azure OpenAI: {job.status}")
-            status = mapped
-            if mapped.finished:
-                return self._ended(job, mapped, reporter)
-            self._sleep(self._poll_s)
+            return _STATUSES.get(job.status, SyncStatus.RUNNING), f"Azure OpenAI: {job.status}", job
+
+        def cancel():
+            with _service_errors("cancel the job"):
+                jobs.cancel(job_id)
+
+        status, job = poll_until_finished(reporter, poll, cancel, lambda: self._sleep(self._poll_s))
+        return self._ended(job, status, reporter)
 
     def _ended(self, job, status: SyncStatus, reporter: Reporter) -> Outcome:
         if status is SyncStatus.FAILED:

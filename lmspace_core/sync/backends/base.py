@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from lmspace_core.sync.model import Dataset, Metric, SyncStatus
 
@@ -50,3 +50,26 @@ class SyncBackend(Protocol):
     def run(self, dataset: Dataset, reporter: Reporter) -> Outcome: ...
 
     def resume(self, remote_id: str, reporter: Reporter) -> Outcome: ...
+
+
+def poll_until_finished(
+    reporter: Reporter,
+    poll: Callable[[], tuple[SyncStatus, str, Any]],
+    cancel: Callable[[], None],
+    wait: Callable[[], None],
+) -> tuple[SyncStatus, Any]:
+    """The loop of a remote backend: pass a cancel request on once, poll, report each new status, until the job
+    ends. `poll` returns (status, what the service called it, the job as it returned it); the last two are
+    returned when the job has finished."""
+    status, cancel_sent = None, False
+    while True:
+        if not cancel_sent and reporter.cancel_requested():
+            cancel()
+            cancel_sent = True
+        current, label, job = poll()
+        if current is not status and not current.finished:
+            reporter.status(current, label)
+        status = current
+        if current.finished:
+            return current, job
+        wait()

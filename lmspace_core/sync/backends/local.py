@@ -50,7 +50,7 @@ class LocalBackend:
 
         from lmspace_core.sync.tuned import load_sentence_transformer
 
-        reporter.status(SyncStatus.RUNNING, f"training on {len(dataset.train)} pairs on this machine")
+        reporter.status(SyncStatus.RUNNING, f"loading the model to train it on {len(dataset.train)} pairs")
         torch.manual_seed(self._training.seed)
         model = load_sentence_transformer(self._start_from)
         corpus = sorted({example.passage for example in dataset.examples})

@@ -1,0 +1,126 @@
+"""Azure Event Grid deliveries about models, turned into sync actions; an ASGI app serves them (`lmspace serve-events`).
+
+Event Grid first proves the endpoint is ours: an Event Grid schema subscription sends a
+`SubscriptionValidationEvent` whose `validationCode` must be echoed; a CloudEvents subscription sends an `OPTIONS`
+request whose `WebHook-Request-Origin` must be allowed. After that each delivery is a list of events; only events
+from the configured sources (topics) are acted on, and only these types:
+
+- `Microsoft.MachineLearningServices.ModelRegistered` / `ModelDeployed` for a model named `lmspace-<space id>`
+  (what the azure_ml backend registers): the model becomes the space's active version (`pull_llm_updates`);
+- `Microsoft.MachineLearningServices.RunStatusChanged` for a sync job's Azure ML run: the job is polled now;
+- `LMSpace.Sync.ModelReady` (`{"space": ..., "model_id": ...}`, e.g. sent when an Azure OpenAI deployment exists):
+  the model becomes the space's active version.
+
+Anything else is acknowledged and ignored, so Event Grid does not retry it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.sync.backends.azure_ml import MODEL_PREFIX
+
+log = logging.getLogger(__name__)
+
+VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+MODEL_DEPLOYED = "Microsoft.MachineLearningServices.ModelDeployed"
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+MODEL_READY = "LMSpace.Sync.ModelReady"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class EventHandler:
+    """Acts on Event Grid deliveries for one `SyncManager`; `sources` are the topics (prefixes) it trusts."""
+
+    def __init__(self, manager, sources: Sequence[str]) -> None:
+        self._manager, self._sources = manager, tuple(sources)
+
+    def options(self, origin: str | None) -> Reply:
+        """The CloudEvents webhook handshake: allow the origin that asks."""
+        if not origin:
+            return Reply(400, {"error": "WebHook-Request-Origin header missing"})
+        return Reply(200, headers=(("WebHook-Allowed-Origin", origin), ("WebHook-Allowed-Rate", "120")))
+
+    def deliver(self, body: bytes) -> Reply:
+        """Handle one POSTed delivery (a JSON list of Event Grid events, or one CloudEvent)."""
+        try:
+            events = json.loads(body)
+        except ValueError:
+            return Reply(400, {"error": "the body is not JSON"})
+        events = events if isinstance(events, list) else [events]
+        handled = []
+        for event in events:
+            if not isinstance(event, dict):
+                return Reply(400, {"error": "an event is not a JSON object"})
+            kind = event.get("eventType") or event.get("type")
+            source = event.get("topic") or event.get("source") or ""
+            if kind == VALIDATION:
+                return Reply(200, {"validationResponse": (event.get("data") or {}).get("validationCode")})
+            if not source.startswith(self._sources) or not self._sources:
+                return Reply(403, {"error": f"events from '{source}' are not accepted (sync.event_sources)"})
+            handled.append(self._act(kind, event.get("data") or {}))
+        return Reply(200, {"handled": handled})
+
+    def _act(self, kind: str | None, data: dict) -> str:
+        try:
+            if kind in (MODEL_REGISTERED, MODEL_DEPLOYED):
+                name = data.get("modelName") or ""
+                if not name.startswith(f"{MODEL_PREFIX}-"):
+                    return "ignored: not an LMSpace model"
+                model_id = f"{name}:{data['modelVersion']}" if data.get("modelVersion") else name
+                version = self._manager.pull_llm_updates(model_id, name.removeprefix(f"{MODEL_PREFIX}-"))
+                return f"activated {version.reference}"
+            if kind == MODEL_READY:
+                version = self._manager.pull_llm_updates(data["model_id"], data["space"])
+                return f"activated {version.reference}"
+            if kind == RUN_STATUS_CHANGED:
+                job = self._manager.poll_remote(data.get("runId") or "")
+                return f"polled {job.id}" if job else "ignored: not a sync job"
+        except (LMSpaceError, KeyError) as error:
+            log.warning("event %s not applied: %s", kind, error)
+            return f"not applied: {error}"
+        return "ignored"
+
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+def asgi_app(handler: EventHandler, path: str = "/api/events"):
+    """A minimal ASGI app: `POST path` delivers events, `OPTIONS path` is the CloudEvents handshake."""
+
+    async def app(scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] != path:
+            reply = Reply(404, {"error": f"only {path} is served"})
+        elif scope["method"] == "OPTIONS":
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            reply = handler.options(headers.get("webhook-request-origin"))
+        elif scope["method"] == "POST":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            reply = handler.deliver(body)
+        else:
+            reply = Reply(405, {"error": "use POST (events) or OPTIONS (handshake)"})
+        payload = json.dumps(reply.body).encode()
+        headers = [(b"content-type", b"application/json"), *((k.encode(), v.encode()) for k, v in reply.headers)]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app

@@ -1,0 +1,58 @@
+"""The Sync Jobs page in a real browser: start a local sync and watch its loss curve until it has succeeded.
+
+Runs Debian's Chromium through Playwright against `streamlit run Home.py`; the job fine-tunes the embedding model
+inside the dashboard's process. Skipped when Chromium is not installed, except in CI.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lmspace_core.config import load_config
+from lmspace_core.workspace import Workspace
+from lmspace_ui.launch import free_port, start_dashboard, wait_until_ready
+from tests.conftest import write_config
+from tests.sync_data import ROUTES
+from tests.test_browser import browser  # noqa: F401  (the module-scoped Chromium fixture)
+
+SETTINGS = """sync:
+  min_examples: 4
+  local:
+    epochs: 2
+    batch_size: 4
+    learning_rate: 0.00005
+"""
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The dashboard on a data directory holding one help-desk space, one markdown section per desk."""
+    directory = tmp_path_factory.mktemp("sync-dashboard")
+    config = write_config(directory, SETTINGS)
+    workspace = Workspace(load_config(config, env={}))
+    space = workspace.create_space("helpdesk", instructions="Route the request to the right desk.")
+    sections = "\n\n".join(f"## {passage.split(' handles ')[1].rstrip('.')}\n\n{passage}" for passage, _ in ROUTES)
+    workspace.ingest(space, {"helpdesk.md": f"# Help desks\n\n{sections}\n"})
+    workspace.close()
+    port = free_port()
+    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(config)}, log=directory / "server.log")
+    try:
+        wait_until_ready(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_local_sync_started_in_the_page_runs_live_to_succeeded(dashboard, browser):
+    page = browser.new_page()
+    page.goto(f"{dashboard}/sync_jobs")
+    page.get_by_role("heading", name="Sync Jobs", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Start sync").click()
+    page.get_by_text("· local · running").first.wait_for(timeout=600_000)
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=600_000)  # the curve, while it runs
+    page.get_by_text("· local · succeeded").first.wait_for(timeout=600_000)
+    page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=30_000)
+    page.get_by_text("Score after").first.wait_for()
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.close()

@@ -1,0 +1,97 @@
+"""Event Grid deliveries: the validation handshakes, trusted sources only, and model events applied to spaces."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from lmspace_core.sync.backends.base import Outcome
+from lmspace_core.sync.events import EventHandler, asgi_app
+from lmspace_core.sync.manager import SyncManager
+from lmspace_core.sync.model import SyncStatus
+
+TOPIC = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+
+
+class FinishedRemotely:
+    """A backend whose remote job has already succeeded when it is asked again."""
+
+    name, model_kind = "azure_ml", "deployment"
+
+    def resume(self, remote_id, reporter):
+        return Outcome(SyncStatus.SUCCEEDED, model_id=f"model-of-{remote_id}")
+
+
+@pytest.fixture
+def handled(workspace):
+    space = workspace.create_space("travel")
+    manager = SyncManager(workspace, backends={"azure_ml": lambda _: FinishedRemotely()})
+    yield EventHandler(manager, [TOPIC]), manager, space
+    manager.close()
+
+
+def event(kind: str, data: dict, topic: str = TOPIC) -> dict:
+    return {"id": "1", "eventType": kind, "subject": "x", "data": data, "topic": topic, "dataVersion": "1",
+            "eventTime": "2026-11-30T12:00:00Z"}
+
+
+def deliver(handler: EventHandler, *events: dict):
+    return handler.deliver(json.dumps(list(events)).encode())
+
+
+def test_the_subscription_validation_code_is_echoed(handled):
+    handler, *_ = handled
+    reply = deliver(handler, event("Microsoft.EventGrid.SubscriptionValidationEvent", {"validationCode": "abc-123"}))
+    assert (reply.status, reply.body) == (200, {"validationResponse": "abc-123"})
+    options = handler.options("eventgrid.azure.net")
+    assert options.status == 200 and ("WebHook-Allowed-Origin", "eventgrid.azure.net") in options.headers
+
+
+def test_events_from_an_untrusted_topic_are_refused(handled):
+    handler, manager, space = handled
+    reply = deliver(handler, event("LMSpace.Sync.ModelReady", {"space": "travel", "model_id": "m"}, topic="/evil"))
+    assert reply.status == 403 and manager.models(space) == []
+
+
+def test_a_registered_lmspace_model_becomes_the_space_s_active_version(handled):
+    handler, manager, space = handled
+    reply = deliver(handler, event("Microsoft.MachineLearningServices.ModelRegistered",
+                                   {"modelName": f"lmspace-{space.id}", "modelVersion": "3"}),
+                    event("Microsoft.MachineLearningServices.ModelRegistered", {"modelName": "someone-else"}))
+    assert reply.status == 200
+    assert reply.body["handled"] == [f"activated lmspace-{space.id}:3", "ignored: not an LMSpace model"]
+    [version] = manager.models(space)
+    assert version.active and version.reference == f"lmspace-{space.id}:3"
+
+
+def test_a_run_status_change_polls_the_sync_job_of_that_run(handled):
+    handler, manager, space = handled
+    job = manager.store.create_job(space.scope, "azure_ml", manager._owner)
+    manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "running", remote_id="run-9")
+    reply = deliver(handler, event("Microsoft.MachineLearningServices.RunStatusChanged",
+                                   {"runId": "run-9", "runStatus": "Completed"}))
+    assert reply.body["handled"] == [f"polled {job.id}"]
+    finished = manager.wait(job.id, timeout=30)
+    assert finished.status is SyncStatus.SUCCEEDED and finished.model_id == "model-of-run-9"
+
+
+def test_the_asgi_app_serves_the_handshake_and_deliveries(handled):
+    handler, manager, space = handled
+
+    async def exchange():
+        transport = httpx.ASGITransport(app=asgi_app(handler))
+        async with httpx.AsyncClient(transport=transport, base_url="http://events") as client:
+            options = await client.options("/api/events", headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+            posted = await client.post("/api/events", json=[event("LMSpace.Sync.ModelReady",
+                                                                  {"space": "travel", "model_id": "ft-7"})])
+            missing = await client.get("/elsewhere")
+            return options, posted, missing
+
+    options, posted, missing = asyncio.run(exchange())
+    assert options.headers["webhook-allowed-origin"] == "eventgrid.azure.net"
+    assert posted.status_code == 200 and posted.json() == {"handled": ["activated ft-7"]}
+    assert missing.status_code == 404
+    assert manager.models(space)[0].reference == "ft-7"
