@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 from lmspace_core.config import Settings
@@ -103,14 +103,16 @@ class SyncManager:
         self.store = store or open_sync_store(workspace.settings)
         self._backends = backends or {}
         self._owner = _this_process()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmspace-sync")
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
         for job in self.store.claim_orphans(self._owner, _owner_alive):
             self._resume(job)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Wait for the jobs this manager runs to end (a process that exits without closing abandons them: a local
+        job is then marked interrupted, a remote one is polled again, by the next manager)."""
+        for future in list(self._futures.values()):
+            future.exception()
 
     # -- plan and dataset -------------------------------------------------------------------------------------
 
@@ -246,8 +248,19 @@ class SyncManager:
         return job
 
     def _start(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
+        """Run the job on a daemon thread, so stopping the process (Ctrl+C, a dashboard restart) is never held up
+        by a job; the next manager marks such a job interrupted or polls it again."""
+        future: Future = Future()
+
+        def target() -> None:
+            try:
+                self._run(job, work, runner, force)
+            finally:
+                future.set_result(None)
+
         with self._lock:
-            self._futures[job.id] = self._pool.submit(self._run, job, work, runner, force)
+            self._futures[job.id] = future
+        threading.Thread(target=target, name=f"lmspace-sync-{job.id}", daemon=True).start()
 
     def _run(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
         try:

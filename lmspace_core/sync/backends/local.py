@@ -48,6 +48,18 @@ class LocalBackend:
     def run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
         import torch
 
+        # torch's intra-op threads fight every other busy process on a small machine (a training step waited
+        # minutes for its second thread on 2 shared cores); one thread is predictable.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._run(dataset, reporter)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
+        import torch
+
         from lmspace_core.sync.tuned import load_sentence_transformer
 
         reporter.status(SyncStatus.RUNNING, f"loading the model to train it on {len(dataset.train)} pairs")
