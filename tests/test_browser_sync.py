@@ -53,6 +53,6 @@ def test_a_local_sync_started_in_the_page_runs_live_to_succeeded(dashboard, brow
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=600_000)  # the curve, while it runs
     page.get_by_text("· local · succeeded").first.wait_for(timeout=600_000)
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=30_000)
-    page.get_by_text("Score after").first.wait_for()
+    page.get_by_test_id("stMetricLabel").filter(has_text="Score after").first.wait_for()
     assert page.locator("[data-testid=stException]").count() == 0
     page.close()
