@@ -58,7 +58,7 @@ def plan_panel(manager: SyncManager, space: Space) -> None:
     force = right.checkbox("Activate even if not better", help="Skip the evaluation gate for this job.")
     if st.button("Start sync", type="primary", icon=":material/sync:", disabled=delta.is_empty):
         with reported_errors():
-            job = manager.sync_to_llm(space=space, backend=backend, force=force)
+            job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False)
             st.session_state[SELECTED_JOB] = job.id
     if delta.is_empty:
         st.caption("Nothing changed since the last successful sync.")

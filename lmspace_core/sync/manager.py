@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -41,7 +42,8 @@ from lmspace_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-BASE_MODEL = "base"  # what `rollback` and `activate` call the space's configured model, before any sync
+BASE_MODEL = "base"
+SUBMIT_POLL_S = 0.05  # what `rollback` and `activate` call the space's configured model, before any sync
 
 
 class DatasetRejectedError(LMSpaceError):
@@ -159,15 +161,17 @@ class SyncManager:
         *,
         backend: str | SyncBackend | None = None,
         force: bool = False,
-        wait: bool = False,
+        wait: bool | None = None,
         progress: ProgressCallback = ignore_progress,
     ) -> SyncJob:
         """Sync a space (default: the default space) to a model on a backend (default: `sync.backend`).
 
         Builds the dataset from the space's delta unless `dataset` is given, checks it, and refuses it with
         `DatasetRejectedError` (the job is recorded as failed, with the reasons) before anything is uploaded.
-        The job then runs in the background; `wait` blocks until it ends. `force` activates the new model even
-        if it does not score better than the current one. Returns the job as it is on return.
+        The job then runs on a background thread. `wait=True` returns when it has ended, `wait=False` at once;
+        by default a local job is waited for and a remote one only until it is submitted (it then runs remotely,
+        and whichever process opens a `SyncManager` next polls it). `force` activates the new model even if it
+        does not score better than the current one. Returns the job as it is on return.
         """
         target = self.space(space)
         runner = backend if backend is not None and not isinstance(backend, str) else self._backend(target, backend)
@@ -198,9 +202,16 @@ class SyncManager:
             self._fail(job, error)
             raise
         self._start(job, lambda: runner.run(dataset, reporter), runner, force)
-        if wait:
+        if wait or (wait is None and runner.name == "local"):
             return self.wait(job.id)
+        if wait is None:
+            return self._submitted(job.id)
         return self.job(job.id)
+
+    def _submitted(self, job_id: str) -> SyncJob:
+        while (job := self.job(job_id)).remote_id is None and not job.status.finished:
+            time.sleep(SUBMIT_POLL_S)
+        return job
 
     def wait(self, job_id: str, timeout: float | None = None) -> SyncJob:
         """Block until a job of this manager ends; return it as stored."""

@@ -186,10 +186,10 @@ class SyncStore:
             return _job(self._job_row(connection, enterprise_id, job_id))
 
     def job_by_remote_id(self, enterprise_id: str, remote_id: str) -> SyncJob | None:
-        row = self._db.connection().execute(
+        row = self._db.fetch_one(
             "SELECT * FROM sync_jobs WHERE enterprise_id = ? AND remote_id = ? ORDER BY created_at DESC LIMIT 1",
             (enterprise_id, remote_id),
-        ).fetchone()
+        )
         return _job(row) if row else None
 
     def list_jobs(self, enterprise_id: str, space_id: str | None = None, limit: int = 50) -> list[SyncJob]:
