@@ -37,7 +37,8 @@ from lmspace_core.domain import (
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 from lmspace_core.stores.local.database import Database, utc_now
-from lmspace_core.stores.local.vectors import VectorFile, top_k
+from lmspace_core.stores.local.ranking import top_k
+from lmspace_core.stores.local.vectors import VectorFile
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,6 @@ _DOCUMENT_COLUMNS = (
 _CHUNK_COLUMNS = (
     "c.id, c.enterprise_id, c.space_id, c.document_id, c.ordinal, c.text, c.page, c.heading, c.start_line, c.end_line"
 )
-
-
-@dataclass(frozen=True)
-class _RowMap:
-    """For each vector row of a space: its chunk's row key and its document's rowid (-1 for masked rows)."""
-
-    generation: int
-    chunk_keys: np.ndarray
-    document_keys: np.ndarray
-    live: np.ndarray  # rows that belong to a chunk; computed once per generation, not on every query
 
 
 class DamagedSpaceError(LMSpaceError):
@@ -161,7 +152,7 @@ class LocalKnowledgeStore:
         self._db = database
         self._vector_dir = data_dir / "vectors"
         self._vector_files: dict[str, VectorFile] = {}
-        self._row_maps: dict[str, _RowMap] = {}
+        self._live_masks: dict[str, tuple[int, np.ndarray]] = {}  # space id -> (generation, live rows)
         self.repaired_on_open = self._repair_vector_files()
 
     def close(self) -> None:
@@ -320,7 +311,7 @@ class LocalKnowledgeStore:
                 "DELETE FROM spaces WHERE enterprise_id = ? AND id = ?", (scope.enterprise_id, scope.space_id)
             )
         self._retire_vector_file(scope.enterprise_id, file_name)
-        self._row_maps.pop(scope.space_id, None)
+        self._live_masks.pop(scope.space_id, None)
 
     def space_stats(self, scope: Scope) -> SpaceStats:
         with self._db.read() as connection:
@@ -570,59 +561,62 @@ class LocalKnowledgeStore:
                 raise LMSpaceError(
                     f"The query vector has shape {query.shape}; this space holds {space['dimension']}-d vectors."
                 )
-            count = space["vector_count"]
-            rows = self._row_map(connection, scope, space["generation"], count)
+            matrix = self._intact_vector_file(space).matrix(space["vector_count"])
             if search_filter.is_empty:
-                mask = rows.live
+                # Rank every row first: a space has no masked rows unless documents were replaced or deleted
+                # since its last compaction, so this is usually the answer and no chunk row is read but the hits.
+                ranked = top_k(matrix, query, k)
+                hits = self._hits(connection, scope, ranked)
+                if len(hits) == len(ranked):
+                    return hits
+                allowed = self._live_rows(connection, scope, space)
             else:
-                conditions, params = _document_filter_sql(search_filter)
-                allowed = connection.execute(
-                    f"SELECT d.rowid FROM documents d WHERE d.enterprise_id = ? AND d.space_id = ?{conditions}",
-                    (scope.enterprise_id, scope.space_id, *params),
-                ).fetchall()
-                mask = np.isin(rows.document_keys, np.fromiter((row[0] for row in allowed), dtype=np.int64))
-            matrix = self._intact_vector_file(space).matrix(count)
-            best = top_k(matrix, query, k, mask)
-            return self._hits(connection, [(int(rows.chunk_keys[row]), score) for row, score in best])
+                allowed = self._filtered_rows(connection, scope, search_filter, space["vector_count"])
+            return self._hits(connection, scope, top_k(matrix, query, k, allowed))
 
-    def _row_map(self, connection: sqlite3.Connection, scope: Scope, generation: int, count: int) -> _RowMap:
-        """Which chunk and document each vector row belongs to, cached until the space changes.
+    def _live_rows(self, connection: sqlite3.Connection, scope: Scope, space: sqlite3.Row) -> np.ndarray:
+        """Which vector rows still belong to a chunk, cached until the space changes.
 
-        Filters are resolved on the (few) documents in SQL and mapped onto rows here, instead of joining every
-        chunk row on each query.
+        Reads only the (space, vector_row) index, not the chunk rows: space ids are unique across enterprises and
+        the caller already checked the space's enterprise.
         """
-        cached = self._row_maps.get(scope.space_id)
-        if cached is not None and cached.generation == generation and cached.chunk_keys.shape[0] == count:
-            return cached
-        chunk_keys = np.full(count, -1, dtype=np.int64)
-        document_keys = np.full(count, -1, dtype=np.int64)
-        rows = connection.execute(
-            "SELECT c.vector_row, c.row_key, d.rowid FROM chunks c JOIN documents d ON d.id = c.document_id "
-            "WHERE c.enterprise_id = ? AND c.space_id = ?",
-            (scope.enterprise_id, scope.space_id),
-        ).fetchall()
-        if rows:
-            table = np.array(rows, dtype=np.int64)
-            chunk_keys[table[:, 0]] = table[:, 1]
-            document_keys[table[:, 0]] = table[:, 2]
-        row_map = _RowMap(generation, chunk_keys, document_keys, chunk_keys >= 0)
-        self._row_maps[scope.space_id] = row_map
-        return row_map
+        cached = self._live_masks.get(scope.space_id)
+        if cached is not None and cached[0] == space["generation"]:
+            return cached[1]
+        rows = connection.execute("SELECT vector_row FROM chunks WHERE space_id = ?", (scope.space_id,)).fetchall()
+        live = np.zeros(space["vector_count"], dtype=bool)
+        live[np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))] = True
+        self._live_masks[scope.space_id] = (space["generation"], live)
+        return live
 
     @staticmethod
-    def _hits(connection: sqlite3.Connection, ranked: list[tuple[int, float]]) -> list[Hit]:
+    def _filtered_rows(connection: sqlite3.Connection, scope: Scope, search_filter: SearchFilter, count: int) -> np.ndarray:
+        """The vector rows of the chunks whose documents pass the filter (resolved in SQL on the documents)."""
+        conditions, params = _document_filter_sql(search_filter)
+        rows = connection.execute(
+            f"SELECT c.vector_row FROM documents d JOIN chunks c ON c.document_id = d.id "
+            f"WHERE d.enterprise_id = ? AND d.space_id = ?{conditions}",
+            (scope.enterprise_id, scope.space_id, *params),
+        ).fetchall()
+        allowed = np.zeros(count, dtype=bool)
+        allowed[np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))] = True
+        return allowed
+
+    @staticmethod
+    def _hits(connection: sqlite3.Connection, scope: Scope, ranked: list[tuple[int, float]]) -> list[Hit]:
+        """The chunks at the ranked vector rows, in rank order; rows whose chunk is gone (masked) are left out."""
         if not ranked:
             return []
         placeholders = ",".join("?" * len(ranked))
         rows = connection.execute(
-            f"SELECT c.row_key, {_CHUNK_COLUMNS}, {_DOCUMENT_COLUMNS} FROM chunks c "
-            f"JOIN documents d ON d.id = c.document_id WHERE c.row_key IN ({placeholders})",
-            [key for key, _ in ranked],
+            f"SELECT c.vector_row, {_CHUNK_COLUMNS}, {_DOCUMENT_COLUMNS} FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.space_id = ? AND c.vector_row IN ({placeholders})",
+            [scope.space_id, *(row for row, _ in ranked)],
         ).fetchall()
-        by_key = {row[0]: row for row in rows}
+        by_row = {row[0]: row for row in rows}
         chunk_width = _CHUNK_COLUMNS.count(",") + 1
         return [
             Hit(chunk=_chunk(row[1 : 1 + chunk_width]), document=_document(row[1 + chunk_width :]), score=score)
-            for key, score in ranked
-            if (row := by_key.get(key)) is not None
+            for vector_row, score in ranked
+            if (row := by_row.get(vector_row)) is not None
         ]
