@@ -32,7 +32,7 @@ from lmspace_core.domain import (
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import EmbedderMismatchError, IngestError, NotAvailableYetError, NotFoundError
+from lmspace_core.errors import EmbedderMismatchError, IngestError, NotFoundError
 from lmspace_core.ingest.entities import FORMS, is_entity, items_from_entities, parse_entity
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
@@ -83,10 +83,9 @@ def _sentence_transformers_embedder(settings: Settings) -> Embedder:
 
 
 def _azure_openai_embedder(settings: Settings) -> Embedder:
-    raise NotAvailableYetError(
-        f"The '{settings.embedder.provider}' embedder arrives with Azure persistence; "
-        "use embedder.provider: onnx_int8 or sentence_transformers for now."
-    )
+    from lmspace_core.embeddings.azure_openai import build_azure_openai_embedder
+
+    return build_azure_openai_embedder(settings.embedder)
 
 
 def _minilm_counter(settings: Settings) -> TokenCounter:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity.wait import wait_random_exponential
 
@@ -27,12 +27,22 @@ _backoff = wait_random_exponential(multiplier=0.2, max=10.0)
 
 
 def _status(error: BaseException) -> int | None:
-    return getattr(error, "status_code", None) if isinstance(error, HttpResponseError) else None
+    """The HTTP status of an Azure SDK or `openai` error (both carry `status_code`)."""
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _openai_connection_failure(error: BaseException) -> bool:
+    if not type(error).__module__.startswith("openai"):
+        return False
+    import openai
+
+    return isinstance(error, openai.APIConnectionError)  # includes timeouts
 
 
 def is_transient(error: BaseException) -> bool:
     """Throttling, timeouts, server errors and connections that failed or dropped; never other 4xx."""
-    if isinstance(error, ServiceRequestError | ServiceResponseError):
+    if isinstance(error, ServiceRequestError | ServiceResponseError) or _openai_connection_failure(error):
         return True
     return _status(error) in _TRANSIENT_STATUS
 
@@ -41,7 +51,8 @@ def retry_after_seconds(error: BaseException) -> float | None:
     """What the service asked us to wait, from `x-ms-retry-after-ms` or `Retry-After` (seconds)."""
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or getattr(error, "headers", None) or {}
-    for name, scale in (("x-ms-retry-after-ms", 1000.0), ("Retry-After", 1.0), ("retry-after", 1.0)):
+    for name, scale in (("x-ms-retry-after-ms", 1000.0), ("retry-after-ms", 1000.0), ("Retry-After", 1.0),
+                        ("retry-after", 1.0)):
         value = headers.get(name)
         if value:
             try:
