@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import lmspace_ui
+from lmspace_ui.components import offline_banner
 
 # A file shipped with the package: a `:material/...` page icon makes every page fetch its favicon from a font host.
 ICON = Path(lmspace_ui.__file__).parent / "static" / "lmspace.png"
@@ -22,4 +23,5 @@ navigation = st.navigation(
         st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
     ]
 )
+offline_banner()
 navigation.run()

@@ -37,3 +37,18 @@ def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_p
     chosen = st.selectbox(label, names, index=index, key=key)
     st.session_state[ACTIVE_SPACE] = chosen
     return spaces[names.index(chosen)]
+
+
+def offline_banner() -> None:
+    """Say on every page when writes are waiting for Azure (it could not be reached when they were made)."""
+    from lmspace_ui.resources import get_workspace
+
+    try:
+        workspace = get_workspace()
+    except LMSpaceError:
+        return  # the page shows the configuration error itself
+    outbox = getattr(workspace.store, "outbox", None)
+    waiting = len(outbox.file.pending()) if outbox is not None else 0
+    if waiting:
+        st.warning(f"Offline — {waiting} change{'s' if waiting != 1 else ''} waiting for Azure. They are sent with "
+                   "the next write once Azure answers, or now with `lmspace outbox replay`.")

@@ -67,3 +67,25 @@ def test_sample_space_that_exists_already_is_linked_to_chat_instead_of_created_a
     assert not at.exception
     assert not [button for button in at.button if button.label == "Create the sample space"]
     assert f"Ask the {SAMPLE_SPACE} space" in links(at)
+
+
+def test_every_page_says_how_many_changes_wait_for_azure(tmp_path, monkeypatch, azure_emulators):
+    import streamlit as st
+
+    from lmspace_ui.resources import get_workspace
+    from tests.conftest import azure_environment, write_config
+
+    monkeypatch.setenv("LMSPACE_CONFIG", str(write_config(tmp_path)))
+    for name, value in azure_environment(azure_emulators).items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    workspace = get_workspace()
+    try:
+        assert not [w.value for w in open_home().warning if "Offline" in w.value]
+        for n in range(2):  # what the outbox holds after two uploads made while Azure was unreachable
+            workspace.store.outbox.file.queue("blobs", "put", f"acme/s: upload h{n}", ())
+        warnings = [w.value for w in open_home().warning]
+        assert "Offline — 2 changes waiting for Azure." in warnings[0]
+    finally:
+        st.cache_resource.clear()
+        workspace.close()
