@@ -17,6 +17,10 @@ from lmspace_core.config import AzureStoreSettings
 from lmspace_core.lm import resolve_secret
 
 
+# Files above 4 MiB go up as 4 MiB blocks (the SDK's default sends up to 64 MiB in one request).
+_BLOCKS = {"max_single_put_size": 4 * 1024 * 1024, "max_block_size": 4 * 1024 * 1024}
+
+
 @cache
 def default_credential():
     """The process's one `DefaultAzureCredential` (managed identity in Azure, `az login` on a laptop).
@@ -56,9 +60,10 @@ def build_clients(settings: AzureStoreSettings) -> AzureClients:
 
     if settings.connection_string is not None:
         connection_string = resolve_secret(settings.connection_string)
-        blobs = BlobServiceClient.from_connection_string(connection_string, retry_total=0)
+        blobs = BlobServiceClient.from_connection_string(connection_string, retry_total=0, **_BLOCKS)
         tables = TableServiceClient.from_connection_string(connection_string, retry_total=0)
     else:
-        blobs = BlobServiceClient(settings.blob_account_url, credential=default_credential(), retry_total=0)
+        blobs = BlobServiceClient(settings.blob_account_url, credential=default_credential(), retry_total=0,
+                                  **_BLOCKS)
         tables = TableServiceClient(settings.table_account_url, credential=default_credential(), retry_total=0)
     return AzureClients(lambda: _cosmos_client(settings), blobs, tables)
