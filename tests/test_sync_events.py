@@ -95,3 +95,4 @@ def test_the_asgi_app_serves_the_handshake_and_deliveries(handled):
     assert posted.status_code == 200 and posted.json() == {"handled": ["activated ft-7"]}
     assert missing.status_code == 404
     assert manager.models(space)[0].reference == "ft-7"
+

@@ -90,6 +90,18 @@ class BaseAgent(dspy.Module):
         """Record a model fine-tuned elsewhere (a deployment name) as the space's active model."""
         return self.sync_manager.pull_llm_updates(model_id, space)
 
+    def language_model(self, space: Space):
+        """The model that answers in `space`: the configured one, or the fine-tuned Azure OpenAI deployment a sync
+        made the space's active model (`pull_llm_updates`, `lmspace sync activate`), reached through the same
+        endpoint and credentials. None when no language model is configured."""
+        lm = self.workspace.lm
+        if lm is None or self.workspace.settings.lm.provider != "azure_openai":
+            return lm
+        active = self.sync_manager.store.active_model(space.scope)
+        if active is None or active.kind != "deployment":
+            return lm
+        return lm.copy(model=f"azure/{active.reference}")
+
     @property
     def sync_manager(self) -> SyncManager:
         """The workspace's sync manager, built on first use (it takes over jobs a stopped process left)."""

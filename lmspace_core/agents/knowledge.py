@@ -91,7 +91,7 @@ class KnowledgeAgent(BaseAgent):
     def _answers(
         self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn], stream: bool
     ) -> Iterator[str | Answer]:
-        lm = self.workspace.lm
+        lm = self.language_model(space)
         if lm is None:
             yield extract_answer(question, hits, self.workspace.embedder, space.id)
             return
