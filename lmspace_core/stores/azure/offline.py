@@ -54,7 +54,10 @@ class OfflineFile:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        # WAL: one fsync per write and readers never block it (the dashboard and the CLI may share the file);
+        # synchronous stays FULL so that a queued write, once acknowledged, survives a power cut.
+        self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.executescript(_SCHEMA)
         self._lock = threading.RLock()
 
