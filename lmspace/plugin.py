@@ -21,18 +21,21 @@ import inspect
 from types import SimpleNamespace
 from typing import TypeVar
 
-from lmspace_core import plugins as _plugins
-from lmspace_core.ingest.loaders import LoadedDocument, Section
 from lmspace_core import hookspecs
-from lmspace_core.plugins import PluginError, PluginInfo, Registration, Registry, hookimpl
+from lmspace_core import plugins as _plugins
+from lmspace_core.domain import Finding
+from lmspace_core.ingest.loaders import LoadedDocument, Section
+from lmspace_core.plugins import PluginError, PluginInfo, Registration, Registry, StrategyResult, hookimpl
 
 __all__ = [
+    "Finding",
     "LoadedDocument",
     "PluginError",
     "PluginInfo",
     "Registration",
     "Registry",
     "Section",
+    "StrategyResult",
     "hookimpl",
     "installed",
     "register",

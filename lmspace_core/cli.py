@@ -386,7 +386,7 @@ def research(
             result = researcher.run(plan, codebase, space, progress)
     if as_json:
         return _print_json(result.to_json_data())
-    console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy.value} — {shown(plan.rationale)}")
+    console.print(f"[bold]Plan[/] ({plan.planner}): {plan.strategy} — {shown(plan.rationale)}")
     for finding in result.findings:
         console.print(f"[cyan]{shown(finding.location)}[/]  [dim]{shown(finding.note)}")
         console.print("    " + shown(finding.text.strip().splitlines()[0] if finding.text.strip() else ""))

@@ -36,4 +36,5 @@ def register_loaders(register):
 @hookspec
 def register_research_strategies(register):
     """`register(name, executor)`: `executor(workspace, lm)` returns an object whose
-    `run(task, question, codebase, files, progress)` returns `findings`, `summary`, `lm_calls` and `tokens`."""
+    `run(task, question, codebase, files, progress)` returns a `StrategyResult` (findings, summary, lm_calls, tokens);
+    a plan runs it with `"strategy": "<name>"` (`lmspace research --plan`, or the plan editor of the dashboard)."""

@@ -1,8 +1,9 @@
 """Plugins: how store backends, embedders, language models, document loaders and research strategies get in.
 
 The shape is simonw/llm's: `pluggy` hook specs, each hook handed a `register` callback. The built-in implementations
-register through the same hooks as third-party packages (`lmspace_core.workspace`, `.lm`, `.ingest.loaders` and the
-researcher are plugins too), so the composition root asks the `Registry` for a name instead of branching on it.
+register through the same hooks as third-party packages (`lmspace_core.workspace`, `.lm`, `.ingest.loaders` and
+`.agents.research.strategies` are plugins too), so the composition root asks the `Registry` for a name instead of
+branching on it.
 Installed packages are discovered through the `lmspace.plugins` entry-point group; code can also register a module
 or object at run time with `lmspace.plugin.register`.
 
@@ -19,12 +20,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
 from lmspace_core import hookspecs
 from lmspace_core.errors import ConfigError, LMSpaceError
+
+if TYPE_CHECKING:
+    from lmspace_core.domain import Finding
 
 PROJECT = "lmspace"
 ENTRY_POINT_GROUP = "lmspace.plugins"
@@ -32,7 +36,7 @@ BUILT_IN_MODULES = (
     "lmspace_core.workspace",
     "lmspace_core.lm",
     "lmspace_core.ingest.loaders",
-    "lmspace_core.agents.research.researcher",
+    "lmspace_core.agents.research.strategies",
 )
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -109,6 +113,17 @@ class Registry:
         for registration in self.registrations:
             found.setdefault(registration.kind, {})[registration.name] = registration
         return found
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """What a research strategy's executor returns (the built-in ones return the same fields); `findings` are
+    verified against the files afterwards, so a strategy may report loosely."""
+
+    findings: tuple[Finding, ...]
+    summary: str
+    lm_calls: int = 0
+    tokens: int = 0
 
 
 @dataclass(frozen=True)

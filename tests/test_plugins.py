@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from lmspace import plugin
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
-from lmspace_core.errors import ConfigError, IngestError
+from lmspace_core.errors import ConfigError, IngestError, LMSpaceError
 from lmspace_core.ingest.sources import is_supported, supported_extensions
 from lmspace_core.lm import build_lm, describe_lm
 from lmspace_core.workspace import Workspace
@@ -69,7 +69,9 @@ def test_lmspace_plugins_lists_the_installed_plugin_and_the_built_ins(tmp_path):
     plugins = {entry["name"]: entry for entry in json.loads(result.output)}
     notes = plugins["notes"]
     assert (notes["package"], notes["version"], notes["built_in"]) == ("lmspace-notes-plugin", "0.1.0", False)
-    assert notes["registers"] == {"loader": [".note"], "lm_provider": ["scripted_notes"]}
+    assert notes["registers"] == {"loader": [".note"], "lm_provider": ["scripted_notes"],
+                                  "research_strategy": ["word_lines"]}
+    assert plugins["lmspace_core.agents.research.strategies"]["registers"]["research_strategy"] == ["map", "explore"]
     assert plugins["lmspace_core.workspace"]["registers"]["store_backend"] == ["embedded", "azure"]
     assert "onnx_int8" in plugins["lmspace_core.workspace"]["registers"]["embedder"]
     assert "llama_cpp" in plugins["lmspace_core.lm"]["registers"]["lm_provider"]
@@ -168,3 +170,28 @@ def test_an_unsupported_file_still_names_the_supported_types(tmp_path):
     (tmp_path / "a.xyz").write_text("x")
     with pytest.raises(IngestError, match=r"a.xyz is not a supported file type \(supported: .*\.note"):
         load(file_source(tmp_path / "a.xyz", plugin_limits()))
+
+
+def test_a_plan_naming_the_plugin_strategy_runs_its_executor_and_verifies_the_findings(tmp_path):
+    from lmspace_core.agents.research.researcher import CodebaseResearcher
+    from lmspace_core.research.codebase import Codebase
+    from lmspace_core.research.plan import ResearchPlan
+
+    plan = ResearchPlan.from_json(json.dumps({"task": "Where is retry?", "strategy": "word_lines", "question": "retry"}))
+    assert plan.strategy == "word_lines"
+    codebase = Codebase.from_mapping({"net.py": "import time\ndef fetch():\n    retry(3)\n", "io.py": "x = 1\n"})
+    workspace = Workspace(load_config(write_config(tmp_path), env={}))
+    try:
+        result = CodebaseResearcher(workspace).run(plan, codebase)
+    finally:
+        workspace.close()
+    assert [(f.path, f.line, f.verified) for f in result.findings] == [("net.py", 3, True)]
+    assert result.summary == "1 lines mention retry."
+
+
+def test_a_plan_naming_an_unknown_strategy_lists_the_known_ones():
+    from lmspace_core.research.plan import ResearchPlan
+
+    with pytest.raises(LMSpaceError, match="strategy 'grep' is not known; known: explore, map, pattern, search, "
+                                           "word_lines"):
+        ResearchPlan.from_json(json.dumps({"task": "t", "strategy": "grep"}))

@@ -56,7 +56,7 @@ class ResearchPlan:
     """What to look at, how, and why; `planner` says whether rules or a model wrote it."""
 
     task: str
-    strategy: Strategy
+    strategy: Strategy | str  # a built-in strategy, or the name of one a plugin registered
     files: FileSelection = field(default_factory=FileSelection)
     pattern: PatternQuery | None = None
     question: str | None = None  # for map/explore: what each subagent is asked about its file
@@ -67,7 +67,7 @@ class ResearchPlan:
         if self.strategy is Strategy.PATTERN and self.pattern is None:
             raise LMSpaceError("A pattern plan needs a `pattern` (kind and name or regex).")
         if self.strategy in (Strategy.MAP, Strategy.EXPLORE) and not self.question:
-            raise LMSpaceError(f"A {self.strategy.value} plan needs a `question` for its subagents.")
+            raise LMSpaceError(f"A {self.strategy} plan needs a `question` for its subagents.")
         if self.pattern is not None:
             if self.pattern.kind is PatternKind.REGEX and not self.pattern.regex:
                 raise LMSpaceError("A regex pattern needs `regex`.")
@@ -89,7 +89,7 @@ class ResearchPlan:
             pattern = data.get("pattern")
             return cls(
                 task=str(data["task"]),
-                strategy=Strategy(data["strategy"]),
+                strategy=_strategy(str(data["strategy"])),
                 files=FileSelection(**{k: tuple(v) if isinstance(v, list) else v
                                        for k, v in data.get("files", {}).items()}),
                 pattern=PatternQuery(**{**pattern, "kind": PatternKind(pattern["kind"])}) if pattern else None,
@@ -103,3 +103,17 @@ class ResearchPlan:
             raise LMSpaceError(f"The plan is missing the field {error}.") from None
         except (TypeError, ValueError) as error:
             raise LMSpaceError(f"The plan has an invalid value: {error}.") from None
+
+
+def _strategy(name: str) -> Strategy | str:
+    """A built-in strategy, or the name of a research strategy a plugin registered."""
+    from lmspace_core.plugins import registry
+
+    if name in Strategy.__members__.values():
+        return Strategy(name)
+    plugins = registry().names("research_strategy")
+    if name not in plugins:
+        known = ", ".join(sorted({*Strategy, *plugins}))
+        raise LMSpaceError(f"The plan has an invalid value: strategy '{name}' is not known; known: {known} "
+                           "(`lmspace plugins` lists what plugins add).")
+    return name

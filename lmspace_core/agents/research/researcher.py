@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from lmspace_core.domain import Finding, Job, ProgressCallback, Scope, SearchFilter, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotFoundError
+from lmspace_core.plugins import registry
 from lmspace_core.ingest.inputs import upload_names
 from lmspace_core.research.codebase import Codebase, select_files, why_nothing_selected
 from lmspace_core.research.plan import ResearchPlan, Strategy
@@ -90,8 +91,8 @@ class CodebaseResearcher:
                 scan = scan_pattern(codebase, files, plan.pattern, plan.files.contains, progress)
             case Strategy.SEARCH:
                 scan = self._search(plan, codebase, files, space, progress)
-            case Strategy.MAP | Strategy.EXPLORE:
-                scan, summary, lm_calls, tokens = self._with_model(plan, codebase, files, progress)
+            case _:  # map, explore, or a strategy a plugin registered: an executor from the registry
+                scan, summary, lm_calls, tokens = self._executed(plan, codebase, files, progress)
         verification = verify_findings(scan.findings, codebase)
         findings = _unique(verification.verified)
         if plan.strategy in (Strategy.MAP, Strategy.EXPLORE):
@@ -99,7 +100,7 @@ class CodebaseResearcher:
 
             written = summarize(plan.task, summary, findings, self.workspace.lm)
             summary, lm_calls, tokens = written.text, lm_calls + written.lm_calls, tokens + written.tokens
-        else:
+        elif plan.strategy in (Strategy.PATTERN, Strategy.SEARCH):
             summary = _summarise(plan, findings, scan.files)
         stats = ResearchStats(scan.files, scan.bytes, lm_calls, tokens, round(time.perf_counter() - started, 3))
         return ResearchResult(plan, findings, verification.rejected, summary, stats)
@@ -114,28 +115,14 @@ class CodebaseResearcher:
         return search_ad_hoc(codebase, files, plan.question or plan.task, self.workspace.embedder,
                              progress=progress)
 
-    def _with_model(self, plan, codebase, files, progress) -> tuple[Scan, str, int, int]:
-        lm = self.workspace.lm
-        if lm is None:
-            raise LMSpaceError(
-                f"A {plan.strategy.value} plan needs a language model; configure `lm` in lmspace.yaml, or edit the "
-                "plan into a pattern plan."
-            )
-        if plan.strategy is Strategy.MAP:
-            from lmspace_core.agents.research.subagents import MapExecutor
-
-            research = self.workspace.settings.research
-            executor = MapExecutor(lm, context_tokens=research.context_tokens, parallelism=research.parallelism)
-            result = executor.run(plan.task, plan.question or plan.task, codebase, files, progress)
-        else:
-            from lmspace_core.agents.research.explore import ExploreExecutor
-            from lmspace_core.research.sandbox import SandboxLimits, sandbox_factory
-
-            limits = SandboxLimits.from_settings(self.workspace.settings.research)
-            factory = sandbox_factory(limits=limits, pyodide_dir=self.workspace.settings.research.pyodide_dir)
-            result = ExploreExecutor(lm, factory).run(plan.task, plan.question or plan.task, codebase, files, progress)
+    def _executed(self, plan, codebase, files, progress) -> tuple[Scan, str, int, int]:
+        """Run the executor registered for the plan's strategy; plugin strategies write their own summary."""
+        make_executor = registry().get("research_strategy", str(plan.strategy)).target
+        result = make_executor(self.workspace, self.workspace.lm).run(
+            plan.task, plan.question or plan.task, codebase, files, progress
+        )
         size = sum(f.size for f in files)
-        return Scan(result.findings, len(files), size), result.summary, result.lm_calls, result.tokens
+        return Scan(tuple(result.findings), len(files), size), result.summary, result.lm_calls, result.tokens
 
 
 def _unique(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
