@@ -15,6 +15,7 @@ from lmspace_core.domain import Outcome
 from lmspace_core.workspace import Workspace
 from tests.conftest import azure_environment, write_config
 
+
 @pytest.fixture
 def lmspace(tmp_path: Path, monkeypatch, azure_emulators):
     """The CLI on one data directory, online (the emulators) or offline (every endpoint a closed port)."""

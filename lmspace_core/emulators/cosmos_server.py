@@ -14,9 +14,9 @@ LMSpace relies on them:
 - containers validate and keep their vector embedding policy and vector indexes (flat, quantizedFlat, diskANN);
   `VectorDistance` uses the policy's distance function;
 - transactional batches: up to 100 operations on one partition, all or nothing (207 with 424 for the others);
-- `POST /_emulator/faults` queues failures (`/_emulator/faults/clear` drops them) (e.g. 429 with `x-ms-retry-after-ms`), optionally after applying the
-  write, so tests can prove retries never duplicate; `GET /_emulator/stats` counts requests. The SDK never calls
-  these paths.
+- `POST /_emulator/faults` queues failures (e.g. 429 with `x-ms-retry-after-ms`), optionally after applying the
+  write, so tests can prove retries never duplicate (`/_emulator/faults/clear` drops them); `GET /_emulator/stats`
+  counts requests. The SDK never calls these paths.
 """
 
 from __future__ import annotations

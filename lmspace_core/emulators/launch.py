@@ -65,11 +65,12 @@ def _wait_for_port(port: int, process: subprocess.Popen, deadline: float) -> Non
 
 def self_signed_certificate(directory: Path) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and localhost, made at start-up so that no private key is committed."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
@@ -144,8 +145,9 @@ class Emulators:
 
     def _control(self, path: str, body: dict | None = None) -> bytes:
         context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own self-signed certificate
-        request = urllib.request.Request(f"{self.cosmos_endpoint}_emulator/{path}", method="GET" if body is None else "POST",
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own self-signed one
+        request = urllib.request.Request(f"{self.cosmos_endpoint}_emulator/{path}",
+                                         method="GET" if body is None else "POST",
                                          data=None if body is None else json.dumps(body).encode())
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             return response.read()

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from lmspace_core.config import AzureStoreSettings
 from lmspace_core.lm import resolve_secret
 
-
 # Files above 4 MiB go up as 4 MiB blocks (the SDK's default sends up to 64 MiB in one request).
 _BLOCKS = {"max_single_put_size": 4 * 1024 * 1024, "max_block_size": 4 * 1024 * 1024}
 

@@ -425,7 +425,8 @@ class CosmosKnowledgeStore:
             for ordinal, (chunk, vector) in enumerate(zip(draft.chunks, draft.vectors, strict=True))
         ]
         room = BATCH_LIMIT - _COMMIT_OPERATIONS
-        head, tail = (chunks[: len(chunks) - room], chunks[len(chunks) - room :]) if len(chunks) > room else ([], chunks)
+        split = max(len(chunks) - room, 0)
+        head, tail = chunks[:split], chunks[split:]
         for part in _batches(head):
             self._batch(content, part, scope.enterprise_id)
         kind = ChangeKind.REPLACED if existing else ChangeKind.ADDED
@@ -535,7 +536,9 @@ class CosmosKnowledgeStore:
     # -- search -----------------------------------------------------------------------------------------------
 
     @_cosmos
-    def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
+    def search(
+        self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()
+    ) -> list[Hit]:
         """Cosmos' vector search, in the enterprise's partition and the space only, filters in the query."""
         content = self._space_content(scope)  # a scope never read before (a foreign one) is looked up: NotFoundError
         dimension = self._dimensions[scope]

@@ -37,7 +37,8 @@ def _job(entity: dict, result: dict | None) -> Job:
         id=entity["RowKey"], enterprise_id=entity["PartitionKey"], space_id=entity["space_id"], kind=entity["kind"],
         title=entity["title"], status=JobStatus(entity["status"]), done=entity.get("done", 0),
         total=entity.get("total"), message=entity.get("message", ""), result=result, error=entity.get("error", ""),
-        created_at=datetime.fromisoformat(entity["created_at"]), updated_at=datetime.fromisoformat(entity["updated_at"]),
+        created_at=datetime.fromisoformat(entity["created_at"]),
+        updated_at=datetime.fromisoformat(entity["updated_at"]),
     )
 
 
