@@ -30,9 +30,11 @@ POLL_S = 0.5
 
 
 @contextmanager
-def _manager() -> Iterator[SyncManager]:
+def _manager(resume: bool = False) -> Iterator[SyncManager]:
+    """A sync manager for one command; only commands that stay to run jobs (`resume`) take over remote jobs of
+    stopped processes, so `status` never waits for someone else's job."""
     with _workspace() as workspace:
-        manager = SyncManager(workspace)
+        manager = SyncManager(workspace, resume=resume)
         try:
             yield manager
         finally:
@@ -109,7 +111,7 @@ def start(
     as_json: JsonFlag = False,
 ) -> None:
     """Build, check and upload the space's delta, run the job on the backend, and wait until it ends."""
-    with _manager() as manager:
+    with _manager(resume=True) as manager:
         job = manager.sync_to_llm(space=space, backend=backend, force=force)
         if follow and not as_json:
             job = _follow(manager, job)
@@ -217,8 +219,9 @@ def models(space: SpaceArg, as_json: JsonFlag = False) -> None:
         return _print_json([{**vars(v), "documents": lineage[v.id]} for v in versions])
     table = Table("", "version", "backend", "kind", "model", "before", "after", "documents", "created")
     for v in versions:
+        created = v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         table.add_row("*" if v.active else "", v.id, v.backend, v.kind, shown(v.reference), _score(v.score_before),
-                      _score(v.score_after), str(len(lineage[v.id])), v.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+                      _score(v.score_after), str(len(lineage[v.id])), created)
     console.print(table)
     if not any(v.active for v in versions):
         console.print("The space uses its base model.")
@@ -260,7 +263,7 @@ def serve_events(
 
     from lmspace_core.sync.events import EventHandler, asgi_app
 
-    with _manager() as manager:
+    with _manager(resume=True) as manager:
         sources = manager.settings.sync.event_sources
         if not sources:
             console.print("[yellow]sync.event_sources is empty: every event except the handshake is refused.[/]")
@@ -278,7 +281,7 @@ def worker(
     """Queue a sync of every `sync.auto_sync` space whose delta passed its threshold, and run the queued syncs."""
     from lmspace_core.sync.queue import build_queue
 
-    with _manager() as manager:
+    with _manager(resume=True) as manager:
         queue = build_queue(manager.settings, manager.workspace.enterprise_id)
         while True:
             queued = manager.enqueue_due(queue)

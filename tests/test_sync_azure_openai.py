@@ -141,6 +141,10 @@ def test_a_remote_job_left_by_a_stopped_process_is_polled_again(synced):
     orphan = manager.store.create_job(space.scope, "azure_openai", f"{socket.gethostname()}:{dead.pid}")
     manager.store.update_job(orphan.enterprise_id, orphan.id, SyncStatus.RUNNING, "running", remote_id="ftjob-1")
 
+    reader = SyncManager(manager.workspace, resume=False)  # e.g. `lmspace sync status`: looks, does not take over
+    assert reader.job(orphan.id).status is SyncStatus.RUNNING
+    assert "GET /openai/fine_tuning/jobs/ftjob-1" not in fake.paths()
+    reader.close()
     restarted = SyncManager(manager.workspace)
     try:
         job = restarted.wait(orphan.id, timeout=30)

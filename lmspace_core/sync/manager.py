@@ -91,7 +91,8 @@ class SyncManager:
     """Sync for one workspace: plans, datasets, jobs, model versions.
 
     `backends` maps a backend name to a factory `(space) -> SyncBackend`; by default they are built from the
-    settings (`sync.backend` names the one `sync_to_llm` uses).
+    settings (`sync.backend` names the one `sync_to_llm` uses). Jobs of stopped processes are taken over: local ones
+    become interrupted; remote ones are polled by this manager when `resume` (a short-lived reader passes False).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class SyncManager:
         workspace: Workspace,
         store: SyncStore | None = None,
         backends: dict[str, Callable[[Space], SyncBackend]] | None = None,
+        resume: bool = True,
     ) -> None:
         self.workspace = workspace
         self.settings = workspace.settings
@@ -107,7 +109,7 @@ class SyncManager:
         self._owner = _this_process()
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
-        for job in self.store.claim_orphans(self._owner, _owner_alive):
+        for job in self.store.claim_orphans(self._owner, _owner_alive, claim_remote=resume):
             self._resume(job)
 
     def close(self) -> None:
@@ -194,8 +196,9 @@ class SyncManager:
                                       error=f"The dataset was refused: {reasons}.")
                 raise DatasetRejectedError(f"Sync job {job.id}: the dataset was refused, nothing was uploaded: "
                                            f"{reasons}.")
-            reporter.status(SyncStatus.QUEUED, f"dataset ready: {check.train_examples} training and "
-                                               f"{check.validation_examples} validation examples, {check.tokens} tokens")
+            ready = (f"dataset ready: {check.train_examples} training and {check.validation_examples} validation "
+                     f"examples, {check.tokens} tokens")
+            reporter.status(SyncStatus.QUEUED, ready)
         except DatasetRejectedError:
             raise
         except Exception as error:

@@ -226,9 +226,12 @@ class SyncStore:
         )
         return [Metric(r["step"], r["train_loss"], r["validation_loss"], r["accuracy"]) for r in rows]
 
-    def claim_orphans(self, owner: str, owner_alive: Callable[[str], bool]) -> list[SyncJob]:
+    def claim_orphans(
+        self, owner: str, owner_alive: Callable[[str], bool], claim_remote: bool = True
+    ) -> list[SyncJob]:
         """Take over unfinished jobs whose process died: a job with a remote id is claimed by `owner` to be polled
-        again (returned); one without (a local job, or one that died before its upload) is marked interrupted."""
+        again (returned; left alone when not `claim_remote`); one without (a local job, or one that died before its
+        upload) is marked interrupted."""
         now = utc_now()
         with self._db.write() as connection:
             rows = connection.execute(
@@ -239,6 +242,8 @@ class SyncStore:
                 if owner_alive(row["owner"]):
                     continue
                 if row["remote_id"] and row["backend"] != "local":
+                    if not claim_remote:
+                        continue
                     connection.execute("UPDATE sync_jobs SET owner = ?, updated_at = ? WHERE id = ?",
                                        (owner, now, row["id"]))
                     claimed.append(row["id"])

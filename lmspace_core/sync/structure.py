@@ -15,7 +15,8 @@ from lmspace_core.sync.model import Example
 
 _RULE = re.compile(r"^\s*(?:[-*]\s+)?\*\*(?P<title>[^*\n]{3,80}?)[:.]?\*\*[:.]?\s+(?P<body>\S.{15,})$", re.MULTILINE)
 _PY_FUNCTION = re.compile(
-    r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*(?P<params>\([^)]*\))[^:]*:\s*\n\s+(?P<quote>\"\"\"|''')(?P<doc>.+?)(?P=quote)",
+    r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*(?P<params>\([^)]*\))[^:]*:\s*\n"
+    r"\s+(?P<quote>\"\"\"|''')(?P<doc>.+?)(?P=quote)",
     re.MULTILINE | re.DOTALL,
 )
 _HEADING_LINE = re.compile(r"^#{1,6}\s+.*$", re.MULTILINE)
