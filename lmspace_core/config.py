@@ -202,13 +202,19 @@ class EmbedderSettings(_Settings):
     endpoint: Url | None = None
     deployment: str | None = None
     api_version: str | None = None
+    auth: Literal["key", "entra"] = "key"  # azure_openai: api_key, or an Entra ID token (DefaultAzureCredential)
     api_key: SecretRef | None = None
 
     @model_validator(mode="after")
     def _azure_is_complete(self) -> EmbedderSettings:
         if self.provider == "azure_openai":
-            required = ("endpoint", "deployment", "api_version", "api_key")
-            _require(self, required, "when embedder.provider is azure_openai")
+            reason = "when embedder.provider is azure_openai"
+            missing = {(name,): f"required {reason}" for name in ("endpoint", "deployment", "api_version")
+                       if getattr(self, name) is None}
+            if self.auth == "key" and self.api_key is None:
+                missing[("api_key",)] = f"required {reason} and embedder.auth is key (or set embedder.auth: entra)"
+            if missing:
+                raise _KeyProblems(missing)
         return self
 
 

@@ -31,7 +31,8 @@ class StandIn:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                stand_in.requests.append({"path": self.path, "api-key": self.headers.get("api-key"), **body})
+                stand_in.requests.append({"path": self.path, "api-key": self.headers.get("api-key"),
+                                          "authorization": self.headers.get("authorization"), **body})
                 if stand_in.script:
                     status, headers, answer = stand_in.script.pop(0)
                 else:
@@ -99,3 +100,23 @@ def test_throttling_is_retried_after_the_time_asked_and_bad_requests_are_not(emb
     with pytest.raises(ModelError, match="BadRequestError"):
         embedder.embed_query("q")
     assert len(service.requests) == 4
+
+
+def test_with_entra_id_a_bearer_token_is_sent_instead_of_a_key(service, tmp_path, monkeypatch):
+    from azure.core.credentials import AccessToken
+
+    from lmspace_core.stores.azure import clients
+
+    class Credential:  # what DefaultAzureCredential returns after `az login`, without the network
+        def get_token(self, *scopes, **options):
+            assert scopes == ("https://cognitiveservices.azure.com/.default",)
+            return AccessToken("entra-token", 2**31)
+
+    monkeypatch.setattr(clients, "default_credential", lambda: Credential())
+    settings = load_config(write_config(tmp_path), env={
+        "LMSPACE_EMBEDDER__PROVIDER": "azure_openai", "LMSPACE_EMBEDDER__MODEL": "text-embedding-3-small",
+        "LMSPACE_EMBEDDER__DEPLOYMENT": "emb", "LMSPACE_EMBEDDER__ENDPOINT": service.endpoint,
+        "LMSPACE_EMBEDDER__API_VERSION": "2024-10-21", "LMSPACE_EMBEDDER__AUTH": "entra"})
+    build_embedder(settings).embed_query("q")
+    assert service.requests[0]["authorization"] == "Bearer entra-token"
+    assert service.requests[0]["api-key"] is None

@@ -172,7 +172,8 @@ def test_azure_embedder_names_every_missing_key(tmp_path):
     assert config_error(path).splitlines() == [
         f"{path}:1: embedder.deployment: required when embedder.provider is azure_openai",
         f"{path}:1: embedder.api_version: required when embedder.provider is azure_openai",
-        f"{path}:1: embedder.api_key: required when embedder.provider is azure_openai",
+        f"{path}:1: embedder.api_key: required when embedder.provider is azure_openai and embedder.auth is key"
+        " (or set embedder.auth: entra)",
     ]
 
 

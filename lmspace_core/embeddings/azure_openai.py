@@ -1,4 +1,5 @@
-"""Embeddings from an Azure OpenAI deployment (`embedder.provider: azure_openai`).
+"""Embeddings from an Azure OpenAI deployment (`embedder.provider: azure_openai`), with a key or Entra ID (the
+process's one `DefaultAzureCredential`, shared with the Azure stores).
 
 Texts go in batches of `embedder.batch_size` (the service takes up to 2048 inputs per request) through the same
 retry policy as the Azure stores (429 waits what `retry-after-ms` / `Retry-After` say; 4xx other than 429 fail at
@@ -74,9 +75,19 @@ def build_azure_openai_embedder(settings: EmbedderSettings) -> AzureOpenAIEmbedd
     def connect() -> Any:
         from openai import AzureOpenAI
 
-        from lmspace_core.lm import resolve_secret
+        if settings.auth == "entra":
+            from azure.identity import get_bearer_token_provider
 
-        return AzureOpenAI(azure_endpoint=settings.endpoint, api_version=settings.api_version,
-                           api_key=resolve_secret(settings.api_key), max_retries=0)
+            from lmspace_core.lm import AZURE_OPENAI_SCOPE
+            from lmspace_core.stores.azure.clients import default_credential
+
+            credential = {"azure_ad_token_provider": get_bearer_token_provider(default_credential(),
+                                                                               AZURE_OPENAI_SCOPE)}
+        else:
+            from lmspace_core.lm import resolve_secret
+
+            credential = {"api_key": resolve_secret(settings.api_key)}
+        return AzureOpenAI(azure_endpoint=settings.endpoint, api_version=settings.api_version, max_retries=0,
+                           **credential)
 
     return AzureOpenAIEmbedder(connect, settings.deployment, settings.model, settings.batch_size)
