@@ -1,6 +1,6 @@
 """Ingest throughput against the raw embedders, query embedding under load, and exact-search latency.
 
-    uv run python bench/bench_retrieval.py [--docs 80] [--queries 200] [--no-search]
+    uv run python bench/bench_retrieval.py [--docs 80] [--queries 200] [--no-search] [--quality-only]
 
 Ingest: synthetic markdown documents built from the sentences of tests/data/retrieval go through the whole pipeline
 (read, hash, load, chunk, embed, SQLite + vector file) with the default int8 ONNX embedder; the same chunk texts are
@@ -10,11 +10,13 @@ while another process runs an ingest (<= 5 ms both), and the pipeline's rate whi
 busy. Search: spaces of 10k and 100k chunks with random unit vectors
 (synthetic, as the issue allows) answer random unit queries through `LocalKnowledgeStore.search`, which includes
 fetching the hits' chunk and document rows. The end-to-end row adds embedding the query text with the real model.
+Quality: recall@1/@5 on tests/data/retrieval's 50 questions with the vector ranking and with hybrid retrieval.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -218,12 +220,41 @@ def bench_search(workspace: Workspace, sizes: list[int], queries: int) -> list[t
     return rows
 
 
+def bench_quality(workspace: Workspace) -> list[tuple[str, str]]:
+    """Recall@1/@5 on the project's QA set, vector ranking alone and fused with FTS5 keywords (`retrieval.hybrid`).
+
+    Two readings: the question's source document among the top hits, and the chunk holding its evidence sentence.
+    """
+    space = workspace.create_space("bench-quality")
+    workspace.ingest(space, sorted(p for p in CORPUS.iterdir() if p.suffix in {".md", ".txt"}))
+    questions = json.loads((CORPUS / "questions.json").read_text())
+    flat = lambda text: " ".join(text.split())  # noqa: E731
+    counts = {(ranking, what, k): 0 for ranking in ("vector", "hybrid") for what in ("source", "evidence")
+              for k in (1, 5)}
+    for question in questions:
+        vector = workspace.embedder.embed_query(question["question"])
+        evidence = flat(question["evidence"])[:60]
+        for ranking, hits in (
+            ("vector", workspace.store.search(space.scope, vector, 5)),
+            ("hybrid", workspace.store.hybrid_search(space.scope, vector, question["question"], 5)),
+        ):
+            for k in (1, 5):
+                counts[ranking, "source", k] += question["source"] in {hit.document.source for hit in hits[:k]}
+                counts[ranking, "evidence", k] += any(evidence in flat(hit.chunk.text) for hit in hits[:k])
+    return [
+        (f"recall@1 / @5 by {what}, {ranking}{' (retrieval.hybrid)' if ranking == 'hybrid' else ''}",
+         f"{counts[ranking, what, 1] / len(questions):.2f} / {counts[ranking, what, 5] / len(questions):.2f}")
+        for what in ("source", "evidence") for ranking in ("vector", "hybrid")
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=80, help="synthetic documents for the ingest benchmark")
     parser.add_argument("--queries", type=int, default=200, help="queries per search measurement")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--no-search", action="store_true", help="only the ingest and query-embedding rows")
+    parser.add_argument("--quality-only", action="store_true", help="only recall@1/@5 with and without hybrid")
     parser.add_argument("--background-ingest", type=Path, help=argparse.SUPPRESS)  # the load rows' other process
     args = parser.parse_args()
     if args.background_ingest:
@@ -236,6 +267,9 @@ def main() -> None:
         # Rows are printed as each part ends: on a busy machine a run takes many minutes.
         print(f"| {'measure'.ljust(WIDTH)} | result |")
         print(f"|{'-' * (WIDTH + 2)}|--------|")
+        print_rows(bench_quality(workspace))
+        if args.quality_only:
+            return workspace.close()
         print_rows(bench_ingest(workspace, documents))
         print_rows(bench_load(workspace, config, documents))
         if not args.no_search:

@@ -264,6 +264,9 @@ class IngestSettings(_Settings):
 
 class RetrievalSettings(_Settings):
     top_k: int = Field(5, ge=1, le=50)
+    # Fuse a keyword ranking (SQLite FTS5) with the vector ranking. Off by default: on the QA set it did not raise
+    # recall@1 by source and lowered recall@5 of the evidence chunk (bench/RESULTS.md). The embedded store only.
+    hybrid: bool = False
 
 
 class ResearchSettings(_Settings):

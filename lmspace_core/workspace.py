@@ -32,7 +32,7 @@ from lmspace_core.domain import (
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import EmbedderMismatchError, IngestError, NotFoundError
+from lmspace_core.errors import ConfigError, EmbedderMismatchError, IngestError, NotFoundError
 from lmspace_core.ingest.entities import FORMS, is_entity, items_from_entities, parse_entity
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
@@ -41,7 +41,7 @@ from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
 from lmspace_core.names import check_enterprise_id, check_space_name, shown
 from lmspace_core.plugins import check_settings, hookimpl, registry
-from lmspace_core.stores.base import BlobStore, JobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.stores.base import BlobStore, HybridSearch, JobStore, KnowledgeStore, SpaceEdit
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
@@ -133,6 +133,11 @@ class Workspace:
         self.settings = settings
         self.enterprise_id = check_enterprise_id(enterprise or settings.enterprise)
         self.store, self.blobs, self.job_store = build_stores(settings)
+        if settings.retrieval.hybrid and not isinstance(self.store, HybridSearch):
+            raise ConfigError(
+                f"{settings.source}: retrieval.hybrid is on, but the {settings.store.backend} store has no keyword "
+                "search to fuse with its vector search (only the embedded store has). Set retrieval.hybrid: false."
+            )
         self._jobs: JobRunner | None = None
         self._embedder: Embedder | None = None
         self._lm = None
@@ -441,4 +446,7 @@ class Workspace:
         self.require_embedder_match(space)
         with operation("query", enterprise=space.enterprise_id, space=space.id):
             vector = self.embedder_for(space).embed_query(query)
-            return self.store.search(space.scope, vector, k or self.settings.retrieval.top_k, search_filter)
+            k = k or self.settings.retrieval.top_k
+            if self.settings.retrieval.hybrid:
+                return self.store.hybrid_search(space.scope, vector, query, k, search_filter)
+            return self.store.search(space.scope, vector, k, search_filter)

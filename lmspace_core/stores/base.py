@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -114,6 +114,17 @@ class KnowledgeStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class HybridSearch(Protocol):
+    """A knowledge store that can also rank by keywords and fuse that with the vector ranking (`retrieval.hybrid`)."""
+
+    def hybrid_search(
+        self, scope: Scope, query: np.ndarray, text: str, k: int, search_filter: SearchFilter = SearchFilter()
+    ) -> list[Hit]:
+        """Top-k chunks by the vector ranking of `query` fused with the keyword ranking of `text`, best first."""
+        ...
 
 
 class BlobStore(Protocol):

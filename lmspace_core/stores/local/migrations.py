@@ -230,6 +230,24 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
     );
     """,
+    # 7: a keyword index over chunk texts for hybrid retrieval, kept in step with `chunks` by triggers (which also
+    # fire for chunks removed by a cascade from their document or space).
+    """
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, content = 'chunks', content_rowid = 'row_key', tokenize = 'porter unicode61'
+    );
+    CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, text) VALUES (new.row_key, new.text);
+    END;
+    CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.row_key, old.text);
+    END;
+    CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.row_key, old.text);
+        INSERT INTO chunks_fts (rowid, text) VALUES (new.row_key, new.text);
+    END;
+    INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
+    """,
 )
 
 

@@ -1,4 +1,4 @@
-"""Exact inner-product top-k over a space's memory-mapped matrix, with faiss's flat kernels on one thread.
+"""Exact inner-product top-k over a space's memory-mapped matrix (faiss's flat kernels, one thread), and fusion.
 
 `faiss.knn_inner_product` reads the memory map in place (no copy into an index) and keeps a k-heap while it scans,
 where numpy materialises every score and then partitions them: measured at 100k x 384, 8-13 ms against 30 ms.
@@ -8,6 +8,7 @@ the top k are always k allowed rows when that many exist.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from types import ModuleType
 
@@ -53,3 +54,17 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray | N
         faiss.knn_inner_product(*pointers, faiss.IDSelectorBitmap(bitmap.shape[0], faiss.swig_ptr(bitmap)))
     ranked = [(int(row), float(score)) for row, score in zip(found[0], scores[0], strict=True) if row >= 0]
     return sorted(ranked, key=lambda pair: (-pair[1], pair[0]))  # equal scores (duplicate chunks): lower row first
+
+
+# Reciprocal rank fusion's constant from Cormack, Clarke and Büttcher (SIGIR 2009): a rank r adds 1 / (60 + r), so
+# agreement between the rankings counts for more than the top place of either one.
+RRF_CONSTANT = 60
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]]) -> list[int]:
+    """The items of several rankings (best first) in fused order; ties keep the order of first appearance."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (RRF_CONSTANT + rank)
+    return sorted(fused, key=lambda item: -fused[item])
