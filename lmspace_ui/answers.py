@@ -19,8 +19,6 @@ from lmspace_ui.components import reported_errors
 from lmspace_ui.resources import knowledge_agent
 from lmspace_ui.text import plain
 
-CONVERSATIONS = "chat_conversations"  # session_state key: {space id: [Answer, ...]}, oldest first
-
 
 def has_language_model(workspace: Workspace) -> bool:
     """Whether answers are generated; the settings say so without importing DSPy.
@@ -48,38 +46,28 @@ def compiled_program_notice(workspace: Workspace, space: Space) -> None:
                    f"(`lmspace optimize {plain(space.name)} --reset` goes back).")
 
 
-def conversation(space_id: str) -> list[Answer]:
-    """This session's answers in a space (each carries its question), oldest first; the list is kept in place."""
-    conversations = st.session_state.setdefault(CONVERSATIONS, {})
-    return conversations.setdefault(space_id, [])
-
-
-def clear_conversation(space_id: str) -> None:
-    st.session_state.get(CONVERSATIONS, {}).pop(space_id, None)
-
-
 def turns(answers: Sequence[Answer]) -> list[Turn]:
     """The conversation as the agent reads it."""
     return [Turn(answer.question, answer.text) for answer in answers]
 
 
-def render_exchange(workspace: Workspace, space: Space, answer: Answer, number: int) -> None:
-    """A past question and its answer (the `number`th of the conversation), as chat messages."""
+def render_exchange(workspace: Workspace, space: Space, answer: Answer, key: str) -> None:
+    """A past question and its answer as chat messages; `key` names the answer's widgets (conversation, position)."""
     with st.chat_message("user"):
         st.markdown(plain(answer.question))
     with st.chat_message("assistant"):
         render_answer(answer)
-        example_feedback(workspace, space, answer, number)
+        example_feedback(workspace, space, answer, key)
 
 
-def example_feedback(workspace: Workspace, space: Space, answer: Answer, number: int) -> None:
+def example_feedback(workspace: Workspace, space: Space, answer: Answer, key: str) -> None:
     """Thumbs under a model's answer: up saves the question and answer as an example of the space, which
     `lmspace optimize` learns from; down or a second click takes it back. Extracted and not-found answers get none:
     they are not what a model should learn to write."""
     if answer.mode is not AnswerMode.GENERATED:
         return
-    key = f"example_feedback_{space.id}_{number}"
-    st.feedback("thumbs", key=key, on_change=_record_feedback, args=(workspace, space, answer, key))
+    widget = f"example_feedback_{key}"
+    st.feedback("thumbs", key=widget, on_change=_record_feedback, args=(workspace, space, answer, widget))
 
 
 def _record_feedback(workspace: Workspace, space: Space, answer: Answer, key: str) -> None:

@@ -91,6 +91,9 @@ def upload_and_ask(dashboard: str, browser, tmp_path: Path) -> None:
     citation.first.wait_for(timeout=120_000)
     citation.first.click()
     page.get_by_text("escorted by a badge holder").first.wait_for()
+    page.reload()  # the conversation is kept: the question and its cited answer come back
+    page.get_by_text("Who must escort visitors in the data centre?").first.wait_for(timeout=60_000)
+    citation.first.wait_for(timeout=60_000)
     page.close()
 
 

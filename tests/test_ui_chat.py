@@ -11,6 +11,7 @@ from lmspace_core.agents.extractive import NOT_FOUND_TEXT
 from lmspace_core.agents.knowledge import KnowledgeAgent
 from lmspace_core.agents.programs import KNOWLEDGE, program_path, save_program
 from lmspace_core.examples import ExampleOrigin, open_examples
+from lmspace_ui.chat_history import conversation_store
 from tests.conftest import APP, read
 from tests.test_knowledge_agent import streaming_lm
 
@@ -110,13 +111,57 @@ def test_a_failing_model_shows_its_error_and_no_answer(policies, app_workspace):
     assert len(at.chat_message) == 2  # the question and the assistant's error
 
 
-def test_history_persists_across_reruns_and_the_clear_button_empties_it(policies):
+def questions(at: AppTest) -> list[str]:
+    return [read(message.markdown[0].value) for message in at.chat_message if message.name == "user"]
+
+
+def button(at: AppTest, label: str):
+    return next(button for button in at.button if button.label == label)
+
+
+def conversations(at: AppTest):
+    return next(box for box in at.selectbox if box.label == "Conversation")
+
+
+def test_history_persists_across_reruns_and_a_reload(policies):
     at = ask(ask(open_chat()), "When are chat messages deleted?")
     at.run()
-    questions = [read(message.markdown[0].value) for message in at.chat_message if message.name == "user"]
-    assert questions == [QUESTION, "When are chat messages deleted?"]
-    at.button[0].click().run()
+    assert questions(at) == [QUESTION, "When are chat messages deleted?"]
+    reloaded = open_chat()  # a new browser session on the same data directory
+    assert questions(reloaded) == [QUESTION, "When are chat messages deleted?"]
+    assert any("seven years" in read(expander.markdown[0].value) for expander in reloaded.expander)
+    assert conversations(reloaded).value != "", "the reload opens the conversation, not a new one"
+
+
+def test_a_new_conversation_starts_empty_and_the_old_one_stays_listed(policies, app_workspace):
+    at = ask(open_chat())
+    button(at, "New").click().run()
     assert not at.chat_message
+    at = ask(at, "When are chat messages deleted?")
+    assert questions(at) == ["When are chat messages deleted?"]
+    listed = conversations(at)
+    assert [option.split(" · ")[0] for option in listed.options] == [
+        "New conversation", "When are chat messages deleted?", QUESTION]
+    oldest = conversation_store(app_workspace).list(policies.scope)[-1]
+    listed.set_value(oldest.id).run()  # AppTest wants the option itself, not its label
+    assert questions(at) == [QUESTION]
+
+
+def test_a_deleted_conversation_is_gone_after_a_reload(policies):
+    at = ask(open_chat())
+    button(at, "Delete").click().run()
+    assert not at.chat_message
+    assert conversations(at).options == ["New conversation"]
+    assert not open_chat().chat_message
+
+
+def test_an_empty_space_says_it_has_no_documents_and_links_to_upload(app_workspace):
+    app_workspace.create_space("empty")
+    at = open_chat()
+    assert not at.exception
+    assert any("has no documents yet" in read(info.value) for info in at.info)
+    assert "Upload documents" in [link.label for link in at.page_link]
+    assert not at.chat_input
 
 
 def saved_examples(workspace, space) -> list[tuple[str, str, ExampleOrigin]]:

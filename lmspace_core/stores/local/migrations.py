@@ -248,6 +248,30 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
     """,
+    # 8: chat conversations per space, their answers in order (JSON with citations). No foreign key to `spaces`:
+    # on the Azure backend the spaces live in Cosmos DB and this table still keeps the dashboard's conversations;
+    # on the embedded one a trigger deletes a deleted space's conversations.
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX conversations_by_space ON conversations (enterprise_id, space_id, updated_at);
+    CREATE TABLE conversation_answers (
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        answer TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, position)
+    );
+    CREATE TRIGGER conversations_of_a_deleted_space AFTER DELETE ON spaces BEGIN
+        DELETE FROM conversations WHERE enterprise_id = old.enterprise_id AND space_id = old.id;
+    END;
+    """,
 )
 
 

@@ -1,0 +1,76 @@
+"""The Chat page's past conversations: pick one, start a new one, delete one; the open one survives a reload.
+
+Which conversation is open is per browser session (a widget key per space); a fresh session opens the space's most
+recently continued conversation, so reloading the page shows what was on it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lmspace_core.conversations import Conversation, ConversationStore
+from lmspace_core.domain import Space
+from lmspace_core.stores.local.database import Database
+from lmspace_core.workspace import Workspace
+from lmspace_ui.components import reported_errors
+
+NEW = ""  # the picker's value for a conversation not started yet
+
+
+@st.cache_resource(show_spinner=False, hash_funcs={Workspace: id})
+def conversation_store(workspace: Workspace) -> ConversationStore:
+    """The workspace's conversations, in the SQLite database of its data directory (opened once)."""
+    return ConversationStore(Database(workspace.settings.data_dir / "lmspace.db"))
+
+
+def _open_key(space: Space) -> str:
+    return f"chat_conversation_{space.id}"
+
+
+def open_conversation(store: ConversationStore, space: Space, question: str | None) -> str:
+    """The id of the conversation on screen ("" for a new one), after starting one for `question` if needed."""
+    key = _open_key(space)
+    if key not in st.session_state:
+        latest = store.list(space.scope)
+        st.session_state[key] = latest[0].id if latest else NEW
+    if question and st.session_state[key] == NEW:
+        st.session_state[key] = store.start(space.scope, question).id
+    return st.session_state[key]
+
+
+def conversation_picker(store: ConversationStore, space: Space) -> None:
+    """A select box over the space's conversations, with New and Delete buttons beside it.
+
+    The open conversation is kept under its own key, not the select box's: New, Delete and a first question change
+    it after the box exists. The box's key names the conversation it opened on, so each change draws a fresh box.
+    """
+    conversations = {conversation.id: conversation for conversation in store.list(space.scope)}
+    key = _open_key(space)
+    if st.session_state.get(key) not in conversations:
+        st.session_state[key] = NEW  # deleted in another tab
+    options = [NEW, *conversations]
+    box = f"{key}_picker_{st.session_state[key]}"
+    choice, new, delete = st.columns([6, 1, 1], vertical_alignment="bottom")
+    choice.selectbox("Conversation", options, index=options.index(st.session_state[key]), key=box,
+                     format_func=lambda chosen: _label(conversations.get(chosen)), on_change=_pick, args=(key, box))
+    new.button("New", icon=":material/add_comment:", on_click=_pick, args=(key, None), width="stretch",
+               help="Start a new conversation; this one stays in the list")
+    delete.button("Delete", icon=":material/delete:", on_click=_delete, args=(store, key), width="stretch",
+                  disabled=st.session_state[key] == NEW, help="Delete this conversation")
+
+
+def _label(conversation: Conversation | None) -> str:
+    if conversation is None:
+        return "New conversation"
+    return f"{conversation.title} · {conversation.updated_at.astimezone():%Y-%m-%d %H:%M}"
+
+
+def _pick(key: str, box: str | None) -> None:
+    """Open the conversation chosen in the select box `box`, or a new one when None."""
+    st.session_state[key] = st.session_state[box] if box else NEW
+
+
+def _delete(store: ConversationStore, key: str) -> None:
+    with reported_errors():
+        store.delete(st.session_state[key])
+    st.session_state[key] = NEW
