@@ -70,3 +70,29 @@ def test_models_activate_and_rollback(config):
     assert json.loads(lmspace(config, "rollback", "travel", "--to", "base", "--json").output)["active"] == "base"
     assert "base model" in lmspace(config, "models", "travel").output
     assert lmspace(config, "activate", "travel", "nope").exit_code == 4
+
+
+def test_start_follow_prints_events_and_metrics_live_until_the_job_ends(tmp_path):
+    from tests.fake_azure_openai import FakeAzureOpenAI, FakeFineTuning
+
+    fake = FakeFineTuning(script=["validating_files", "queued", "running", "succeeded"])
+    with FakeAzureOpenAI(fake) as server:
+        config = write_config(tmp_path, f"""sync:
+  backend: azure_openai
+  min_examples: 4
+  poll_s: 0.01
+  azure_openai:
+    endpoint: {server.endpoint}
+    api_key: test-key-0123456789
+""")
+        workspace = Workspace(load_config(config, env={}))
+        space = workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
+        for number in range(4):
+            put(workspace, space, f"travel-{number}.md", POLICY.replace("Travel", f"Travel {number}"), f"h{number}")
+        workspace.close()
+        result = lmspace(config, "start", "travel", "--follow")
+    assert result.exit_code == 0, result.output
+    lines = result.output
+    for expected in ("validating", "queued", "Training started.", "· train loss ", "succeeded"):
+        assert expected in lines
+    assert lines.index("Training started.") < lines.index("Sync job")
