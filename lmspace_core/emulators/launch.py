@@ -7,9 +7,11 @@ committed npm lockfile (`npm ci`); the Cosmos emulator (`cosmos_server`) runs as
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -32,6 +34,17 @@ _STARTUP_TIMEOUT_S = 60.0
 
 class EmulatorError(LMSpaceError):
     """An emulator could not start (Azurite not installed, a port never opened)."""
+
+
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: get SIGTERM when the process that started it dies (Linux), so that a killed
+    test run or a closed terminal leaves no emulator behind."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def azurite_command() -> Path | None:
@@ -206,12 +219,12 @@ def start_emulators(workdir: Path | None = None, ports: tuple[int, int, int, int
             [str(command), "--silent", *storage, "--skipApiVersionCheck", "--disableTelemetry",
              "--loose", "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
              "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "lmspace_core.emulators.cosmos_server", "--port", str(cosmos_port),
              "--cert", certificate, "--key", key, *state],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent,
         ),
     ]
     try:
