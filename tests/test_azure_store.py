@@ -151,3 +151,17 @@ def test_a_large_raw_file_goes_up_in_blocks_and_comes_back_whole(azure_settings)
     blocks = blobs.container().get_blob_client("acme/spaces/space1/bi/big").get_block_list()[0]
     assert [block.size for block in blocks] == [4 * 1024 * 1024, 4 * 1024 * 1024, 1024 * 1024]
     assert blobs.get(scope, "big") == data
+
+
+def test_reembedding_with_another_dimension_moves_the_space(azure, azure_space, azure_settings):
+    scope = azure_space.scope
+    azure.put_documents(scope, [random_draft(random.Random(3), "acme", "a.txt", 3)])
+    chunks = azure.list_chunks(scope)
+    azure.replace_vectors(scope, "other-embedder", np.eye(4, dtype=np.float32)[:3], [c.id for c in chunks])
+    fresh, _, _ = build_stores(azure_settings)  # another process: nothing cached
+    assert fresh.get_space(scope).embedder_id == "other-embedder"
+    [hit] = fresh.search(scope, np.eye(4, dtype=np.float32)[1], 1)
+    assert (hit.chunk.id, round(hit.score, 4)) == (chunks[1].id, 1.0)
+    assert [c.source for c in fresh.changes(scope)] == ["a.txt"]
+    assert fresh.space_stats(scope).chunks == 3
+    fresh.close()
