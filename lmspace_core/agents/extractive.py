@@ -40,14 +40,31 @@ def _paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage, stripped of markup, dropping fragments too short to answer anything."""
+def _pieces(text: str) -> list[str]:
+    """Every sentence-like piece of a passage in order, stripped of markup, short ones included."""
     pieces = (
         piece.strip(" \t-*+#|")
         for paragraph in _paragraphs(text)
         for piece in _SENTENCE_END.split(paragraph)
     )
-    return [piece for piece in pieces if len(piece.split()) >= 4]
+    return [piece for piece in pieces if piece]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage that can answer something on their own (at least four words).
+
+    A sentence that leads into what follows it ("Add yourself to this group:") is joined with the next piece, so the
+    value it introduces ("dialout") is quoted with it instead of being cut off.
+    """
+    pieces = _pieces(text)
+    sentences = []
+    for index, piece in enumerate(pieces):
+        if len(piece.split()) < 4:
+            continue
+        if piece.endswith(":") and index + 1 < len(pieces):
+            piece = f"{piece} {pieces[index + 1]}"
+        sentences.append(piece)
+    return sentences
 
 
 def not_found(question: str, space_id: str) -> Answer:
@@ -60,7 +77,13 @@ def extract_answer(
     """The `max_sentences` sentences of `hits` closest to the question, each cited to its passage."""
     if not hits or hits[0].score < MIN_RELEVANCE:
         return not_found(question, space_id)
-    candidates = [(hit, sentence) for hit in hits for sentence in split_sentences(hit.chunk.text)]
+    seen: set[str] = set()
+    candidates = []
+    for hit in hits:  # best passage first, so a sentence two overlapping passages share is cited to the better one
+        for sentence in split_sentences(hit.chunk.text):
+            if (key := " ".join(sentence.split()).casefold()) not in seen:
+                seen.add(key)
+                candidates.append((hit, sentence))
     if not candidates:
         candidates = [(hit, hit.chunk.text.strip()) for hit in hits[:max_sentences]]
     vectors = embedder.embed([question] + [sentence for _, sentence in candidates])

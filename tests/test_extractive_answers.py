@@ -1,0 +1,40 @@
+"""Answers without a model show the answer: no repeated quotes, and a sentence that introduces a value keeps it."""
+
+from __future__ import annotations
+
+from lmspace_core.agents.extractive import extract_answer, split_sentences
+from lmspace_core.agents.knowledge import KnowledgeAgent
+
+SERIAL = """# Serial ports
+
+To use the serial port without root, add your user to the following group:
+
+dialout
+
+Log out and back in afterwards so that the new group membership takes effect.
+"""
+
+
+def test_a_sentence_that_leads_into_a_value_is_quoted_with_it():
+    sentences = split_sentences(SERIAL)
+    assert "To use the serial port without root, add your user to the following group: dialout" in sentences
+
+
+def test_the_extracted_answer_shows_the_value_the_question_asks_for(workspace):
+    space = workspace.create_space("serial")
+    workspace.ingest(space, {"serial.md": SERIAL})
+    answer = KnowledgeAgent(workspace).query("Which group gives access to the serial port?", space)
+    assert "dialout" in answer.citations[0].quote
+
+
+def test_a_sentence_shared_by_overlapping_passages_is_quoted_once(workspace):
+    space = workspace.create_space("git")
+    shared = "Security issues should be disclosed privately to the Git security mailing list."
+    workspace.ingest(space, {
+        "a.md": f"# Contributing\n\nBug reports go to the public mailing list. {shared}",
+        "b.md": f"# Security\n\n{shared} Fixes are announced after a release.",
+    })
+    hits = workspace.search(space, "Where do I report a security issue?")
+    answer = extract_answer("Where do I report a security issue?", hits, workspace.embedder, space.id)
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    assert len(quotes) == len(set(quotes)) and shared in quotes
