@@ -32,9 +32,12 @@ def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_p
         st.page_link("views/spaces.py", label="Create a space", icon=":material/add:")
         return None
     names = [space.name for space in spaces]
-    remembered = st.session_state.get(ACTIVE_SPACE)
-    index = names.index(remembered) if remembered in names else 0
-    chosen = st.selectbox(label, names, index=index, key=key)
+    if st.session_state.get(key) not in names:
+        # The choice made on another page, set through Session State only: a widget given both a default and a
+        # Session State value warns about it (pages set `key` to select a space they just created or renamed).
+        remembered = st.session_state.get(ACTIVE_SPACE)
+        st.session_state[key] = remembered if remembered in names else names[0]
+    chosen = st.selectbox(label, names, key=key)
     st.session_state[ACTIVE_SPACE] = chosen
     return spaces[names.index(chosen)]
 

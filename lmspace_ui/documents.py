@@ -14,34 +14,36 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from lmspace_core.domain import Chunk, Document, SearchFilter, Space, SpaceStats
+from lmspace_core.domain import Chunk, Document, SearchFilter
+from lmspace_core.overview import SpaceSummary
 from lmspace_ui.text import plain
 
 _WHEN = "YYYY-MM-DD HH:mm"
 
 
-def spaces_frame(spaces: Sequence[tuple[Space, SpaceStats]]) -> pd.DataFrame:
-    """One row per space with its counts; a space without documents was last updated when it was edited."""
+def spaces_frame(summaries: Sequence[SpaceSummary]) -> pd.DataFrame:
+    """One row per space with its counts and latest change (the same figures on every page)."""
     rows = [
         {
-            "name": space.name,
-            "enterprise": space.enterprise_id,
-            "documents": stats.documents,
-            "chunks": stats.chunks,
-            "size": stats.bytes,
-            "last update": stats.last_update or space.updated_at,
+            "name": summary.space.name,
+            "enterprise": summary.space.enterprise_id,
+            "documents": summary.documents,
+            "chunks": summary.chunks,
+            "size": summary.bytes,
+            "last update": summary.last_update,
         }
-        for space, stats in spaces
+        for summary in summaries
     ]
     columns = ["name", "enterprise", "documents", "chunks", "size", "last update"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def spaces_table(spaces: Sequence[tuple[Space, SpaceStats]]) -> None:
-    """The sortable list of spaces."""
+def spaces_table(summaries: Sequence[SpaceSummary]) -> None:
+    """The sortable list of spaces, shown alike on Home and Spaces."""
     st.dataframe(
-        spaces_frame(spaces),
+        spaces_frame(summaries),
         hide_index=True,
+        width="stretch",
         column_config={
             "size": st.column_config.NumberColumn("size", format="bytes"),
             "last update": st.column_config.DatetimeColumn("last update", format=_WHEN),

@@ -145,3 +145,26 @@ def test_a_pattern_task_on_an_uploaded_zip_shows_the_findings_table(dashboard, b
     page.get_by_text("2 findings in 2 of 2 files").first.wait_for()
     page.locator("[data-testid=stDataFrame]").first.wait_for(timeout=30_000)  # the findings table
     page.close()
+
+
+def test_the_first_space_created_on_the_spaces_page_replaces_the_empty_state(browser, tmp_path: Path):
+    """Creating a space redraws the page; saving its settings stays on the Settings tab; no widget warns."""
+    with dashboard_server(tmp_path) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/spaces")
+        page.get_by_text("There are no spaces yet").first.wait_for(timeout=30_000)
+        page.get_by_label("Name", exact=True).first.fill("contracts")
+        page.get_by_role("button", name="Create space").click()
+        page.get_by_text("Created space 'contracts'").first.wait_for(timeout=30_000)
+        settle(page)
+        assert page.get_by_text("There are no spaces yet").count() == 0
+        page.get_by_role("tab", name="Settings").click()
+        settle(page)
+        page.locator("[class*=st-key-description_] input").fill("Signed contracts")
+        page.get_by_role("button", name="Save changes").click()
+        page.get_by_text("Saved the settings of 'contracts'").first.wait_for(timeout=30_000)
+        settle(page)
+        assert page.get_by_role("tab", name="Settings").get_attribute("aria-selected") == "true"
+        assert page.get_by_role("button", name="Save changes").is_visible()
+        page.close()
+    assert "created with a default value" not in (tmp_path / "server.log").read_text()

@@ -43,7 +43,7 @@ def test_home_shows_documents_and_chunks_per_space_and_points_to_chat(app_worksp
     at = open_home()
     assert not at.exception
     [row] = at.dataframe[0].value.to_dict("records")
-    assert (row["Space"], row["Documents"], row["Chunks"]) == ("handbook", 1, 1)
+    assert (row["name"], row["documents"], row["chunks"]) == ("handbook", 1, 1)
     assert "Open Chat" in links(at)
 
 

@@ -67,6 +67,8 @@ def test_creating_a_space_through_the_form_adds_and_selects_it(app_workspace):
     assert app_workspace.space("contracts").instructions == "Quote clause numbers."
     assert list(at.dataframe[0].value["name"]) == ["contracts"]
     assert at.selectbox(key="spaces_page_space").value == "contracts"
+    assert not any("There are no spaces yet" in info.value for info in at.info), "the empty state reacts"
+    assert "Created space 'contracts'" in read(at.success[0].value)
 
 
 def test_creating_a_space_with_a_taken_name_shows_the_core_error(handbook, app_workspace):
@@ -128,7 +130,7 @@ def test_deleting_a_document_requires_confirmation_then_removes_it(handbook, app
     assert not at.exception
     assert [document.source for document in app_workspace.documents(handbook)] == ["onboarding.md"]
     assert shown_sources(at) == ["onboarding.md"]
-    assert "Deleted refunds.md" in at.success[0].value
+    assert "Deleted refunds.md" in read(at.success[0].value)
 
 
 def test_deleting_the_space_requires_confirmation(handbook, app_workspace):
@@ -165,3 +167,14 @@ def test_renaming_a_space_keeps_it_selected(handbook, app_workspace):
     assert not at.exception
     assert app_workspace.space("staff-handbook").id == handbook.id
     assert at.selectbox(key="spaces_page_space").value == "staff-handbook"
+
+
+def test_home_and_spaces_show_the_same_size_and_last_update(handbook, app_workspace):
+    app_workspace.update_space(handbook, description="Edited after its documents")  # the latest change
+    spaces_row = open_spaces_page().dataframe[0].value.to_dict("records")[0]
+    home = AppTest.from_file(APP).run(timeout=30)
+    home_row = home.dataframe[0].value.to_dict("records")[0]
+    assert {key: home_row[key] for key in ("size", "last update")} == {
+        key: spaces_row[key] for key in ("size", "last update")}
+    assert spaces_row["last update"] == app_workspace.space("handbook").updated_at
+

@@ -6,17 +6,16 @@ background job, shown here with the job monitor until it has finished.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import pandas as pd
 import streamlit as st
 
 from lmspace_core.config import Settings
-from lmspace_core.domain import Space, SpaceStats
+from lmspace_core.domain import Space
 from lmspace_core.lm import describe_lm
+from lmspace_core.overview import SpaceSummary, space_summaries
 from lmspace_core.samples import SAMPLE_DESCRIPTION, SAMPLE_INSTRUCTIONS, SAMPLE_SPACE, sample_documents
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors
+from lmspace_ui.documents import spaces_table
 from lmspace_ui.job_monitor import job_monitor
 from lmspace_ui.resources import workspace_or_stop
 
@@ -38,43 +37,14 @@ def describe_backend(settings: Settings) -> str:
     return f"Azure: Cosmos DB at `{azure.cosmos_endpoint if azure else '?'}` with Blob storage"
 
 
-def human_size(size: int) -> str:
-    """Bytes as a person reads them (12.3 MB), for the counts table."""
-    value = float(size)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def counts_table(spaces: list[Space], stats: dict[str, SpaceStats]) -> None:
-    """One row per space: documents, chunks, size of the raw content and when it last changed."""
-    rows = [
-        {
-            "Space": space.name,
-            "Documents": stats[space.id].documents,
-            "Chunks": stats[space.id].chunks,
-            "Size": human_size(stats[space.id].bytes),
-            "Last update": _local_time(stats[space.id].last_update),
-        }
-        for space in spaces
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-
-
-def _local_time(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "never"
-
-
-def next_step(spaces: list[Space], stats: dict[str, SpaceStats]) -> None:
+def next_step(summaries: list[SpaceSummary]) -> None:
     """Point a new user at the one thing to do next: create a space, fill it, or ask it something."""
     st.subheader("Next step")
-    if not spaces:
+    if not summaries:
         st.info("Create a space and upload documents into it, or try the sample space below.")
         st.page_link("views/spaces.py", label="Create a space", icon=":material/add:")
         st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
-    elif not any(stats[space.id].documents for space in spaces):
+    elif not any(summary.documents for summary in summaries):
         st.info("Your spaces are empty: upload documents, a zipped codebase or pasted text.")
         st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
     else:
@@ -115,10 +85,9 @@ workspace = workspace_or_stop()
 settings = workspace.settings
 st.markdown(f"**Storage**: {describe_backend(settings)}  \n**Language model**: {describe_lm(settings.lm)}")
 with reported_errors():
-    spaces = workspace.list_spaces()
-    stats = {space.id: workspace.space_stats(space) for space in spaces}
-    if spaces:
+    summaries = space_summaries(workspace)
+    if summaries:
         st.subheader("Spaces")
-        counts_table(spaces, stats)
-    next_step(spaces, stats)
-    sample_section(workspace, spaces)
+        spaces_table(summaries)
+    next_step(summaries)
+    sample_section(workspace, [summary.space for summary in summaries])

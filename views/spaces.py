@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lmspace_core.domain import Space
+from lmspace_core.overview import space_summaries
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
@@ -18,7 +19,7 @@ NOTICE = "spaces_page_notice"  # a success message that must outlive the rerun t
 
 def announce_and_rerun(message: str) -> None:
     """Rerun so every table reflects the change, and say what happened at the top of the next run."""
-    st.session_state[NOTICE] = message
+    st.session_state[NOTICE] = plain(message)
     st.rerun()
 
 
@@ -39,7 +40,7 @@ def create_space_form(workspace: Workspace) -> None:
         with reported_errors():
             space = workspace.create_space(name.strip(), description.strip(), instructions.strip())
             st.session_state[ACTIVE_SPACE] = st.session_state[PICKER] = space.name
-            st.success(f"Created space '{plain(space.name)}'. Add documents on the Upload page.")
+            announce_and_rerun(f"Created space '{space.name}'. Add documents on the Upload page.")
 
 
 def documents_tab(workspace: Workspace, space: Space) -> None:
@@ -124,11 +125,13 @@ with st.expander("Create a space", expanded=not had_spaces, icon=":material/add:
 spaces = workspace.list_spaces()
 if not spaces:
     st.stop()
-spaces_table([(space, workspace.space_stats(space)) for space in spaces])
+spaces_table(space_summaries(workspace))
 chosen = space_picker(workspace, label="Space to inspect", key=PICKER)
 if chosen.description:
     st.caption(plain(chosen.description))
-documents, growth, settings = st.tabs(["Documents", "Charts", "Settings"])
+# Keyed and tracked, so the rerun after saving the Settings tab shows that tab again, not the first one.
+documents, growth, settings = st.tabs(["Documents", "Charts", "Settings"], key=f"spaces_tabs_{chosen.id}",
+                                      on_change="rerun")
 with documents:
     documents_tab(workspace, chosen)
 with growth:
