@@ -319,3 +319,23 @@ def test_pasted_text_without_headings_is_text() -> None:
 def test_empty_pasted_text_is_reported() -> None:
     with pytest.raises(IngestError, match=r"Rule is empty"):
         load_text("Rule", " \n ")
+
+
+SPHINX_PAGE = b"""<html><head><title>logging - Python docs</title></head><body>
+<div class="related" role="navigation"><ul><li><a href="index.html">index</a></li><li>next</li></ul></div>
+<nav class="sidebar"><p>Table of contents: Logging HOWTO, Basic tutorial</p></nav>
+<div class="body"><h1>Logging HOWTO<a class="headerlink" href="#logging-howto" title="Permalink">\xc2\xb6</a></h1>
+<h2>When to use logging<a class="headerlink" href="#when">\xc2\xb6</a></h2>
+<p>Use <code>warning()</code> for events the user should know about.</p></div>
+<div class="sphinxsidebar"><h3>Navigation</h3><p>Quick search</p></div></body></html>"""
+
+
+def test_sphinx_headings_lose_their_permalink_marks_and_navigation_is_not_text():
+    from lmspace_core.ingest.chunking import chunk_document
+
+    loaded = load(source("logging.html", SPHINX_PAGE))
+    text = loaded.sections[0].text
+    assert "# Logging HOWTO\n" in text + "\n" and "## When to use logging" in text and "\u00b6" not in text
+    assert "Quick search" not in text and "Table of contents" not in text and "index" not in text.split("\n")[0]
+    [chunk] = chunk_document(loaded, 250, 40)
+    assert chunk.location.heading == "Logging HOWTO > When to use logging"

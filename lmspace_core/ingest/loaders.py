@@ -221,6 +221,9 @@ class _HtmlText(HTMLParser):
          "aside", "main", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "form", "hr"}
     )
     _HEADINGS = {f"h{n}": n for n in range(1, 7)}
+    # Page furniture that is not the document: navigation, sidebars, and Sphinx's "¶" permalinks after headings.
+    _FURNITURE_CLASSES = frozenset({"headerlink", "sphinxsidebar", "related", "navigation", "toctree-wrapper"})
+    _PERMALINK_MARKS = "¶#🔗"
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -231,8 +234,21 @@ class _HtmlText(HTMLParser):
         self._in_title = False
         self._heading_level = 0
         self._buffer: list[str] = []
+        self._furniture: tuple[str, int] | None = None  # the tag that opened skipped furniture, and its nesting
+
+    def _is_furniture(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+        found = dict(attrs)
+        classes = set((found.get("class") or "").split())
+        return tag == "nav" or found.get("role") == "navigation" or bool(classes & self._FURNITURE_CLASSES)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._furniture is not None:
+            opened, depth = self._furniture
+            self._furniture = (opened, depth + 1) if tag == opened else self._furniture
+            return
+        if self._is_furniture(tag, attrs):
+            self._furniture = (tag, 1)
+            return
         if tag == "title" and not self._hidden_depth:
             self._in_title = True
         elif tag in self._HIDDEN:
@@ -246,6 +262,11 @@ class _HtmlText(HTMLParser):
             self._buffer.append(" | ")
 
     def handle_endtag(self, tag: str) -> None:
+        if self._furniture is not None:
+            opened, depth = self._furniture
+            if tag == opened:
+                self._furniture = (opened, depth - 1) if depth > 1 else None
+            return
         if tag == "title":
             self._in_title = False
         elif tag in self._HIDDEN:
@@ -256,7 +277,7 @@ class _HtmlText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title += data
-        elif not self._hidden_depth:
+        elif not self._hidden_depth and self._furniture is None:
             self._buffer.append(data)
 
     def close(self) -> None:
@@ -266,6 +287,8 @@ class _HtmlText(HTMLParser):
     def _flush(self) -> None:
         text = " ".join("".join(self._buffer).split())
         self._buffer = []
+        if self._heading_level:
+            text = text.rstrip(self._PERMALINK_MARKS + " ")
         if text and self._heading_level:
             self.blocks.append(f"{'#' * self._heading_level} {text}")
             if self._heading_level == 1 and not self.first_h1:
