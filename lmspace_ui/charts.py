@@ -33,8 +33,9 @@ def documents_by_type(documents: Sequence[Document]) -> go.Figure:
     return _titled(go.Figure(bars), "Documents by type", "type", "documents")
 
 
-def chunks_over_time(documents: Sequence[Document]) -> go.Figure:
-    """The space's chunk count as it grew, one point per day on which documents were added or replaced.
+def chunks_over_time(documents: Sequence[Document]) -> go.Figure | None:
+    """The space's chunk count as it grew, one point per day on which documents were added or replaced; None when
+    that is fewer than two days (one point is no growth, and plotly labels its lone axis in fractions of a second).
 
     A document's chunks belong to its current version, written at `updated_at` (its `created_at` when it was never
     replaced), so each document counts on that day; the last point equals the space's chunk total.
@@ -43,6 +44,8 @@ def chunks_over_time(documents: Sequence[Document]) -> go.Figure:
     for document in documents:
         per_day[document.updated_at.date()] += document.chunk_count
     days = sorted(per_day)
+    if len(days) < 2:
+        return None
     totals = list(accumulate(per_day[day] for day in days))
     line = go.Scatter(x=days, y=totals, mode="lines+markers", name="chunks", line_shape="hv")
     return _titled(go.Figure(line), "Chunks over time", "date", "chunks (cumulative)")

@@ -23,14 +23,21 @@ SHOWN_ITEMS = 8  # a codebase has thousands of files: a running job lists only t
 
 ResultRenderer = Callable[[Job], None]
 
-_STATUS_ICONS = {
-    JobStatus.QUEUED: ":material/schedule:",
-    JobStatus.RUNNING: ":material/progress_activity:",
-    JobStatus.SUCCEEDED: ":material/check_circle:",
-    JobStatus.PARTIAL: ":material/warning:",
-    JobStatus.FAILED: ":material/error:",
-    JobStatus.INTERRUPTED: ":material/cancel:",
+# Each status its own colour and icon, so a failed or partial job never reads as a succeeded one at a glance.
+_STATUS_LOOKS = {
+    JobStatus.QUEUED: ("gray", ":material/schedule:"),
+    JobStatus.RUNNING: ("blue", ":material/progress_activity:"),
+    JobStatus.SUCCEEDED: ("green", ":material/check_circle:"),
+    JobStatus.PARTIAL: ("orange", ":material/warning:"),
+    JobStatus.FAILED: ("red", ":material/error:"),
+    JobStatus.INTERRUPTED: ("violet", ":material/cancel:"),
 }
+
+
+def status_badge(status: JobStatus) -> str:
+    """The status as a coloured badge with its icon, in Streamlit markdown (labels, captions, markdown)."""
+    colour, icon = _STATUS_LOOKS[status]
+    return f":{colour}-badge[{icon} {status.value}]"
 
 
 def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None = None) -> None:
@@ -71,7 +78,7 @@ def _default_result(job: Job) -> None:
 
 def _header(job: Job) -> None:
     started = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    st.markdown(f"{_STATUS_ICONS[job.status]} **{plain(job.title)}**")
+    st.markdown(f"{status_badge(job.status)} **{plain(job.title)}**")
     st.caption(f"{job.kind} · {job.status.value} · started {started}")
 
 

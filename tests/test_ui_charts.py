@@ -54,5 +54,9 @@ def test_size_by_document_keeps_the_twenty_largest_with_the_largest_on_top():
 
 def test_charts_of_an_empty_space_have_no_bars_or_points():
     assert len(documents_by_type([]).data[0].x or ()) == 0
-    assert len(chunks_over_time([]).data[0].y or ()) == 0
+    assert chunks_over_time([]) is None
+
+
+def test_growth_on_a_single_day_is_no_chart():
+    assert chunks_over_time([document("a.md"), document("b.md", created=datetime(2025, 3, 1, 23, tzinfo=UTC))]) is None
     assert len(size_by_document([]).data[0].x or ()) == 0

@@ -51,3 +51,22 @@ def test_a_partial_ingest_is_labelled_partial_with_its_failures_and_report(app_w
     assert {row["File"]: row["Outcome"] for row in at.dataframe[0].value.to_dict("records")} == {
         "a.md": "added", "b.pdf": "failed"
     }
+
+
+def test_every_status_has_its_own_colour_and_icon_and_a_failed_job_shows_red():
+    from lmspace_ui.job_monitor import status_badge
+
+    colours = {status_badge(status).split("-badge")[0] for status in JobStatus}
+    icons = {status_badge(status).split()[0].split("[")[1] for status in JobStatus}
+    assert len(colours) == len(icons) == len(JobStatus)
+    assert status_badge(JobStatus.FAILED) == ":red-badge[:material/error: failed]"
+    assert status_badge(JobStatus.SUCCEEDED).startswith(":green-badge[")
+
+
+def test_a_failed_job_is_headed_by_a_red_failed_badge(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.pdf", THIS_PROCESS)
+    app_workspace.job_store.finish_job(job.enterprise_id, job.id, JobStatus.FAILED, error="every input failed")
+    at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
+    assert not at.exception
+    assert any(markdown.value.startswith(":red-badge[:material/error: failed]") for markdown in at.markdown)

@@ -53,7 +53,8 @@ def test_a_populated_workspace_renders_the_spaces_table_documents_and_charts(han
     spaces = at.dataframe[0].value
     assert list(spaces["name"]) == ["handbook"]
     assert (spaces["documents"][0], spaces["chunks"][0]) == (2, 3)
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 2, "documents written on one day draw no growth chart"
+    assert any("written on one day" in caption.value for caption in at.caption)
 
 
 def test_creating_a_space_through_the_form_adds_and_selects_it(app_workspace):

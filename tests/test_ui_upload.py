@@ -147,3 +147,21 @@ def test_an_upload_with_an_unusable_name_is_refused_with_a_message(app_workspace
     assert not at.exception
     assert "cannot name a document" in at.error[0].value
     assert app_workspace.job_store.list_jobs(app_workspace.enterprise_id) == []
+
+
+def test_the_upload_box_limit_is_the_ingest_limit_per_file(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from lmspace_ui.resources import get_workspace
+    from tests.conftest import write_config
+
+    monkeypatch.setenv("LMSPACE_CONFIG", str(write_config(tmp_path, "ingest:\n  max_file_mb: 7\n")))
+    st.cache_resource.clear()
+    try:
+        at = open_upload()
+        [uploader] = at.get("file_uploader")
+        assert uploader.proto.max_upload_size_mb == 7
+        assert "Up to 7 MB per file" in uploader.proto.help
+    finally:
+        get_workspace().close()
+        st.cache_resource.clear()

@@ -79,7 +79,12 @@ def charts_tab(workspace: Workspace, space: Space) -> None:
         return
     left, right = st.columns(2)
     left.plotly_chart(charts.documents_by_type(documents))
-    right.plotly_chart(charts.chunks_over_time(documents))
+    if growth := charts.chunks_over_time(documents):
+        right.plotly_chart(growth)
+    else:
+        right.markdown("**Chunks over time**")
+        right.caption(f"All {len(documents)} documents were written on one day; the growth of the space is drawn "
+                      "once documents are added or replaced on another day.")
     st.plotly_chart(charts.size_by_document(documents))
 
 

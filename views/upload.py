@@ -11,7 +11,7 @@ import streamlit as st
 from lmspace_core.domain import Job, Space
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
-from lmspace_ui.job_monitor import job_monitor
+from lmspace_ui.job_monitor import job_monitor, status_badge
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
 
@@ -59,10 +59,13 @@ def start_job(
 def upload_form(workspace: Workspace, target: Space | str | None) -> None:
     """Files, tags and pasted text, submitted together as one ingest job."""
     with st.form("upload", clear_on_submit=True, border=True):
+        limit = workspace.settings.ingest.max_file_mb  # the box says the limit the ingest enforces
         files = st.file_uploader(
             "Files or a .zip of a codebase",
             accept_multiple_files=True,
-            help="PDF, Word, Markdown, text and source files; a .zip is read as a codebase.",
+            max_upload_size=limit,
+            help=f"PDF, Word, Markdown, text and source files; a .zip is read as a codebase. Up to {limit} MB per "
+                 "file (`ingest.max_file_mb`); `lmspace ingest` takes a larger .zip.",
         )
         tags = st.multiselect(
             "Tags", known_tags(workspace, target), accept_new_options=True, placeholder="Type a tag, press Enter"
@@ -98,7 +101,7 @@ def ingest_jobs(workspace: Workspace, space: Space) -> None:
         if job is jobs[0] or not job.status.finished:
             job_monitor(workspace.job_store, job)
         else:
-            with st.expander(f"{plain(job.title)} · {job.status.value}"):
+            with st.expander(f"{status_badge(job.status)} {plain(job.title)}"):
                 job_monitor(workspace.job_store, job)
 
 
