@@ -93,3 +93,17 @@ def test_training_curves_plot_both_losses_and_accuracy_per_step():
     figure = training_curves([Metric(1, train_loss=1.0), Metric(2, 0.5, 0.7, 0.8)])
     assert [(trace.name, list(trace.x)) for trace in figure.data] == [
         ("train loss", [1, 2]), ("validation loss", [2]), ("accuracy", [2])]
+
+
+def test_a_workspace_whose_sync_state_cannot_open_shows_the_reason_not_a_traceback(app_workspace, monkeypatch):
+    from lmspace_core.errors import NotAvailableYetError
+    from lmspace_core.sync import manager
+
+    def unavailable(settings):
+        raise NotAvailableYetError("Sync state is kept in the embedded store only; use store.backend: embedded.")
+
+    app_workspace.create_space("travel")
+    monkeypatch.setattr(manager, "open_sync_store", unavailable)
+    at = render()
+    assert not at.exception
+    assert "embedded store only" in at.error[0].value

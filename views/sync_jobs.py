@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from lmspace_core.errors import LMSpaceError
 from lmspace_ui.components import space_picker
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.sync_view import job_view, jobs_table, models_panel, plan_panel, sync_manager
@@ -13,7 +14,11 @@ workspace = workspace_or_stop()
 space = space_picker(workspace, key="sync_space")
 if space is None:
     st.stop()
-manager = sync_manager(workspace)
+try:
+    manager = sync_manager(workspace)
+except LMSpaceError as error:  # e.g. sync state needs the embedded store
+    st.error(str(error), icon=":material/error:")
+    st.stop()
 
 plan_panel(manager, space)
 jobs = manager.jobs(space)
