@@ -6,8 +6,9 @@ Checked with `fullmatch`: `re.match` with `$` accepts a trailing newline, so "tr
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from lmspace_core.errors import InvalidNameError
+from lmspace_core.errors import AlreadyExistsError, InvalidNameError
 
 _SPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 _ENTERPRISE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -46,3 +47,15 @@ def check_enterprise_id(enterprise_id: str) -> str:
     if problem := enterprise_id_problem(enterprise_id):
         raise InvalidNameError(f"{problem}.")
     return enterprise_id
+
+
+def check_name_is_free(name: str, taken: Iterable[tuple[str, str]], enterprise_id: str, space_id: str = "") -> None:
+    """Refuse `name` when a space other than `space_id` already has it in any case: "Debian Docs" and "debian docs"
+    side by side are one space to a person. `taken` holds (space id, name) pairs of the enterprise."""
+    wanted = name.casefold()
+    for other_id, other in taken:
+        if other_id != space_id and other.casefold() == wanted:
+            raise AlreadyExistsError(
+                f"A space named {shown(other)} already exists in enterprise '{enterprise_id}' (names are compared "
+                "ignoring case); pick another name."
+            )

@@ -39,7 +39,7 @@ from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
 from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
-from lmspace_core.names import check_enterprise_id, check_space_name, shown
+from lmspace_core.names import check_enterprise_id, check_name_is_free, check_space_name, shown
 from lmspace_core.plugins import check_settings, hookimpl, registry
 from lmspace_core.stores.base import BlobStore, HybridSearch, JobStore, KnowledgeStore, SpaceEdit
 from lmspace_core.stores.local.blobs import LocalBlobStore
@@ -206,10 +206,14 @@ class Workspace:
     # -- spaces -----------------------------------------------------------------------------------------------
 
     def create_space(self, name: str, description: str = "", instructions: str = "") -> Space:
+        check_name_is_free(check_space_name(name), self._space_names(), self.enterprise_id)
         embedder = build_embedder(self.settings)
         return self.store.create_space(
             self.enterprise_id, check_space_name(name), description, instructions, embedder.id, embedder.dimension
         )
+
+    def _space_names(self) -> list[tuple[str, str]]:
+        return [(space.id, space.name) for space in self.store.list_spaces(self.enterprise_id)]
 
     def space(self, name: str | None = None) -> Space:
         """The space with this name (or id); with no name, the configured default space, created on first use."""
@@ -250,6 +254,8 @@ class Workspace:
     def update_space(
         self, space: Space, name: str | None = None, description: str | None = None, instructions: str | None = None
     ) -> Space:
+        if name is not None:
+            check_name_is_free(check_space_name(name), self._space_names(), self.enterprise_id, space.id)
         edit = SpaceEdit(name=check_space_name(name) if name is not None else None, description=description,
                          instructions=instructions)
         return self.store.update_space(space.scope, edit)

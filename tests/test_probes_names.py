@@ -151,3 +151,16 @@ def test_the_file_size_error_names_the_setting_a_user_can_change(tmp_path):
     result = run(config, "ingest", "docs", str(tmp_path / "big.txt"), "--json")
     [failed] = json.loads(result.stdout)["files"]
     assert "ingest.max_file_mb" in failed["reason"] and "max_file_bytes" not in failed["reason"]
+
+
+def test_space_names_differing_only_by_case_cannot_coexist(workspace, backend):
+    from lmspace_core.errors import AlreadyExistsError
+
+    debian = workspace.create_space("Debian Docs")
+    python = workspace.create_space("python docs")
+    with pytest.raises(AlreadyExistsError, match="'Debian Docs' already exists .*ignoring case"):
+        workspace.create_space("debian docs")
+    with pytest.raises(AlreadyExistsError, match="'Debian Docs' already exists"):
+        workspace.update_space(python, name="DEBIAN DOCS")
+    assert workspace.update_space(debian, name="debian docs").name == "debian docs"  # its own name, recased
+    assert sorted(space.name for space in workspace.list_spaces()) == ["debian docs", "python docs"]
