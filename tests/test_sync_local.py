@@ -95,22 +95,26 @@ def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
 def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: Path):
     config = write_config(tmp_path, SETTINGS)
     script = textwrap.dedent(f"""
-        import sys, time
+        import time
         from lmspace_core.config import load_config
         from lmspace_core.sync.manager import SyncManager
-        from lmspace_core.sync.model import SyncStatus
         from lmspace_core.workspace import Workspace
+        from tests.sync_data import ROUTES
+        from tests.test_sync_local import routing_dataset
         workspace = Workspace(load_config({str(config)!r}, env={{}}))
-        space = workspace.create_space("helpdesk")
+        space = workspace.create_space("helpdesk", instructions="Route the request to the right desk.")
+        workspace.ingest(space, {{f"desk-{{n}}.txt": passage for n, (passage, _) in enumerate(ROUTES)}})
         manager = SyncManager(workspace)
-        job = manager.store.create_job(space.scope, "local", manager._owner)
-        manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "training")
+        job = manager.sync_to_llm(routing_dataset(workspace, space), space, wait=False)
+        while not manager.metrics(job.id):  # until the model has taken a training step
+            time.sleep(0.1)
         print(job.id, flush=True)
         time.sleep(600)
     """)
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).parent.parent)
     job_id = child.stdout.readline().strip()
+    assert job_id, "the child process did not reach a training step"
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
 
@@ -118,7 +122,8 @@ def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: 
     manager = SyncManager(workspace)
     try:
         job = manager.job(job_id)
-        assert job.status is SyncStatus.INTERRUPTED
+        assert job.status is SyncStatus.INTERRUPTED and "stopped before it finished" in job.error
+        assert manager.metrics(job_id), "it was killed while training"
         assert manager.events(job_id)[-1].status is SyncStatus.INTERRUPTED
     finally:
         manager.close()
