@@ -8,7 +8,7 @@ configuration only changes how they are displayed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -116,11 +116,37 @@ def document_query(documents: Sequence[Document], key: str) -> DocumentQuery:
     return DocumentQuery(SearchFilter(doc_types=tuple(chosen_types), tags=tuple(chosen_tags)), name)
 
 
+CHUNKS_PER_PAGE = 10
+
+
+def matching_chunks(chunks: Sequence[Chunk], text: str) -> list[Chunk]:
+    """The chunks whose text contains `text`, ignoring case (all of them for an empty search)."""
+    wanted = text.strip().casefold()
+    return [chunk for chunk in chunks if wanted in chunk.text.casefold()]
+
+
 def chunk_viewer(document: Document, chunks: Sequence[Chunk]) -> None:
-    """Every chunk of a document in order, with where it sits in the source, as the agents will cite it."""
-    st.caption(f"{len(chunks)} chunks of {plain(document.source)} (version {document.version})")
-    for chunk in chunks:
+    """A document's chunks in order, with where each sits in the source, as the agents will cite them; searchable
+    and shown a page at a time (a long document made one page thousands of pixels tall)."""
+    search, paging = st.columns([3, 1], vertical_alignment="bottom")
+    text = search.text_input("Search in the chunks", key=f"chunk_search_{document.id}", placeholder="e.g. refund")
+    found = matching_chunks(chunks, text)
+    pages = max(1, -(-len(found) // CHUNKS_PER_PAGE))
+    page = paging.number_input("Page", min_value=1, max_value=pages, step=1, key=f"chunk_page_{document.id}_{text}",
+                               disabled=pages == 1)
+    first = (page - 1) * CHUNKS_PER_PAGE
+    shown = found[first:first + CHUNKS_PER_PAGE]
+    which = f"{len(found)} of {len(chunks)} chunks" if text.strip() else f"{len(chunks)} chunks"
+    st.caption(f"{which} of {plain(document.source)} (version {document.version})"
+               + (f" · page {page} of {pages}" if pages > 1 else ""))
+    for chunk in shown:
         with st.container(border=True):
             where = chunk.location.describe() or "whole document"
             st.caption(f"Chunk {chunk.ordinal + 1} · {plain(where)}")
             st.code(chunk.text, language=None, wrap_lines=True)
+
+
+def original_download(read: Callable[[], bytes], document: Document) -> None:
+    """A button that downloads the file as it was uploaded; it is read from the blob store only when clicked."""
+    st.download_button("Download the original", data=read, file_name=document.source.rsplit("/", 1)[-1],
+                       icon=":material/download:", key=f"download_{document.id}", mime="application/octet-stream")

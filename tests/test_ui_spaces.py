@@ -179,3 +179,39 @@ def test_home_and_spaces_show_the_same_size_and_last_update(handbook, app_worksp
         key: spaces_row[key] for key in ("size", "last update")}
     assert spaces_row["last update"] == app_workspace.space("handbook").updated_at
 
+
+
+def test_a_long_document_shows_its_chunks_a_page_at_a_time_and_can_be_searched(app_workspace):
+    space = app_workspace.create_space("manual")
+    sections = "\n\n".join(f"## Section {n}\n\nStep {n} of the procedure: turn valve {n}." for n in range(1, 24))
+    app_workspace.ingest(space, {"manual.md": f"# Manual\n\n{sections}\n"})
+    total = len(app_workspace.chunks(space, app_workspace.document(space, "manual.md")))
+    assert total > 20
+    at = open_spaces_page()
+    at = at.selectbox(key=f"open_{space.id}").select("manual.md").run(timeout=30)
+    assert len(at.code) == 10
+    assert any(f"page 1 of {-(-total // 10)}" in read(caption.value) for caption in at.caption)
+    at = at.text_input(key=next(t.key for t in at.text_input if t.key.startswith("chunk_search_"))).input(
+        "valve 17.").run(timeout=30)
+    assert [code.value for code in at.code] == ["## Section 17\n\nStep 17 of the procedure: turn valve 17."]
+    assert any(f"1 of {total} chunks" in read(caption.value) for caption in at.caption)
+
+
+def test_several_documents_are_deleted_at_once_after_confirmation(handbook, app_workspace):
+    at = open_spaces_page()
+    at = at.multiselect(key=f"bulk_{handbook.id}").select("refunds.md").select("onboarding.md").run(timeout=30)
+    assert at.button(key=f"delete_bulk_{handbook.id}").disabled
+    at = at.checkbox(key=f"confirm_bulk_{handbook.id}").check().run(timeout=30)
+    at = click(at, "Delete 2 documents")
+    assert not at.exception
+    assert app_workspace.documents(handbook) == []
+    assert "Deleted 2 documents" in read(at.success[0].value)
+
+
+def test_an_opened_document_offers_its_original_file_for_download(handbook, app_workspace):
+    at = open_spaces_page()
+    at = at.selectbox(key=f"open_{handbook.id}").select("refunds.md").run(timeout=30)
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download the original"
+    refunds = app_workspace.document(handbook, "refunds.md")
+    assert app_workspace.blobs.get(handbook.scope, refunds.content_hash) == REFUNDS.encode()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
-from lmspace_core.domain import Space
+from lmspace_core.domain import Document, Space
 from lmspace_core.overview import space_summaries
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
-from lmspace_ui.documents import chunk_viewer, document_query, documents_table, matching_name, spaces_table
+from lmspace_ui.documents import (
+    chunk_viewer,
+    document_query,
+    documents_table,
+    matching_name,
+    original_download,
+    spaces_table,
+)
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
 
@@ -64,11 +73,32 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
         confirmed = st.checkbox(
             f"Yes, delete {document.source} and its {document.chunk_count} chunks", key=f"confirm_{document.id}"
         )
-        if st.button("Delete document", icon=":material/delete:", disabled=not confirmed, key=f"delete_{document.id}"):
+        download, remove = st.columns(2)
+        with download:
+            original_download(partial(workspace.blobs.get, space.scope, document.content_hash), document)
+        if remove.button("Delete document", icon=":material/delete:", disabled=not confirmed,
+                         key=f"delete_{document.id}"):
             with reported_errors():
                 workspace.delete_document(space, document)
                 announce_and_rerun(f"Deleted {document.source} from '{space.name}'.")
         chunk_viewer(document, workspace.chunks(space, document))
+    bulk_delete(workspace, space, shown)
+
+
+def bulk_delete(workspace: Workspace, space: Space, shown: list[Document]) -> None:
+    """Delete several of the listed documents at once, after an explicit confirmation."""
+    with st.expander("Delete several documents", icon=":material/delete_sweep:"):
+        sources = [document.source for document in shown]
+        chosen = st.multiselect("Documents to delete", sources, key=f"bulk_{space.id}",
+                                placeholder="Choose documents from the list above")
+        confirmed = st.checkbox(f"Yes, delete these {len(chosen)} documents and their chunks",
+                                key=f"confirm_bulk_{space.id}", disabled=not chosen)
+        if st.button(f"Delete {len(chosen)} documents", icon=":material/delete:", disabled=not (chosen and confirmed),
+                     key=f"delete_bulk_{space.id}"):
+            with reported_errors():
+                for source in chosen:
+                    workspace.delete_document(space, shown[sources.index(source)])
+                announce_and_rerun(f"Deleted {len(chosen)} documents from '{space.name}'.")
 
 
 def charts_tab(workspace: Workspace, space: Space) -> None:
