@@ -54,6 +54,17 @@ def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None 
             _live(store, job.enterprise_id, job.id)
 
 
+def job_list(store: JobStore, jobs: list[Job], render_result: ResultRenderer | None = None) -> None:
+    """Jobs newest first: the newest and every unfinished one open, older finished ones folded away under their
+    status so the newest stays in view."""
+    for job in jobs:
+        if job is jobs[0] or not job.status.finished:
+            job_monitor(store, job, render_result)
+        else:
+            with st.expander(f"{status_badge(job.status)} {plain(job.title)}"):
+                job_monitor(store, job, render_result)
+
+
 def render_ingest_report(job: Job) -> None:
     """The end report of an ingest: counts per outcome, one row per input, and why each failed input failed."""
     report = IngestReport.from_json_data(job.result or {"space_id": job.space_id, "files": []})

@@ -87,6 +87,17 @@ def test_an_unrecognised_task_without_a_model_is_a_labelled_search(workspace):
     assert "not answers" in result.summary
 
 
+def test_search_results_come_best_match_first_not_by_path(workspace):
+    tree = {"a/zebra.py": "def stripes():\n    return 'black and white'\n",
+            "b/invoice.py": "def invoice_total(lines):\n    return sum(line.amount for line in lines)\n",
+            "c/weather.py": "def forecast():\n    return 'rain'\n"}
+    result = KnowledgeAgent(workspace).research("where are invoice totals summed?", tree)
+    assert result.plan.strategy is Strategy.SEARCH
+    similarities = [float(f.note.split("similarity ")[1].split(")")[0]) for f in result.findings]
+    assert similarities == sorted(similarities, reverse=True)
+    assert result.findings[0].path == "b/invoice.py"
+
+
 def test_a_map_run_drops_the_finding_a_subagent_made_up(workspace):
     engine = FabricatingEngine()
     workspace.use_lm(dspy.LM("local/fabricating", engine=engine))

@@ -16,7 +16,7 @@ CODE = {
 
 
 def open_research() -> AppTest:
-    at = AppTest.from_file(APP).run()
+    at = AppTest.from_file(APP, default_timeout=30).run()
     return at.switch_page("views/research.py").run(timeout=30)
 
 
@@ -53,7 +53,7 @@ def test_a_pattern_task_over_a_space_shows_verified_findings(app_workspace):
     assert list(zip(frame["path"], frame["line"], strict=True)) == [("codebase/app/main.py", 2),
                                                                     ("codebase/app/util.py", 2)]
     assert any("2 findings in 2 of 2 files" in m.value for m in at.markdown)
-    assert 'print("hello")' in at.code[0].value
+    assert at.code[0].value == '1 │ def main():\n2 ▶     print("hello")\n3 │     return 0', "real lines, in context"
 
 
 def test_a_pattern_task_over_an_uploaded_zip_shows_findings(app_workspace):
@@ -75,3 +75,29 @@ def test_an_edited_plan_that_is_not_valid_shows_the_error(app_workspace):
     next(b for b in at.button if b.label == "Run").click().run(timeout=30)
     assert not at.exception
     assert any("invalid value" in e.value for e in at.error)
+
+
+def test_a_finding_of_an_unknown_file_keeps_its_real_line_numbers():
+    from lmspace_core.domain import Finding
+    from lmspace_ui.research_view import excerpt, snippet
+
+    finding = Finding("gone.py", 41, 42, '    """\n    Totals the invoice."""')
+    assert excerpt(finding.text.splitlines(), finding) == '41 ▶     """\n42 ▶     Totals the invoice."""'
+    assert snippet(finding.text) == 'Totals the invoice."""'
+    lines = [f"line {n}" for n in range(1, 101)]
+    shown = excerpt(lines, Finding("f.py", 50, 50, "line 50"), context=2).splitlines()
+    assert shown == ["48 │ line 48", "49 │ line 49", "50 ▶ line 50", "51 │ line 51", "52 │ line 52"]
+
+
+def test_older_research_jobs_are_folded_away(app_workspace):
+    space = app_workspace.create_space("code")
+    app_workspace.ingest(space, CODE, as_codebase=True)
+    at = plan_and_run(open_research(), app_workspace, "Find print statements")
+    next(b for b in at.button if b.label == "Run").click().run(timeout=60)
+    for job in app_workspace.job_store.list_jobs(app_workspace.enterprise_id, kind="research"):
+        app_workspace.jobs.wait(app_workspace.enterprise_id, job.id, timeout=60)
+    at.run(timeout=60)
+    assert not at.exception
+    assert len(at.dataframe) == 2, "both results are drawn"
+    [older] = at.expander
+    assert "succeeded" in older.label and older.dataframe, "the older job is folded into an expander"

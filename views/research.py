@@ -1,11 +1,13 @@
 """Research: pick a space's code or upload a .zip, plan a task, edit the plan, run it as a job, read the findings."""
 
+from functools import partial
+
 import streamlit as st
 
 from lmspace_core.research.plan import ResearchPlan
 from lmspace_ui.components import reported_errors, space_picker
-from lmspace_ui.job_monitor import job_monitor
-from lmspace_ui.research_view import render_research_result
+from lmspace_ui.job_monitor import job_list
+from lmspace_ui.research_view import render_research_result, space_file_lines
 from lmspace_ui.resources import workspace_or_stop
 
 PLAN = "research_plan"  # session_state: the plan JSON the user may edit, and what it was planned for
@@ -35,7 +37,7 @@ if st.button("Plan", icon=":material/route:", disabled=not (task and target)):
 
 planned = st.session_state.get(PLAN)
 if planned and planned["target"] == target:
-    edited = st.text_area("Plan (JSON — edit and run again)", planned["json"], height=260)
+    edited = st.text_area("Plan (JSON) — the next step: check or edit it, then Run", planned["json"], height=260)
     if st.button("Run", type="primary", icon=":material/play_arrow:"):
         from lmspace_core.agents.research.researcher import start_research
 
@@ -45,5 +47,4 @@ if planned and planned["target"] == target:
 jobs = workspace.recent_jobs(space, "research", limit=5)
 if jobs:
     st.subheader("Research jobs")
-for job in jobs:
-    job_monitor(workspace.job_store, job, render_result=render_research_result)
+job_list(workspace.job_store, jobs, partial(render_research_result, source_lines=space_file_lines(workspace)))

@@ -11,7 +11,7 @@ import streamlit as st
 from lmspace_core.domain import Job, Space
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
-from lmspace_ui.job_monitor import job_monitor, status_badge
+from lmspace_ui.job_monitor import job_list
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
 
@@ -97,12 +97,7 @@ def ingest_jobs(workspace: Workspace, space: Space) -> None:
     st.subheader("Ingest jobs")
     if not jobs:
         st.caption(f"No ingest jobs in {plain(space.name)} yet.")
-    for job in jobs:
-        if job is jobs[0] or not job.status.finished:
-            job_monitor(workspace.job_store, job)
-        else:
-            with st.expander(f"{status_badge(job.status)} {plain(job.title)}"):
-                job_monitor(workspace.job_store, job)
+    job_list(workspace.job_store, jobs)
 
 
 st.title("Upload")

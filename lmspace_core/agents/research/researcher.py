@@ -94,7 +94,7 @@ class CodebaseResearcher:
             case _:  # map, explore, or a strategy a plugin registered: an executor from the registry
                 scan, summary, lm_calls, tokens = self._executed(plan, codebase, files, progress)
         verification = verify_findings(scan.findings, codebase)
-        findings = _unique(verification.verified)
+        findings = _unique(verification.verified, ranked=plan.strategy is Strategy.SEARCH)
         if plan.strategy in (Strategy.MAP, Strategy.EXPLORE):
             from lmspace_core.agents.research.summary import summarize
 
@@ -125,11 +125,13 @@ class CodebaseResearcher:
         return Scan(tuple(result.findings), len(files), size), result.summary, result.lm_calls, result.tokens
 
 
-def _unique(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+def _unique(findings: tuple[Finding, ...], ranked: bool = False) -> tuple[Finding, ...]:
+    """One finding per place, in path order, or in the given order when it is a ranking (search results come best
+    match first, and sorting them by path hid the best one)."""
     seen: dict[tuple[str, int, int, int], Finding] = {}
     for finding in findings:
         seen.setdefault((finding.path, finding.line, finding.column or 0, finding.end_line), finding)
-    return tuple(seen[key] for key in sorted(seen))
+    return tuple(seen.values()) if ranked else tuple(seen[key] for key in sorted(seen))
 
 
 def _summarise(plan: ResearchPlan, findings: tuple[Finding, ...], files: int) -> str:
