@@ -24,8 +24,9 @@ from typing import TypeVar
 from lmspace_core import hookspecs
 from lmspace_core import plugins as _plugins
 from lmspace_core.domain import Finding
+from lmspace_core.errors import PluginError
 from lmspace_core.ingest.loaders import LoadedDocument, Section
-from lmspace_core.plugins import PluginError, PluginInfo, Registration, Registry, StrategyResult, hookimpl
+from lmspace_core.plugins import PluginInfo, Registration, Registry, StrategyResult, hookimpl
 
 __all__ = [
     "Finding",
@@ -54,9 +55,11 @@ def register(plugin: T, name: str | None = None) -> T:
     (`register_loaders`, `register_lm_providers`, ...), which is marked as the implementation for you.
     """
     if inspect.isfunction(plugin):
-        if not hasattr(hookspecs, plugin.__name__):
-            hooks = ", ".join(n for n in vars(hookspecs) if n.startswith("register_"))
-            raise PluginError(f"{plugin.__name__} is not an LMSpace hook; a plugin function is named one of: {hooks}.")
+        hooks = [hook for hook in vars(hookspecs) if hook.startswith("register_")]
+        if plugin.__name__ not in hooks:
+            raise PluginError(
+                f"{plugin.__name__} is not an LMSpace hook; a plugin function is named one of: {', '.join(hooks)}."
+            )
         holder = SimpleNamespace(**{plugin.__name__: hookimpl(plugin)})
         _plugins.register(holder, name or f"{plugin.__module__}.{plugin.__qualname__}")
         _HOLDERS[plugin] = holder
@@ -66,7 +69,7 @@ def register(plugin: T, name: str | None = None) -> T:
 
 
 def unregister(plugin: object) -> None:
-    """Remove a plugin registered with `register`."""
+    """Remove a plugin registered with `register`; one that is not registered is ignored."""
     _plugins.unregister(_HOLDERS.pop(plugin, plugin))
 
 

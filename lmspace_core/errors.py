@@ -79,6 +79,12 @@ class BackendError(LMSpaceError):
     exit_code = 11
 
 
+class PluginError(LMSpaceError):
+    """An installed plugin failed to load, or registered something malformed."""
+
+    exit_code = 12
+
+
 class IngestCancelledError(LMSpaceError):
     """An ingest was stopped on request (Ctrl+C, a cancelled job); `report` has the inputs finished before it stopped.
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pluggy
 
 from lmspace_core import hookspecs
-from lmspace_core.errors import ConfigError, LMSpaceError
+from lmspace_core.errors import ConfigError, LMSpaceError, PluginError
 
 if TYPE_CHECKING:
     from lmspace_core.domain import Finding
@@ -50,12 +50,6 @@ SETTING: Mapping[Kind, str] = {
     "loader": "file extension",
     "research_strategy": "research strategy",
 }
-
-
-class PluginError(LMSpaceError):
-    """An installed plugin failed to load or registered something malformed."""
-
-    exit_code = 12
 
 
 _HOOKS: Mapping[Kind, str] = {
@@ -171,13 +165,17 @@ class _Plugins:
 
     def register(self, plugin: object, name: str | None = None) -> None:
         with self._lock:
-            self.manager().register(plugin, name=name)
+            try:
+                self.manager().register(plugin, name=name)
+            except ValueError as exc:  # pluggy's word for a plugin or name registered already
+                raise PluginError(f"Cannot register {name or plugin!r}: {exc}") from None
             self._registry = None
 
     def unregister(self, plugin: object) -> None:
         with self._lock:
-            self.manager().unregister(plugin)
-            self._registry = None
+            if self.manager().is_registered(plugin):
+                self.manager().unregister(plugin)
+                self._registry = None
 
     def registry(self) -> Registry:
         with self._lock:

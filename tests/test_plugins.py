@@ -195,3 +195,15 @@ def test_a_plan_naming_an_unknown_strategy_lists_the_known_ones():
     with pytest.raises(LMSpaceError, match="strategy 'grep' is not known; known: explore, map, pattern, search, "
                                            "word_lines"):
         ResearchPlan.from_json(json.dumps({"task": "t", "strategy": "grep"}))
+
+
+def test_registering_the_same_plugin_twice_is_a_plugin_error():
+    @plugin.register
+    def register_loaders(register):
+        register(".twice", lambda data, path, limits: None)
+
+    try:
+        with pytest.raises(plugin.PluginError, match="Cannot register"):
+            plugin.register(register_loaders)
+    finally:
+        plugin.unregister(register_loaders)
