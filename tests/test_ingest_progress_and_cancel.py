@@ -104,7 +104,7 @@ def test_a_job_runner_job_is_cancelled_through_its_event(workspace):
         started.set()
         return {"stopped": cancel.wait(30)}
 
-    job = workspace.jobs.submit(space.scope, "ingest", "wait for cancel", work, cancel=cancel)
+    job = workspace.jobs.submit(space.scope, "wait", "wait for cancel", work, cancel=cancel)
     assert started.wait(30)
     assert workspace.jobs.cancel(job.id)
     assert workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=30).result == {"stopped": True}
