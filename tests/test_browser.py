@@ -168,3 +168,25 @@ def test_the_first_space_created_on_the_spaces_page_replaces_the_empty_state(bro
         assert page.get_by_role("button", name="Save changes").is_visible()
         page.close()
     assert "created with a default value" not in (tmp_path / "server.log").read_text()
+
+
+def test_an_opened_document_downloads_as_it_was_uploaded(browser, tmp_path: Path):
+    from lmspace_core.config import load_config
+    from lmspace_core.workspace import Workspace
+
+    original = f"# Visitor policy\n\n{PASSAGE}\n".encode()
+    workspace = Workspace(load_config(write_config(tmp_path), env={}))
+    workspace.ingest(workspace.create_space("policies"), {"visitor-policy.md": original})
+    workspace.close()
+    with dashboard_server(tmp_path) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/spaces")
+        page.get_by_role("heading", name="Spaces", exact=True).first.wait_for(timeout=30_000)
+        page.get_by_label("Open a document").click()
+        page.get_by_role("option", name="visitor-policy.md").click()
+        settle(page)
+        with page.expect_download(timeout=30_000) as download:
+            page.get_by_role("button", name="Download the original").click()
+        assert download.value.suggested_filename == "visitor-policy.md"
+        assert Path(download.value.path()).read_bytes() == original
+        page.close()
