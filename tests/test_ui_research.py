@@ -101,3 +101,9 @@ def test_older_research_jobs_are_folded_away(app_workspace):
     assert len(at.dataframe) == 2, "both results are drawn"
     [older] = at.expander
     assert "succeeded" in older.label and older.dataframe, "the older job is folded into an expander"
+
+
+def test_the_zip_upload_limit_is_the_configured_zip_limit(app_workspace):
+    at = open_research()
+    at.radio[0].set_value("Upload a .zip").run(timeout=30)
+    assert at.file_uploader[0].proto.max_upload_size_mb == app_workspace.settings.ingest.max_zip_total_mb

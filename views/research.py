@@ -22,7 +22,8 @@ space = archive = None
 if source == "Code in a space":
     space = space_picker(workspace, key="research_space")
 else:
-    upload = st.file_uploader("A .zip of the codebase", type=["zip"])
+    upload = st.file_uploader("A .zip of the codebase", type=["zip"],
+                              max_upload_size=workspace.settings.ingest.max_zip_total_mb)
     archive = (upload.name, upload.getvalue()) if upload is not None else None
 target = space.name if space is not None else (archive[0] if archive else None)
 
