@@ -22,6 +22,7 @@ POLL_SECONDS = 1
 SHOWN_ITEMS = 8  # a codebase has thousands of files: a running job lists only the latest few it worked on
 
 ResultRenderer = Callable[[Job], None]
+Canceller = Callable[[str], bool]  # asks a running job to stop; False when this process cannot (or it has ended)
 
 # Each status its own colour and icon, so a failed or partial job never reads as a succeeded one at a glance.
 _STATUS_LOOKS = {
@@ -40,26 +41,31 @@ def status_badge(status: JobStatus) -> str:
     return f":{colour}-badge[{icon} {status.value}]"
 
 
-def job_monitor(store: JobStore, job: Job, render_result: ResultRenderer | None = None) -> None:
+def job_monitor(
+    store: JobStore, job: Job, render_result: ResultRenderer | None = None, cancel: Canceller | None = None
+) -> None:
     """Draw a job in a bordered box: live while it runs, with its outcome once it has finished.
 
     `render_result` draws a succeeded job's result; by default an ingest job shows its report and other kinds
-    only their final message, so Research and Sync pages pass their own.
+    only their final message, so Research and Sync pages pass their own. With `cancel`, a running job has a Cancel
+    button.
     """
     with st.container(border=True):
         if job.status.finished:
             _header(job)
             _finished(job, render_result or _default_result)
         else:
-            _live(store, job.enterprise_id, job.id)
+            _live(store, job.enterprise_id, job.id, cancel)
 
 
-def job_list(store: JobStore, jobs: list[Job], render_result: ResultRenderer | None = None) -> None:
+def job_list(
+    store: JobStore, jobs: list[Job], render_result: ResultRenderer | None = None, cancel: Canceller | None = None
+) -> None:
     """Jobs newest first: the newest and every unfinished one open, older finished ones folded away under their
     status so the newest stays in view."""
     for job in jobs:
         if job is jobs[0] or not job.status.finished:
-            job_monitor(store, job, render_result)
+            job_monitor(store, job, render_result, cancel)
         else:
             with st.expander(f"{status_badge(job.status)} {plain(job.title)}"):
                 job_monitor(store, job, render_result)
@@ -105,7 +111,7 @@ def _finished(job: Job, render_result: ResultRenderer) -> None:
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def _live(store: JobStore, enterprise_id: str, job_id: str) -> None:
+def _live(store: JobStore, enterprise_id: str, job_id: str, cancel: Canceller | None = None) -> None:
     """Re-read the job each second; once it has ended, rerun the page so it is drawn finished and polling stops.
 
     The header is drawn here too, so it moves from queued to running with the job instead of keeping the status
@@ -119,6 +125,10 @@ def _live(store: JobStore, enterprise_id: str, job_id: str) -> None:
         events = store.job_events(enterprise_id, job_id)
         st.progress(job.fraction or 0.0, text=plain(_progress_text(job, events)))
         _items(events)
+        if cancel is not None and st.button("Cancel", key=f"cancel_{job_id}", icon=":material/stop_circle:"):
+            stopping = cancel(job_id)
+            st.caption("Stopping after the current step; what was stored stays." if stopping else
+                       "This job runs in another process or has ended; it cannot be cancelled from here.")
 
 
 def _progress_text(job: Job, events: list[JobEvent]) -> str:

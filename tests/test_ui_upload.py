@@ -165,3 +165,17 @@ def test_the_upload_box_limit_is_the_ingest_limit_per_file(tmp_path, monkeypatch
     finally:
         get_workspace().close()
         st.cache_resource.clear()
+
+
+def test_a_running_ingest_is_cancelled_from_the_page_keeping_what_was_stored(app_workspace):
+    space = app_workspace.create_space("handbook")
+    uploads = [(f"note-{n}.md", f"# Note {n}\n\n" + "Leave is booked in the portal. " * 200) for n in range(40)]
+    job = app_workspace.start_ingest(space, [(name, text.encode()) for name, text in uploads])
+    at = open_upload()
+    assert not at.exception
+    cancel = next(button for button in at.button if button.label == "Cancel")
+    cancel.click().run(timeout=60)
+    assert any("Stopping after the current step" in caption.value for caption in at.caption)
+    finished = app_workspace.jobs.wait(app_workspace.enterprise_id, job.id, timeout=300)
+    assert "cancelled" in (finished.error or "").lower()
+    assert len(app_workspace.documents(space)) < len(uploads)

@@ -97,7 +97,7 @@ def ingest_jobs(workspace: Workspace, space: Space) -> None:
     st.subheader("Ingest jobs")
     if not jobs:
         st.caption(f"No ingest jobs in {plain(space.name)} yet.")
-    job_list(workspace.job_store, jobs)
+    job_list(workspace.job_store, jobs, cancel=workspace.jobs.cancel)
 
 
 st.title("Upload")
