@@ -109,6 +109,7 @@ def test_a_failing_model_shows_its_error_and_no_answer(policies, app_workspace):
     at = ask(open_chat())
     assert "The language model call failed" in at.error[0].value
     assert len(at.chat_message) == 2  # the question and the assistant's error
+    assert conversation_store(app_workspace).list(policies.scope) == [], "no empty conversation is kept"
 
 
 def questions(at: AppTest) -> list[str]:

@@ -48,3 +48,5 @@ elif question:
         render_answer(answer)
         store.add_answer(current, answer)
         example_feedback(workspace, space, answer, f"{current}_{len(answers)}")
+    if not answers and not store.answers(current):
+        store.delete(current)  # the first question failed: no empty conversation stays in the list
