@@ -14,6 +14,7 @@ from lmspace_core.config import load_config
 from lmspace_core.domain import ChunkDraft, Location, SearchFilter
 from lmspace_core.errors import ConfigError
 from lmspace_core.stores.base import DocumentDraft
+from lmspace_core.stores.local import migrations
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.ranking import reciprocal_rank_fusion
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
@@ -100,16 +101,15 @@ def test_hybrid_on_a_store_without_keyword_search_is_refused_when_the_workspace_
         Workspace(settings)
 
 
-def test_upgrading_a_database_indexes_the_chunks_it_already_has(tmp_path: Path):
-    store = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
-    space = store.create_space("acme", "handbook", "", "", "test-embedder", DIM)
-    store.put_documents(space.scope, [document("doc0.md", "plain text", 0), document("zebra.md", "a zebra", 11)])
-    store.close()
-    with sqlite3.connect(tmp_path / "lmspace.db") as connection:  # back to the schema before the keyword index
-        connection.executescript(
-            "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete; DROP TRIGGER chunks_fts_update; "
-            "DROP TABLE chunks_fts; PRAGMA user_version = 6;"
-        )
+def test_upgrading_a_database_indexes_the_chunks_it_already_has(tmp_path: Path, monkeypatch):
+    with monkeypatch.context() as schema_6:  # a database written before the keyword index (migration 7) existed
+        schema_6.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
+        store = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
+        space = store.create_space("acme", "handbook", "", "", "test-embedder", DIM)
+        store.put_documents(space.scope, [document("doc0.md", "plain text", 0), document("zebra.md", "a zebra", 11)])
+        store.close()
+    with sqlite3.connect(tmp_path / "lmspace.db") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 6
     store = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     assert sources(store.hybrid_search(space.scope, QUERY, "zebra", 1)) == ["zebra.md"]
     store.close()
