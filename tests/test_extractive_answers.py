@@ -38,3 +38,13 @@ def test_a_sentence_shared_by_overlapping_passages_is_quoted_once(workspace):
     answer = extract_answer("Where do I report a security issue?", hits, workspace.embedder, space.id)
     quotes = [" ".join(c.quote.split()) for c in answer.citations]
     assert len(quotes) == len(set(quotes)) and shared in quotes
+
+
+def test_quotes_carry_no_bold_markers():
+    sentences = split_sentences("- **Financial records** (invoices, ledgers): retained for 7 years after the year end.")
+    assert sentences == ["Financial records (invoices, ledgers): retained for 7 years after the year end."]
+
+
+def test_quotes_keep_underscores_in_names():
+    assert split_sentences("The package entry point is requests/__init__.py in the source tree.") == [
+        "The package entry point is requests/__init__.py in the source tree."]

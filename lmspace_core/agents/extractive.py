@@ -22,6 +22,7 @@ NOT_FOUND_TEXT = "Not found in this space: none of its passages answer this ques
 MIN_RELEVANCE = 0.2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _STANDALONE_LINE = re.compile(r"^(#|[-*+] |\||\d+[.)] )")
+_EMPHASIS = re.compile(r"\*\*")  # bold markers (not `__`: `__init__.py` must stay as written)
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -43,7 +44,7 @@ def _paragraphs(text: str) -> list[str]:
 def _pieces(text: str) -> list[str]:
     """Every sentence-like piece of a passage in order, stripped of markup, short ones included."""
     pieces = (
-        piece.strip(" \t-*+#|")
+        _EMPHASIS.sub("", piece).strip(" \t-*+#|")
         for paragraph in _paragraphs(text)
         for piece in _SENTENCE_END.split(paragraph)
     )
