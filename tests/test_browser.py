@@ -22,11 +22,12 @@ PASSAGE = "Visitors must be escorted by a badge holder at all times inside the L
 
 
 @contextmanager
-def dashboard_server(directory: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """The dashboard server on a fresh data directory (and the store `env` selects); yields its base URL."""
+def dashboard_server(directory: Path, env: dict[str, str] | None = None, config: Path | None = None) -> Iterator[str]:
+    """The dashboard server on `config` (default: a fresh data directory in `directory`), with the store `env`
+    selects; yields its base URL."""
     port = free_port()
-    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(write_config(directory)), **(env or {})},
-                             log=directory / "server.log")
+    config = config or write_config(directory)
+    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(config), **(env or {})}, log=directory / "server.log")
     try:
         wait_until_ready(port)
         yield f"http://127.0.0.1:{port}"

@@ -10,10 +10,9 @@ import pytest
 
 from lmspace_core.config import load_config
 from lmspace_core.workspace import Workspace
-from lmspace_ui.launch import free_port, start_dashboard, wait_until_ready
 from tests.conftest import write_config
 from tests.sync_data import ROUTES
-from tests.test_browser import browser  # noqa: F401  (the module-scoped Chromium fixture)
+from tests.test_browser import browser, dashboard_server  # noqa: F401  (browser: the module-scoped Chromium fixture)
 
 SETTINGS = """sync:
   min_examples: 4
@@ -34,14 +33,8 @@ def dashboard(tmp_path_factory):
     sections = "\n\n".join(f"## {passage.split(' handles ')[1].rstrip('.')}\n\n{passage}" for passage, _ in ROUTES)
     workspace.ingest(space, {"helpdesk.md": f"# Help desks\n\n{sections}\n"})
     workspace.close()
-    port = free_port()
-    server = start_dashboard(port, env={"LMSPACE_CONFIG": str(config)}, log=directory / "server.log")
-    try:
-        wait_until_ready(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with dashboard_server(directory, config=config) as url:
+        yield url
 
 
 def test_a_local_sync_started_in_the_page_runs_live_to_succeeded(dashboard, browser):
