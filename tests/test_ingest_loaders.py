@@ -339,3 +339,41 @@ def test_sphinx_headings_lose_their_permalink_marks_and_navigation_is_not_text()
     assert "Quick search" not in text and "Table of contents" not in text and "index" not in text.split("\n")[0]
     [chunk] = chunk_document(loaded, 250, 40)
     assert chunk.location.heading == "Logging HOWTO > When to use logging"
+
+
+DATA = Path(__file__).parent / "data" / "html"
+
+
+def test_docbook_authors_stay_text_but_never_become_section_headings():
+    from lmspace_core.ingest.chunking import chunk_document
+
+    page = DATA / "users-and-groups.html"
+    loaded = load(source(page.name, page.read_bytes()))
+    chunks = chunk_document(loaded, 250, 40)
+    headings = {chunk.location.heading for chunk in chunks}
+    assert headings == {
+        "Users and Groups in the Debian System", "Chapter 1. Introduction", "Chapter 2. Users and Groups"
+    }
+    title_page = next(chunk.text for chunk in chunks if chunk.location.heading == loaded.title)
+    assert "Joey Hess" in title_page and "Copyright © 2001-2022 Colin Watson" in title_page
+    assert "Table of Contents" not in loaded.sections[0].text  # DocBook's TOC is navigation
+
+
+def test_address_and_byline_headings_are_paragraphs():
+    page = b"""<html><body><h1>Release notes</h1><div class="byline"><h2>By Ana Lima</h2></div>
+    <address><h4>Ana Lima, Lisbon</h4></address><h2>Upgrading</h2><p>Stop the service first.</p></body></html>"""
+    text = load(source("notes.html", page)).sections[0].text
+    assert text.split("\n\n") == [
+        "# Release notes", "By Ana Lima", "Ana Lima, Lisbon", "## Upgrading", "Stop the service first."
+    ]
+
+
+def test_sphinx_toctree_of_links_is_dropped_but_a_single_page_build_keeps_its_text():
+    links = b"""<html><body><h1>Guide</h1><div class="toctree-wrapper compound"><ul><li><a href="a.html">Install</a>
+    </li><li><a href="b.html">Use</a></li></ul></div><p>Read the chapters in order.</p></body></html>"""
+    single = b"""<html><body><h1>Guide</h1><div class="toctree-wrapper compound"><section><h2>1. Install</h2>
+    <p>Run the installer.</p><div><p>Then reboot.</p></div></section></div></body></html>"""
+    assert load(source("index.html", links)).sections[0].text == "# Guide\n\nRead the chapters in order."
+    assert load(source("guide.html", single)).sections[0].text == (
+        "# Guide\n\n## 1. Install\n\nRun the installer.\n\nThen reboot."
+    )

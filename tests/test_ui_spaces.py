@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -215,3 +217,16 @@ def test_an_opened_document_offers_its_original_file_for_download(handbook, app_
     assert download.proto.label == "Download the original"
     refunds = app_workspace.document(handbook, "refunds.md")
     assert app_workspace.blobs.get(handbook.scope, refunds.content_hash) == REFUNDS.encode()
+
+
+def test_a_docbook_manual_shows_its_chapters_not_its_authors_as_chunk_headings(app_workspace):
+    manual = Path(__file__).parent / "data" / "html" / "users-and-groups.html"
+    space = app_workspace.create_space("debian")
+    app_workspace.ingest(space, {manual.name: manual.read_bytes()})
+    at = open_spaces_page()
+    at = at.selectbox(key=f"open_{space.id}").select(manual.name).run(timeout=30)
+
+    headings = [read(caption.value) for caption in at.caption if read(caption.value).startswith("Chunk ")]
+    assert headings and all(" · § " in heading for heading in headings)
+    assert not any(author in heading for heading in headings for author in ("Joey Hess", "Colin Watson", "David Mandelberg"))
+    assert "Chunk 1 · § Users and Groups in the Debian System" in headings[0]

@@ -218,11 +218,22 @@ class _HtmlText(HTMLParser):
     _HIDDEN = frozenset({"script", "style", "noscript", "template", "svg"})
     _BLOCKS = frozenset(
         {"p", "div", "br", "li", "tr", "table", "ul", "ol", "section", "article", "header", "footer", "nav",
-         "aside", "main", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "form", "hr"}
+         "aside", "main", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "form", "hr", "address"}
     )
     _HEADINGS = {f"h{n}": n for n in range(1, 7)}
-    # Page furniture that is not the document: navigation, sidebars, and Sphinx's "¶" permalinks after headings.
-    _FURNITURE_CLASSES = frozenset({"headerlink", "sphinxsidebar", "related", "navigation", "toctree-wrapper"})
+    # Page furniture that is not the document: navigation, sidebars, tables of contents (DocBook's "toc", Texinfo's
+    # "nav-panel") and Sphinx's "¶" permalinks after headings.
+    _FURNITURE_CLASSES = frozenset(
+        {"headerlink", "sphinxsidebar", "related", "navigation", "toc", "nav-panel"}
+    )
+    # A Sphinx toctree is a list of links on most pages, but holds the whole text in a single-page build: it is
+    # dropped only when it closes without a heading in it.
+    _LINK_LIST_CLASSES = frozenset({"toctree-wrapper"})
+    # Who wrote the document, not a section of it: DocBook puts each author in an <h3 class="author"> of its title
+    # page, which made a person's name the heading of the chapters that followed. Their text stays as a paragraph.
+    _BYLINE_CLASSES = frozenset(
+        {"author", "authorgroup", "byline", "editor", "othercredit", "corpauthor", "collab", "affiliation"}
+    )
     _PERMALINK_MARKS = "¶#🔗"
 
     def __init__(self) -> None:
@@ -235,27 +246,46 @@ class _HtmlText(HTMLParser):
         self._heading_level = 0
         self._buffer: list[str] = []
         self._furniture: tuple[str, int] | None = None  # the tag that opened skipped furniture, and its nesting
+        self._byline: tuple[str, int] | None = None  # the same for a byline, inside which headings are paragraphs
+        self._link_lists: list[tuple[str, int, int]] = []  # open toctrees: tag, nesting, index of their first block
+
+    @staticmethod
+    def _classes(attrs: list[tuple[str, str | None]]) -> set[str]:
+        return set((dict(attrs).get("class") or "").lower().split())
 
     def _is_furniture(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-        found = dict(attrs)
-        classes = set((found.get("class") or "").split())
-        return tag == "nav" or found.get("role") == "navigation" or bool(classes & self._FURNITURE_CLASSES)
+        role = dict(attrs).get("role")
+        return tag == "nav" or role == "navigation" or bool(self._classes(attrs) & self._FURNITURE_CLASSES)
+
+    @staticmethod
+    def _nested(region: tuple[str, int] | None, tag: str, change: int) -> tuple[str, int] | None:
+        """`region` (opening tag, nesting) after a start (`change` 1) or end (-1) tag; None once it is closed."""
+        if region is None or tag != region[0]:
+            return region
+        depth = region[1] + change
+        return (tag, depth) if depth else None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._furniture is not None:
-            opened, depth = self._furniture
-            self._furniture = (opened, depth + 1) if tag == opened else self._furniture
+            self._furniture = self._nested(self._furniture, tag, 1)
             return
         if self._is_furniture(tag, attrs):
             self._furniture = (tag, 1)
             return
+        self._byline = self._nested(self._byline, tag, 1)
+        if self._byline is None and (tag == "address" or self._classes(attrs) & self._BYLINE_CLASSES):
+            self._byline = (tag, 1)
+        self._link_lists = [(opened, depth + (tag == opened), first) for opened, depth, first in self._link_lists]
+        if self._classes(attrs) & self._LINK_LIST_CLASSES:
+            self._flush()
+            self._link_lists.append((tag, 1, len(self.blocks)))
         if tag == "title" and not self._hidden_depth:
             self._in_title = True
         elif tag in self._HIDDEN:
             self._hidden_depth += 1
         elif tag in self._HEADINGS:
             self._flush()
-            self._heading_level = self._HEADINGS[tag]
+            self._heading_level = 0 if self._byline else self._HEADINGS[tag]
         elif tag in self._BLOCKS:
             self._flush()
         elif tag in ("td", "th") and self._buffer:
@@ -263,9 +293,7 @@ class _HtmlText(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if self._furniture is not None:
-            opened, depth = self._furniture
-            if tag == opened:
-                self._furniture = (opened, depth - 1) if depth > 1 else None
+            self._furniture = self._nested(self._furniture, tag, -1)
             return
         if tag == "title":
             self._in_title = False
@@ -273,6 +301,19 @@ class _HtmlText(HTMLParser):
             self._hidden_depth = max(self._hidden_depth - 1, 0)
         elif tag in self._HEADINGS or tag in self._BLOCKS:
             self._flush()
+        self._byline = self._nested(self._byline, tag, -1)
+        self._close_link_list(tag)
+
+    def _close_link_list(self, tag: str) -> None:
+        if not self._link_lists or self._link_lists[-1][0] != tag:
+            return
+        opened, depth, first = self._link_lists.pop()
+        if depth > 1:
+            self._link_lists.append((opened, depth - 1, first))
+            return
+        self._flush()
+        if not any(block.startswith("#") for block in self.blocks[first:]):
+            del self.blocks[first:]
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
