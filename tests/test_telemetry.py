@@ -1,5 +1,5 @@
-"""OpenTelemetry: off and silent without APPLICATIONINSIGHTS_CONNECTION_STRING; on, ingest and query are spans with
-durations and errors counted."""
+"""OpenTelemetry: off and silent without APPLICATIONINSIGHTS_CONNECTION_STRING; on, ingest, query, research and sync
+are spans with durations and errors counted, carrying ids and counts but never content or secrets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import sys
 import pytest
 
 from lmspace_core import telemetry
+from lmspace_core.errors import BackendError
+from lmspace_core.sync.backends.base import Outcome
+from lmspace_core.sync.manager import SyncManager
+from lmspace_core.sync.model import SyncStatus
 
 
 def test_without_a_connection_string_nothing_of_opentelemetry_is_loaded():
@@ -64,3 +68,82 @@ def test_a_failed_operation_is_an_error_span_and_counted(recorded):
     assert span.status.status_code.name == "ERROR"
     counted = [metric.name for metric in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics]
     assert "lmspace.operation.errors" in counted
+
+
+def _operations(reader, metric_name: str) -> list[str]:
+    return sorted(
+        point.attributes["operation"]
+        for metric in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+        if metric.name == metric_name
+        for point in metric.data.data_points
+    )
+
+
+def _everything_recorded(span) -> str:
+    """Every attribute and event of a span, as one string to look for leaks in."""
+    return repr(dict(span.attributes)) + repr([(event.name, dict(event.attributes)) for event in span.events])
+
+
+def test_research_is_traced_with_its_plan_and_counts_but_not_its_task_or_code(recorded, workspace):
+    from lmspace_core.agents.research.researcher import CodebaseResearcher
+
+    spans, reader = recorded
+    researcher = CodebaseResearcher(workspace)
+    codebase, _ = researcher.codebase({"app.py": "API_KEY = 'sk-live-4242'\nprint(API_KEY)\n"})
+    task = "Find print statements near the payroll secret"
+    result = researcher.run(researcher.plan(task, codebase), codebase)
+    planned, ran = spans.get_finished_spans()
+    assert (planned.name, ran.name) == ("lmspace.research.plan", "lmspace.research")
+    assert planned.attributes["strategy"] == ran.attributes["strategy"] == "pattern"
+    assert ran.attributes["findings"] == len(result.findings) == 1
+    assert ran.attributes["files"] == 1 and ran.attributes["enterprise"] == workspace.enterprise_id
+    for span in (planned, ran):
+        assert "sk-live" not in _everything_recorded(span) and "payroll" not in _everything_recorded(span)
+    assert _operations(reader, "lmspace.operation.duration") == ["research", "research.plan"]
+
+
+class _Remote:
+    """A remote fine-tuning backend whose job is already over when it is polled: succeeded, or its API failed."""
+
+    name, model_kind = "azure_ml", "deployment"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def resume(self, remote_id, reporter):
+        if self.error is not None:
+            raise self.error
+        return Outcome(SyncStatus.SUCCEEDED, model_id=f"model-of-{remote_id}")
+
+
+def _run_sync_job(workspace, backend: _Remote):
+    space = workspace.create_space("travel")
+    manager = SyncManager(workspace, backends={"azure_ml": lambda _: backend})
+    try:
+        job = manager.store.create_job(space.scope, "azure_ml", manager._owner)
+        manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "running", remote_id="run-1")
+        manager.poll_remote("run-1")
+        return space, manager.wait(job.id, timeout=30)
+    finally:
+        manager.close()
+
+
+def test_a_sync_job_is_traced_from_start_to_end(recorded, workspace):
+    spans, reader = recorded
+    space, job = _run_sync_job(workspace, _Remote())
+    assert job.status is SyncStatus.SUCCEEDED
+    [span] = [span for span in spans.get_finished_spans() if span.name == "lmspace.sync"]
+    assert dict(span.attributes) == {"enterprise": space.enterprise_id, "space": space.id, "job": job.id,
+                                     "backend": "azure_ml", "status": "succeeded"}
+    assert span.status.status_code.name == "UNSET"
+    assert _operations(reader, "lmspace.operation.duration") == ["sync"]
+
+
+def test_a_failed_sync_job_is_an_error_span_without_the_error_s_words(recorded, workspace):
+    spans, reader = recorded
+    _, job = _run_sync_job(workspace, _Remote(BackendError("Azure ML refused key=hunter2-secret")))
+    assert job.status is SyncStatus.FAILED and "hunter2" in job.error  # the job itself says why
+    [span] = [span for span in spans.get_finished_spans() if span.name == "lmspace.sync"]
+    assert span.status.status_code.name == "ERROR" and span.status.description == "BackendError"
+    assert "hunter2" not in _everything_recorded(span)
+    assert _operations(reader, "lmspace.operation.errors") == ["sync"]

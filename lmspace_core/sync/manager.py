@@ -38,6 +38,7 @@ from lmspace_core.sync.model import (
 from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
 from lmspace_core.sync.structure import structure_examples
+from lmspace_core.telemetry import operation
 from lmspace_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -278,8 +279,13 @@ class SyncManager:
 
     def _run(self, job: SyncJob, work: Callable[[], Outcome], runner: SyncBackend, force: bool) -> None:
         try:
-            outcome = work()
-            self._finish(job, runner, outcome, force)
+            with operation("sync", enterprise=job.enterprise_id, space=job.space_id, job=job.id,
+                           backend=runner.name) as record:
+                outcome = work()
+                record.set(status=outcome.status.value)
+                if outcome.status is SyncStatus.FAILED:
+                    record.fail("failed")
+                self._finish(job, runner, outcome, force)
         except Exception as error:  # a failed job must end visibly, never stay "running"
             self._fail(job, error)
 

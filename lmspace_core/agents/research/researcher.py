@@ -24,6 +24,7 @@ from lmspace_core.research.plan import ResearchPlan, Strategy
 from lmspace_core.research.result import ResearchResult, ResearchStats
 from lmspace_core.research.scan import Scan, findings_from_hits, scan_pattern, search_ad_hoc
 from lmspace_core.research.verify import verify_findings
+from lmspace_core.telemetry import operation
 from lmspace_core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -59,7 +60,14 @@ class CodebaseResearcher:
     def plan(self, task: str, codebase: Codebase, space: Space | None = None) -> ResearchPlan:
         """A plan from the configured model (with the planner compiled for `space`, if any), or from the built-in
         rules when there is none."""
-        return self.planner(space).plan(task, codebase, self.workspace.lm)
+        with operation("research.plan", **self._traced(space)) as record:
+            plan = self.planner(space).plan(task, codebase, self.workspace.lm)
+            record.set(strategy=str(plan.strategy), planner=plan.planner)
+            return plan
+
+    def _traced(self, space: Space | None) -> dict[str, str]:
+        """What a research span carries: ids only (the task and the code stay out of telemetry)."""
+        return {"enterprise": self.workspace.enterprise_id, "space": space.id if space is not None else ""}
 
     def planner(self, space: Space | None) -> ResearchPlanner:
         """The research planner: the one `lmspace optimize SPACE --program planner` compiled for the space, if any."""
@@ -78,6 +86,16 @@ class CodebaseResearcher:
         progress: ProgressCallback = ignore_progress,
     ) -> ResearchResult:
         """Execute `plan`; only findings whose text is re-read at their location are returned."""
+        with operation("research", **self._traced(space), strategy=str(plan.strategy),
+                       planner=plan.planner) as record:
+            result = self._execute(plan, codebase, space, progress)
+            record.set(files=result.stats.files, bytes=result.stats.bytes, findings=len(result.findings),
+                       rejected=len(result.rejected), lm_calls=result.stats.lm_calls, tokens=result.stats.tokens)
+            return result
+
+    def _execute(
+        self, plan: ResearchPlan, codebase: Codebase, space: Space | None, progress: ProgressCallback
+    ) -> ResearchResult:
         started = time.perf_counter()
         files = select_files(codebase, plan.files)
         if not files:
