@@ -63,6 +63,23 @@ def test_a_codebase_ingested_into_a_space_can_be_researched(workspace, tmp_path:
     assert [(f.path, f.line) for f in result.findings] == [("shop/app/main.py", 5), ("shop/app/util.py", 2)]
 
 
+def test_a_zipped_folder_names_its_files_alike_in_the_space_and_in_research(workspace, tmp_path: Path):
+    archive = tmp_path / "requests.zip"  # what zipping the folder `requests/` makes: every entry under `requests/`
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("requests/__init__.py", "from .models import Request\n")
+        zipped.writestr("requests/models.py", 'class Request:\n    def send(self):\n        print("sent")\n')
+    space = workspace.create_space("lib")
+    workspace.ingest(space, archive, as_codebase=True)
+    researcher = KnowledgeAgent(workspace)
+
+    in_space = {document.source for document in workspace.documents(space)}
+    from_zip = researcher.research("Find print statements", archive).findings
+    from_space = researcher.research("Find print statements", space="lib").findings
+
+    assert in_space == {"requests/__init__.py", "requests/models.py"}
+    assert [(f.path, f.line) for f in from_zip] == [(f.path, f.line) for f in from_space] == [("requests/models.py", 3)]
+
+
 @pytest.mark.parametrize(("files", "said"), [
     (FileSelection(include=("lib/**/*.{ts,tsx}",)), "matches the include globs ['lib/**/*.{ts,tsx}']"),
     (FileSelection(exclude=("app/**",), languages=("python",)), "none is in the languages ['python']"),
@@ -143,5 +160,6 @@ def test_research_runs_as_a_job_over_an_uploaded_zip(workspace, tmp_path: Path):
                          archive=("tool.zip", archive.read_bytes()))
     finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=60)
     result = ResearchResult.from_json_data(finished.result)
-    assert [(f.path, f.line) for f in result.findings] == [("app/main.py", 5), ("app/util.py", 2)]
+    # The archive has no single top folder, so its files are named as ingesting it would: under the zip's name.
+    assert [(f.path, f.line) for f in result.findings] == [("tool/app/main.py", 5), ("tool/app/util.py", 2)]
     assert finished.space_id == "" and list((workspace.settings.data_dir / "uploads").iterdir()) == []

@@ -107,3 +107,25 @@ def test_the_zip_upload_limit_is_the_configured_zip_limit(app_workspace):
     at = open_research()
     at.radio[0].set_value("Upload a .zip").run(timeout=30)
     assert at.file_uploader[0].proto.max_upload_size_mb == app_workspace.settings.ingest.max_zip_total_mb
+
+
+def test_a_zipped_folder_has_the_same_file_names_on_upload_and_in_research(app_workspace):
+    archive = zipped({"requests/__init__.py": "from .models import Request\n",
+                      "requests/models.py": 'class Request:\n    def send(self):\n        print("sent")\n'})
+    app_workspace.create_space("lib")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at = at.switch_page("views/upload.py").run()
+    at.file_uploader[0].set_value(("requests.zip", archive, "application/zip"))
+    next(button for button in at.button if button.label == "Ingest").click().run()
+    [job] = app_workspace.job_store.list_jobs(app_workspace.enterprise_id, kind="ingest")
+    app_workspace.jobs.wait(app_workspace.enterprise_id, job.id, timeout=120)
+    at = at.run()
+    reported = {row["File"] for row in at.dataframe[0].value.to_dict("records")}
+
+    research = open_research()
+    research.radio[0].set_value("Upload a .zip").run(timeout=30)
+    research.file_uploader[0].set_value(("requests.zip", archive, "application/zip")).run(timeout=30)
+    research = plan_and_run(research, app_workspace, "Find print statements")
+
+    assert reported == {"requests/__init__.py", "requests/models.py"}
+    assert list(research.dataframe[0].value["path"]) == ["requests/models.py"]

@@ -1,7 +1,8 @@
 """Turn what a user hands to `ingest` (paths, folders, zips, `{path: content}` mappings) into named inputs.
 
-Naming rules, shared by the CLI, the Python API and the dashboard: a single file is named by its file name; the
-files of a folder or zip are named `<folder-or-zip-name>/<relative path>`; the entries of a mapping keep their keys.
+Naming rules, shared by the CLI, the Python API, the dashboard and research: a single file is named by its file
+name; the files of a folder or zip are named `<name>/<path under its root>` (`named_listing`); the entries of a
+mapping keep their keys.
 A folder, zip or mapping whose files are mostly code (or that carries a project marker such as `pyproject.toml`)
 becomes a *codebase*: its documents remember the codebase name, so research can rebuild `{path: content}`.
 """
@@ -9,7 +10,7 @@ becomes a *codebase*: its documents remember the codebase name, so research can 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -64,12 +65,45 @@ def _grouped(name: str, listing: SourceListing, as_codebase: bool | None) -> lis
     files = listing.files
     is_codebase = looks_like_codebase(f.path for f in files) if as_codebase is None else as_codebase
     codebase = name if is_codebase else None
-    items = [IngestItem(source=f"{name}/{f.path}", codebase=codebase, file=f) for f in files]
-    items += [IngestItem(source=f"{name}/{entry.path}", codebase=None, file=None, error=entry.reason,
+    items = [IngestItem(source=f.path, codebase=codebase, file=f) for f in files]
+    items += [IngestItem(source=entry.path, codebase=None, file=None, error=entry.reason,
                          skipped=not entry.failed) for entry in listing.left_out]
     if not items:
         return [_failed(name, f"has no files of a supported type ({_supported_list()})")]
     return sorted(items, key=lambda item: item.source)
+
+
+def _single_top_folder(listing: SourceListing) -> str | None:
+    """The one folder every listed entry of an archive sits in, if there is one (what zipping a folder makes)."""
+    paths = [f.path for f in listing.files] + [entry.path for entry in listing.left_out]
+    tops = {path.split("/", 1)[0] for path in paths}
+    return tops.pop() if len(tops) == 1 and all("/" in path for path in paths) else None
+
+
+def named_listing(path: Path, limits: IngestLimits) -> tuple[str, SourceListing]:
+    """A folder's or zip's name, and its entries named as the documents of a space: `<name>/<path under the root>`.
+
+    The root of a folder is the folder. The root of a zip is the one top-level folder all its entries sit in, when
+    there is one, else the archive: so `requests.zip` holding `requests/models.py` names it `requests/models.py`,
+    as ingesting the folder itself would, not `requests/requests/models.py`. Ingest names files this way, and so
+    does research on a zip, so a finding's path is the name of a document in the space. Raises `IngestError` for an
+    unreadable or unsafe archive.
+    """
+    if path.is_dir():
+        name = printable_name(path.resolve().name)
+        return name, _prefixed(folder_listing(path, limits), f"{name}/")
+    listing = zip_listing(path, limits)
+    if top := _single_top_folder(listing):
+        return top, listing
+    name = printable_name(path.stem)
+    return name, _prefixed(listing, f"{name}/")
+
+
+def _prefixed(listing: SourceListing, prefix: str) -> SourceListing:
+    return SourceListing(
+        tuple(replace(f, path=prefix + f.path) for f in listing.files),
+        tuple(replace(entry, path=prefix + entry.path) for entry in listing.left_out),
+    )
 
 
 def items_from_path(path: Path, limits: IngestLimits, as_codebase: bool | None = None) -> list[IngestItem]:
@@ -78,13 +112,13 @@ def items_from_path(path: Path, limits: IngestLimits, as_codebase: bool | None =
     Names that are not UTF-8 are shown escaped (`\\xNN`); such a file fails on its own, its neighbours go on.
     """
     if path.is_dir():
-        return _grouped(printable_name(path.resolve().name), folder_listing(path, limits), as_codebase)
+        return _grouped(*named_listing(path, limits), as_codebase)
     name = printable_name(path.name)
     if not path.exists():
         return [_failed(printable_name(str(path)), "no such file or folder")]
     if path.suffix.lower() == ".zip":
         try:
-            return _grouped(printable_name(path.stem), zip_listing(path, limits), as_codebase)
+            return _grouped(*named_listing(path, limits), as_codebase)
         except IngestError as error:
             return [_failed(name, str(error))]
     if not is_supported(path.name):

@@ -17,9 +17,9 @@ from wcmatch import glob
 
 from lmspace_core.domain import Document, Scope
 from lmspace_core.errors import IngestError, NotFoundError
-from lmspace_core.ingest.inputs import memory_source
+from lmspace_core.ingest.inputs import memory_source, named_listing
 from lmspace_core.ingest.loaders import decode_text
-from lmspace_core.ingest.sources import IngestLimits, SourceFile, folder_sources, language_for, zip_sources
+from lmspace_core.ingest.sources import IngestLimits, SourceFile, folder_sources, language_for
 from lmspace_core.research.plan import FileSelection
 from lmspace_core.stores.base import BlobStore
 
@@ -58,11 +58,16 @@ class Codebase:
 
     @classmethod
     def from_path(cls, path: Path, limits: IngestLimits = IngestLimits()) -> Codebase:
-        """A folder (recursively, skipping vendored and hidden folders) or a `.zip` archive."""
+        """A folder (recursively, skipping vendored and hidden folders) or a `.zip` archive.
+
+        A folder's files keep their paths relative to it, which open from where the user pointed; an archive has no
+        such place, so its files take the names that ingesting it gives them in a space (`named_listing`).
+        """
         if path.is_dir():
             return cls.from_sources(path.resolve().name, list(folder_sources(path, limits)))
         if path.suffix.lower() == ".zip" and path.is_file():
-            return cls.from_sources(path.stem, zip_sources(path, limits))
+            name, listing = named_listing(path, limits)
+            return cls.from_sources(name, listing.files)
         raise NotFoundError(f"{path} is neither a folder nor a .zip archive.")
 
     @classmethod
