@@ -196,9 +196,12 @@ def spaces_list(as_json: JsonFlag = False) -> None:
 @spaces_app.command("show")
 @_handles_errors
 def spaces_show(space: SpaceArg, as_json: JsonFlag = False) -> None:
-    """Describe a space: description, instructions, embedder and counts."""
+    """Describe a space: description, instructions, embedder, counts, and which index answers its searches."""
     with _workspace() as workspace:
-        row = _space_row(workspace, workspace.space(space))
+        target = workspace.space(space)
+        row = _space_row(workspace, target)
+        if (plan := workspace.search_plan(target)) is not None:
+            row["search"] = plan.describe()
     _print_json(row) if as_json else _print_space(row)
 
 
@@ -247,6 +250,20 @@ def spaces_reembed(space: SpaceArg, as_json: JsonFlag = False) -> None:
         count = workspace.reembed_space(target, progress)
     result = {"space": target.name, "chunks": count, "embedder": workspace.embedder_id()}
     _print_json(result) if as_json else console.print(f"Re-embedded {count} chunks with {result['embedder']}.")
+
+
+@spaces_app.command("index")
+@_handles_errors
+def spaces_index(space: SpaceArg, as_json: JsonFlag = False) -> None:
+    """Build a big space's approximate (HNSW) index now; it answers only once its measured recall@10 is enough."""
+    with _workspace() as workspace, _progress_bar(not as_json) as progress:
+        target = workspace.space(space)
+        with cancel_on_interrupt(lambda: errors.print("[yellow]Stopping the build: exact search keeps answering.")) \
+                as cancel:
+            plan = workspace.build_approximate_index(target, progress, cancel)
+    if plan is None:
+        raise LMSpaceError(f"The {workspace.settings.store.backend} store has no approximate index to build.")
+    _print_json({"space": target.name, **vars(plan)}) if as_json else console.print(f"Search: {plan.describe()}")
 
 
 @admin_app.command("locate")

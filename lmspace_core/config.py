@@ -198,6 +198,7 @@ class EmbedderSettings(_Settings):
     batch_size: int = Field(32, ge=1, le=1024)
     device: str = "cpu"
     ingest_threads: int | None = Field(None, ge=1, le=256)  # onnx_int8; None: all cores but one
+    ingest_nice: int = Field(10, ge=0, le=19)  # onnx_int8: passages are embedded at this nice, so queries win a core
     cache_dir: ExpandedPath | None = None  # where onnx_int8 keeps its built model; None: <data_dir>/models
     endpoint: Url | None = None
     deployment: str | None = None
@@ -262,11 +263,26 @@ class IngestSettings(_Settings):
         return self
 
 
+class ApproximateSettings(_Settings):
+    """An HNSW index for spaces of at least `min_chunks` vectors (embedded store), built by a background job after
+    a change and used only once it finds `min_recall` of the exact top 10 on a sample; exact search answers until
+    then, and for filtered queries."""
+
+    enabled: bool = True
+    min_chunks: int = Field(100_000, ge=1)
+    m: int = Field(32, ge=2, le=256)  # graph degree: more is better recall, more memory, slower builds
+    ef_construction: int = Field(80, ge=1)
+    ef_search: int = Field(128, ge=1)
+    min_recall: float = Field(0.99, gt=0, le=1)
+    build_threads: int | None = Field(None, ge=1, le=256)  # None: all cores but one
+
+
 class RetrievalSettings(_Settings):
     top_k: int = Field(5, ge=1, le=50)
     # Fuse a keyword ranking (SQLite FTS5) with the vector ranking. Off by default: on the QA set it did not raise
     # recall@1 by source and lowered recall@5 of the evidence chunk (bench/RESULTS.md). The embedded store only.
     hybrid: bool = False
+    approximate: Annotated[ApproximateSettings, Section] = Field(default_factory=ApproximateSettings)
 
 
 class ResearchSettings(_Settings):

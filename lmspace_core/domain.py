@@ -52,6 +52,18 @@ class SpaceStats:
 
 
 @dataclass(frozen=True)
+class SearchPlan:
+    """Which ranking answers a space's unfiltered searches now (exact, or an approximate index), and why."""
+
+    approximate: bool
+    reason: str
+    due: bool = False  # the space is big enough for an approximate index but has none for its current state
+
+    def describe(self) -> str:
+        return f"{'approximate (HNSW)' if self.approximate else 'exact'}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Document:
     """One ingested source (a file, a pasted text or one file of a codebase) at its current version.
 

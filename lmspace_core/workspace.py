@@ -26,13 +26,14 @@ from lmspace_core.domain import (
     Progress,
     ProgressCallback,
     SearchFilter,
+    SearchPlan,
     Space,
     SpaceStats,
     ignore_progress,
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import ConfigError, EmbedderMismatchError, IngestError, NotFoundError
+from lmspace_core.errors import ConfigError, EmbedderMismatchError, IngestError, LMSpaceError, NotFoundError
 from lmspace_core.ingest.entities import FORMS, is_entity, items_from_entities, parse_entity
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
@@ -41,7 +42,8 @@ from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
 from lmspace_core.names import check_enterprise_id, check_name_is_free, check_space_name, shown
 from lmspace_core.plugins import check_settings, hookimpl, registry
-from lmspace_core.stores.base import BlobStore, HybridSearch, JobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.stores.base import ApproximateIndexing, BlobStore, HybridSearch, JobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.stores.local.approximate import HnswParams
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
@@ -73,7 +75,8 @@ def _onnx_int8_embedder(settings: Settings) -> Embedder:
     from lmspace_core.embeddings.onnx_int8 import OnnxInt8Embedder
 
     return OnnxInt8Embedder(settings.embedder.cache_dir or settings.data_dir / "models",
-                            settings.embedder.batch_size, settings.embedder.ingest_threads)
+                            settings.embedder.batch_size, settings.embedder.ingest_threads,
+                            settings.embedder.ingest_nice)
 
 
 def _sentence_transformers_embedder(settings: Settings) -> Embedder:
@@ -94,10 +97,21 @@ def _minilm_counter(settings: Settings) -> TokenCounter:
     return minilm_counter()
 
 
+def _hnsw_params(settings: Settings) -> HnswParams | None:
+    approximate = settings.retrieval.approximate
+    if not approximate.enabled:
+        return None
+    from lmspace_core.embeddings.onnx_int8 import default_ingest_threads
+
+    return HnswParams(min_chunks=approximate.min_chunks, m=approximate.m, ef_construction=approximate.ef_construction,
+                      ef_search=approximate.ef_search, min_recall=approximate.min_recall,
+                      build_threads=approximate.build_threads or default_ingest_threads())
+
+
 def _embedded_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
     database = Database(settings.data_dir / "lmspace.db")
     return (
-        LocalKnowledgeStore(database, settings.data_dir),
+        LocalKnowledgeStore(database, settings.data_dir, approximate=_hnsw_params(settings)),
         LocalBlobStore(settings.data_dir / "blobs"),
         LocalJobStore(database),
     )
@@ -143,6 +157,8 @@ class Workspace:
         self._lm = None
         self._lm_built = False
         self._lock = threading.Lock()
+        self._index_jobs: dict[str, threading.Event] = {}  # space id -> cancel event of its running index build
+        self._index_lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict) -> Workspace:
         """Copies share the workspace: it is infrastructure (connections, models), not state of whoever holds it.
@@ -199,6 +215,10 @@ class Workspace:
         return self.job_store.list_jobs(self.enterprise_id, space.id if space else "", kind=kind, limit=limit)
 
     def close(self) -> None:
+        """Stop index builds (optional work: exact search answers without them) and wait for the other jobs."""
+        with self._index_lock:
+            for cancel in self._index_jobs.values():
+                cancel.set()
         if self._jobs is not None:
             self._jobs.shutdown()
         self.store.close()
@@ -284,6 +304,7 @@ class Workspace:
                                            for c in part]))
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, embedder.dimension), dtype=np.float32)
         self.store.replace_vectors(space.scope, embedder.id, matrix, [c.id for c in chunks])
+        self.schedule_approximate_index(space)
         progress(Progress("reembed", done=len(chunks), total=len(chunks), message="done"))
         return len(chunks)
 
@@ -322,7 +343,10 @@ class Workspace:
             counter=build_token_counter(self.settings),
         )
         with operation("ingest", enterprise=space.enterprise_id, space=space.id, items=len(items)):
-            return pipeline.run(space.scope, items, tags, progress, cancel)
+            try:
+                return pipeline.run(space.scope, items, tags, progress, cancel)
+            finally:
+                self.schedule_approximate_index(space)
 
     def ingest(
         self,
@@ -421,8 +445,68 @@ class Workspace:
 
     def delete_document(self, space: Space, document: Document) -> None:
         self.store.delete_document(space.scope, document.id)
+        self.schedule_approximate_index(space)
         if not self.store.content_hash_in_use(space.scope, document.content_hash):
             self.blobs.delete(space.scope, document.content_hash)
+
+    # -- approximate index -----------------------------------------------------------------------------------
+
+    def search_plan(self, space: Space) -> SearchPlan | None:
+        """Which ranking answers the space's unfiltered searches now and why; None for a store without the choice."""
+        if not isinstance(self.store, ApproximateIndexing):
+            return None
+        plan = self.store.search_plan(space.scope)
+        with self._index_lock:
+            building = space.id in self._index_jobs
+        if plan.due and building:
+            return SearchPlan(False, "an approximate index is being built (exact search answers until it is ready)",
+                              due=True)
+        return plan
+
+    def schedule_approximate_index(self, space: Space) -> Job | None:
+        """Start a background job that builds the space's approximate index, if it is due and none is running.
+
+        The job builds for the space's state when it starts and, if the space changed meanwhile, again for the new
+        state, so one running job per space keeps up with a stream of small ingests. Closing the workspace stops it.
+        """
+        if not isinstance(self.store, ApproximateIndexing):
+            return None
+        with self._index_lock:
+            if space.id in self._index_jobs or not self.store.search_plan(space.scope).due:
+                return None
+            cancel = self._index_jobs[space.id] = threading.Event()
+
+        def work(progress: ProgressCallback) -> dict:
+            try:
+                return self._build_until_current(space, progress, cancel)
+            finally:
+                with self._index_lock:
+                    self._index_jobs.pop(space.id, None)
+
+        return self.jobs.submit(space.scope, "index", f"Approximate index of {space.name}", work, cancel=cancel)
+
+    def _build_until_current(self, space: Space, progress: ProgressCallback, cancel: threading.Event) -> dict:
+        while True:
+            self.store.build_approximate_index(space.scope, progress, cancel)
+            if cancel.is_set():
+                raise LMSpaceError(
+                    f"The approximate index of space '{space.name}' was not finished: its process stopped first. "
+                    f"Exact search answers meanwhile; build it with `lmspace spaces index {space.name}`."
+                )
+            with self._index_lock:
+                plan = self.store.search_plan(space.scope)
+                if not plan.due:
+                    self._index_jobs.pop(space.id, None)  # a change from now on schedules a new job
+                    return {"approximate": plan.approximate, "plan": plan.describe()}
+
+    def build_approximate_index(
+        self, space: Space, progress: ProgressCallback = ignore_progress, cancel: threading.Event | None = None
+    ) -> SearchPlan | None:
+        """Build the space's approximate index now, in the caller's thread (`lmspace spaces index`)."""
+        if not isinstance(self.store, ApproximateIndexing):
+            return None
+        self.store.build_approximate_index(space.scope, progress, cancel or threading.Event())
+        return self.store.search_plan(space.scope)
 
     # -- search -----------------------------------------------------------------------------------------------
 

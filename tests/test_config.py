@@ -299,7 +299,7 @@ def test_secret_references_are_shown_as_written():
 def test_masked_dict_is_plain_data(tmp_path):
     data = load_config(write(tmp_path, f"data_dir: {tmp_path}\n"), env={}).masked_dict()
     assert data["data_dir"] == str(tmp_path)
-    assert data["retrieval"] == {"top_k": 5, "hybrid": False}
+    assert data["retrieval"]["top_k"] == 5 and data["retrieval"]["approximate"]["min_chunks"] == 100_000
 
 
 def test_runtime_environment_is_prepared_without_overriding_the_user(tmp_path, monkeypatch):

@@ -126,6 +126,23 @@ def test_a_query_stays_fast_while_passages_are_embedded_in_the_same_process():
     assert statistics.median(samples) < 0.06, samples
 
 
+def thread_nice(name_prefix: str) -> set[int]:
+    """The nice values of the Python threads whose names start with `name_prefix` (Linux: per thread)."""
+    return {os.getpriority(os.PRIO_PROCESS, thread.native_id) for thread in threading.enumerate()
+            if thread.name.startswith(name_prefix)}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux sets a priority per thread")
+def test_passages_are_embedded_at_lowered_priority_and_queries_at_the_callers(tmp_path):
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    settings = load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__INGEST_NICE": "7"})
+    embedder = build_embedder(settings)
+    embedder.embed(["a passage embedded by an ingest"])
+    embedder.embed_query("a query someone waits for")
+    assert thread_nice("lmspace-embed") == {max(7, caller)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
 @pytest.mark.parametrize("threads", ["0", "many"])
 def test_a_bad_ingest_thread_count_is_a_config_error(tmp_path, threads):
     from lmspace_core.errors import ConfigError

@@ -9,7 +9,9 @@ int8 scales activations per batch, so a text's vector also moves slightly (cosin
 
 Threads are set deliberately, because on a small machine the default (every core, spinning while idle) makes one
 query take hundreds of milliseconds while an ingest runs: a query runs on one thread in a session of its own, and
-passages are embedded in another session with `ingest_threads` threads (default: all cores but one).
+passages are embedded in another session with `ingest_threads` threads (default: all cores but one), on threads of
+lowered priority (`ingest_nice`, see `lmspace_core.priority`), so that a query in this or another process gets a
+core first when both want one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from lmspace_core.embeddings.base import normalise
 from lmspace_core.embeddings.onnx_export import INPUTS, RECIPE
 from lmspace_core.errors import ModelError
+from lmspace_core.priority import BACKGROUND_NICE, background_executor
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -45,10 +48,15 @@ def default_ingest_threads() -> int:
 class OnnxInt8Embedder:
     """384-dimensional, 256-token input window, CPU; nothing is loaded until the first embed."""
 
-    def __init__(self, cache_dir: Path, batch_size: int = 32, ingest_threads: int | None = None) -> None:
+    def __init__(
+        self, cache_dir: Path, batch_size: int = 32, ingest_threads: int | None = None,
+        ingest_nice: int = BACKGROUND_NICE,
+    ) -> None:
         self._cache_dir = cache_dir
         self._batch_size = batch_size
         self._ingest_threads = ingest_threads or default_ingest_threads()
+        self._ingest_nice = ingest_nice
+        self._passages = background_executor(ingest_nice, name="lmspace-embed")
 
     @property
     def id(self) -> str:
@@ -70,8 +78,13 @@ class OnnxInt8Embedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
+        # On the embedder's own thread of lowered priority, which also opens the passage session: onnxruntime's
+        # pool threads (with more than one ingest thread) are created then and inherit that priority.
+        return self._passages.submit(self._embed, texts).result()
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         runtime = _runtime(self._cache_dir)
-        session = runtime.session("ingest", self._ingest_threads)
+        session = runtime.session(f"passages at nice {self._ingest_nice}", self._ingest_threads)
         # Batches of similar length waste less work on padding; the order is restored at the end.
         order = np.argsort([len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), DIMENSION), dtype=np.float32)

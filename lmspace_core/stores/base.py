@@ -6,6 +6,7 @@ by accident, and the Azure implementation maps the enterprise to a Cosmos DB par
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -25,6 +26,7 @@ from lmspace_core.domain import (
     Progress,
     Scope,
     SearchFilter,
+    SearchPlan,
     Space,
     SpaceStats,
 )
@@ -114,6 +116,21 @@ class KnowledgeStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ApproximateIndexing(Protocol):
+    """A knowledge store that can give big spaces an approximate index (`retrieval.approximate`)."""
+
+    def search_plan(self, scope: Scope) -> SearchPlan:
+        """Which ranking answers the space's unfiltered searches now, and why."""
+        ...
+
+    def build_approximate_index(
+        self, scope: Scope, progress: Callable[[Progress], None], cancel: threading.Event
+    ) -> SearchPlan | None:
+        """Build the space's index for its current state; the plan it leads to, or None if cancelled or not due."""
+        ...
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ SCORE_DTYPE = np.dtype("float32")
 
 
 @cache
-def _faiss() -> ModuleType:
+def faiss_module() -> ModuleType:
     """faiss, imported on the first search (not at CLI start-up) and pinned to one thread.
 
     On a machine whose cores are shared with ingest or other queries, a second thread buys little for one query
@@ -40,7 +40,7 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray | N
     k = min(k, candidates)
     if k <= 0:
         return []
-    faiss = _faiss()
+    faiss = faiss_module()
     database = np.ascontiguousarray(matrix, dtype=SCORE_DTYPE)  # a no-op on the float32 memory map
     queries = np.ascontiguousarray(np.asarray(query, dtype=SCORE_DTYPE).reshape(1, -1))
     scores = np.empty((1, k), dtype=SCORE_DTYPE)

@@ -14,6 +14,7 @@ import logging
 import re
 import shlex
 import sqlite3
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,13 +31,22 @@ from lmspace_core.domain import (
     Hit,
     Location,
     Outcome,
+    Progress,
+    ProgressCallback,
     Scope,
     SearchFilter,
+    SearchPlan,
     Space,
     SpaceStats,
 )
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
+from lmspace_core.stores.local.approximate import (
+    ApproximateIndexes,
+    HnswParams,
+    IndexKey,
+    remove_index_files,
+)
 from lmspace_core.stores.local.database import Database, utc_now
 from lmspace_core.stores.local.ranking import reciprocal_rank_fusion, top_k
 from lmspace_core.stores.local.vectors import VectorFile
@@ -148,14 +158,23 @@ def _document_filter_sql(search_filter: SearchFilter) -> tuple[str, list]:
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-class LocalKnowledgeStore:
-    """`KnowledgeStore` over the SQLite database and `<data_dir>/vectors/<enterprise>/<file>.f32`."""
+def _index_key(space: sqlite3.Row) -> IndexKey:
+    return IndexKey(space["vector_file"], space["generation"], space["vector_count"])
 
-    def __init__(self, database: Database, data_dir: Path) -> None:
+
+class LocalKnowledgeStore:
+    """`KnowledgeStore` over the SQLite database and `<data_dir>/vectors/<enterprise>/<file>.f32`.
+
+    With `approximate` set, spaces of at least `approximate.min_chunks` vectors can get an HNSW index
+    (`build_approximate_index`), which then answers their unfiltered searches (see `approximate`).
+    """
+
+    def __init__(self, database: Database, data_dir: Path, approximate: HnswParams | None = None) -> None:
         self._db = database
         self._vector_dir = data_dir / "vectors"
         self._vector_files: dict[str, VectorFile] = {}
         self._live_masks: dict[str, tuple[int, np.ndarray]] = {}  # space id -> (generation, live rows)
+        self._approximate = ApproximateIndexes(approximate) if approximate else None
         self.repaired_on_open = self._repair_vector_files()
 
     def close(self) -> None:
@@ -178,9 +197,10 @@ class LocalKnowledgeStore:
         """
         repaired = []
         with self._db.write() as connection:
-            named = set()
+            named, current_indexes = set(), set()
             for row in connection.execute("SELECT * FROM spaces").fetchall():
                 named.add(self._vector_dir / row["enterprise_id"] / row["vector_file"])
+                current_indexes.add(_index_key(row).stem)
                 vector_file = self._vector_file(row["enterprise_id"], row["vector_file"], row["dimension"])
                 if vector_file.repair(row["vector_count"]):
                     repaired.append(f"cut uncommitted vectors from {vector_file.path} (space '{row['name']}')")
@@ -190,6 +210,9 @@ class LocalKnowledgeStore:
                 if path not in named:
                     path.unlink()
                     repaired.append(f"removed {path}, which no space uses")
+            for folder in self._vector_dir.glob("*/"):
+                for path in remove_index_files(folder, keep=current_indexes):
+                    repaired.append(f"removed {path}, an approximate index of an older state of its space")
         for repair in repaired:
             log.info("repaired on open: %s", repair)
         return tuple(repaired)
@@ -315,6 +338,9 @@ class LocalKnowledgeStore:
             )
         self._retire_vector_file(scope.enterprise_id, file_name)
         self._live_masks.pop(scope.space_id, None)
+        remove_index_files(self._vector_dir / scope.enterprise_id, keep=set(), prefix=f"{scope.space_id}-")
+        if self._approximate:
+            self._approximate.forget(scope.space_id)
 
     def space_stats(self, scope: Scope) -> SpaceStats:
         with self._db.read() as connection:
@@ -601,14 +627,58 @@ class LocalKnowledgeStore:
         """The best `k` vector rows that belong to a chunk passing the filter, as (row, cosine)."""
         if search_filter.is_empty:
             # Rank every row first: a space has no masked rows unless documents were replaced or deleted since its
-            # last compaction, so this is usually the answer, and no chunk row is read but those of the hits.
-            ranked = top_k(matrix, query, k)
+            # last compaction, so this is usually the answer, and no chunk row is read but those of the hits. An
+            # approximate index answers instead when one is ready for the space as it is now; a filtered query
+            # never uses it (a graph walk restricted to a few allowed rows loses the recall that was measured
+            # without a filter), and neither does one whose hits include masked rows: the exact scans below do.
+            ranked = self._approximate_top_k(space, query, k)
+            if ranked is None:
+                ranked = top_k(matrix, query, k)
             if self._count_chunks_at(connection, scope, [row for row, _ in ranked]) == len(ranked):
                 return ranked
             allowed = self._live_rows(connection, scope, space)
         else:
             allowed = self._filtered_rows(connection, scope, search_filter, space["vector_count"])
         return top_k(matrix, query, k, allowed)
+
+    def _approximate_top_k(self, space: sqlite3.Row, query: np.ndarray, k: int) -> list[tuple[int, float]] | None:
+        if self._approximate is None:
+            return None
+        return self._approximate.top_k(self._vector_dir / space["enterprise_id"], _index_key(space), query, k)
+
+    # -- approximate index --------------------------------------------------------------------------------------
+
+    def search_plan(self, scope: Scope) -> SearchPlan:
+        """Which ranking answers the space's unfiltered searches now (exact, or its approximate index), and why."""
+        with self._db.read() as connection:
+            space = self._space_row(connection, scope)
+        if self._approximate is None:
+            return SearchPlan(False, "approximate indexes are off (retrieval.approximate.enabled: false)")
+        return self._approximate.plan(self._vector_dir / scope.enterprise_id, _index_key(space))
+
+    def build_approximate_index(
+        self, scope: Scope, progress: ProgressCallback, cancel: threading.Event
+    ) -> SearchPlan | None:
+        """Build, measure and save the space's HNSW index for its current state, and return the plan it leads to
+        (approximate, or exact when the index was refused); None if cancelled or not due.
+
+        The space's vectors are read from its memory map as committed when the build starts; if the space changes
+        meanwhile, the index is saved under the old state's key and never answers (the next build replaces it).
+        """
+        with self._db.read() as connection:
+            space = self._space_row(connection, scope)
+            matrix = self._intact_vector_file(space).matrix(space["vector_count"])
+        if self._approximate is None or not self._approximate.plan(self._vector_dir / scope.enterprise_id,
+                                                                   _index_key(space)).due:
+            return None
+
+        def report(done: int, total: int) -> None:
+            progress(Progress("index", done, total, message="building the approximate index"))
+
+        folder = self._vector_dir / scope.enterprise_id
+        if self._approximate.build(folder, _index_key(space), matrix, report, cancel) is None:
+            return None
+        return self._approximate.plan(folder, _index_key(space))
 
     @staticmethod
     def _count_chunks_at(connection: sqlite3.Connection, scope: Scope, rows: list[int]) -> int:
