@@ -162,7 +162,7 @@ def _print_outcome(job: SyncJob) -> None:
     if job.error:
         console.print(f"[red]{shown(job.error)}[/]")
     elif job.message:
-        console.print(shown(job.message))
+        console.print(shown(job.message), soft_wrap=True)
 
 
 @sync_app.command("status")
@@ -180,6 +180,8 @@ def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
                       f"{job.duration_s:.0f}s", shown(job.model_id or ""), _score(job.score_before),
                       _score(job.score_after))
     console.print(table)
+    if jobs and jobs[0].message:
+        console.print(f"Latest ({jobs[0].id}): {shown(jobs[0].message)}", soft_wrap=True)  # commands stay whole
 
 
 @sync_app.command("events")
@@ -237,6 +239,24 @@ def activate(space: SpaceArg, version: Annotated[str, typer.Argument(help="Model
     if as_json:
         return _print_json(activated)
     console.print(f"Space '{shown(space)}' now uses model version {activated.id} ({shown(activated.reference)}).")
+
+
+@sync_app.command("evaluate")
+@_handles_errors
+def evaluate(
+    space: SpaceArg,
+    version: Annotated[str, typer.Argument(help="Model version id.")],
+    deployment: Annotated[str, typer.Option("--deployment", help="The deployment serving the version's model.")],
+    force: Annotated[bool, typer.Option("--force", help="Activate it even if it scores worse.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate a deployed remote model version against the space's current model; activate it if it is better."""
+    with _manager() as manager:
+        evaluated = manager.evaluate(version, deployment, space, force=force)
+        job = manager.job(evaluated.job_id or "")
+    if as_json:
+        return _print_json(evaluated)
+    _print_outcome(job)
 
 
 @sync_app.command("rollback")

@@ -299,6 +299,20 @@ class LocalSyncSettings(_Settings):
     learning_rate: float = Field(2e-5, gt=0, le=1)
 
 
+class AzureOpenAIDeploySettings(_Settings):
+    """Where `sync` deploys a fine-tuned Azure OpenAI model (`azure-mgmt-cognitiveservices`): the resource of
+    `sync.azure_openai.endpoint`. Each job gets its own deployment, `<name>-<fine-tuning job id>`, so the model the
+    space uses now stays deployed to compare with and to roll back to."""
+
+    subscription_id: str
+    resource_group: str
+    account: str  # the Azure OpenAI (Cognitive Services) account name: <account>.openai.azure.com
+    name: str = Field("lmspace", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,15}$")
+    sku: str = "Standard"  # Standard, GlobalStandard or Developer, as the region offers for fine-tuned models
+    capacity: int = Field(1, ge=1)  # thousands of tokens per minute
+    management_endpoint: Url | None = None  # Azure Resource Manager; None: the public cloud's
+
+
 class AzureOpenAISyncSettings(_Settings):
     endpoint: str | None = None
     api_version: str = "2025-04-01-preview"
@@ -307,6 +321,7 @@ class AzureOpenAISyncSettings(_Settings):
     base_model: str = "gpt-4o-mini-2024-07-18"
     suffix: str = "lmspace"
     epochs: int | None = Field(None, ge=1, le=50)
+    deploy: AzureOpenAIDeploySettings | None = None  # None: the job says how to deploy the model by hand
 
     @model_validator(mode="after")
     def _is_complete(self) -> AzureOpenAISyncSettings:
@@ -336,6 +351,7 @@ class SyncSettings(_Settings):
     max_example_tokens: int = Field(4096, ge=64)
     validation_share: float = Field(0.2, gt=0, lt=1)
     poll_s: float = Field(30.0, gt=0)  # how often a remote job is asked for its status
+    evaluation_examples: int = Field(50, ge=1)  # held-out questions a new remote model and the current one answer
     auto_sync: list[str] = []  # spaces synced automatically when their delta passes a threshold below
     event_sources: list[str] = []  # Event Grid topics (prefixes) whose model events `lmspace serve-events` acts on
     auto_sync_items: int = Field(20, ge=1)  # changed documents since the last sync

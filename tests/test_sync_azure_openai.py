@@ -25,8 +25,9 @@ KEY = "test-key-0123456789"
 HAPPY = ["validating_files", "queued", "running", "succeeded"]
 
 
-def open_workspace(tmp_path: Path, endpoint: str) -> Workspace:
-    settings = f"""sync:
+def sync_yaml(endpoint: str) -> str:
+    """The sync section for the stand-in at `endpoint` (its azure_openai section last, to be added to)."""
+    return f"""sync:
   backend: azure_openai
   min_examples: 4
   poll_s: 0.01
@@ -35,7 +36,10 @@ def open_workspace(tmp_path: Path, endpoint: str) -> Workspace:
     api_version: "{API_VERSION}"
     api_key: {KEY}
 """
-    return Workspace(load_config(write_config(tmp_path, settings), env={}))
+
+
+def open_workspace(tmp_path: Path, endpoint: str) -> Workspace:
+    return Workspace(load_config(write_config(tmp_path, sync_yaml(endpoint)), env={}))
 
 
 @pytest.fixture

@@ -77,7 +77,12 @@ def answer_score(example: dspy.Example, prediction: dspy.Prediction, trace=None)
     numbers = cited_numbers(prediction.answer or "", prediction.cited)
     if not numbers or not all(1 <= n <= len(example.passages) for n in numbers):
         return 0.0
-    return float(f1_score(without_markers(prediction.answer), without_markers(example.answer)))
+    return answer_f1(prediction.answer, example.answer)
+
+
+def answer_f1(answer: str, reference: str) -> float:
+    """The token F1 of an answer against the reference, both without [n] markers, normalised as SQuAD does."""
+    return float(f1_score(without_markers(answer), without_markers(reference)))
 
 
 def plan_score(codebase: Codebase, example: dspy.Example, prediction: dspy.Prediction, trace=None) -> float:

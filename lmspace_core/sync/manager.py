@@ -2,8 +2,8 @@
 
 Jobs run on a background thread of this process and write everything to the sync store, so the CLI, the dashboard
 and another process all watch the same job. When a job succeeds its model becomes a model version of the space,
-scored against the current model on the validation split; it is activated only if it scores better (or when
-forced). A remote job whose process stopped is polled again by the next `SyncManager`; a local one is interrupted.
+scored against the current model on held-out examples (a remote model once deployed, see `sync.evaluate`); it is
+activated only if it scores better (or when forced). A remote job whose process stopped is polled again by the next `SyncManager`; a local one is interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from lmspace_core.config import Settings
@@ -310,16 +311,65 @@ class SyncManager:
         ))
         self.store.update_job(job.enterprise_id, job.id, model_id=outcome.model_id, model_version_id=version.id,
                               score_before=outcome.score_before, score_after=outcome.score_after)
+        if outcome.deployed and outcome.deployment:
+            with suppress(LMSpaceError):  # a failed evaluation is recorded on the job, which still succeeded
+                self.evaluate(version.id, outcome.deployment, force=force, runner=runner)
+            return
+        if outcome.deployment and outcome.next_step:
+            space = self.workspace.space(job.space_id)
+            pending = (f"{outcome.next_step}, then `lmspace sync evaluate {space.name} {version.id} --deployment "
+                       f"{outcome.deployment}` (it is activated if it scores better than the current model)")
+        else:
+            pending = (f"{runner.name} models are not evaluated here; deploy {outcome.model_id} and run "
+                       f"`lmspace sync activate SPACE {version.id}`")
+        self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
+                              f"model {version.id} {self._switch(version, force, pending)}")
+
+    def _switch(self, version: ModelVersion, force: bool, pending: str = "") -> str:
+        """Activate the version if it scored better than the current model (or `force`); say what happened."""
         if force or version.improved:
             self.activate(version.id)
-            verdict = "activated" + (" (forced)" if force and not version.improved else "")
-        elif version.score_after is None:
-            verdict = (f"not activated: {runner.name} models are not evaluated here; deploy {outcome.model_id} and "
-                       f"run `lmspace sync activate SPACE {version.id}`")
-        else:
-            verdict = (f"not activated: it scored {version.score_after:.3f}, the current model "
-                       f"{version.score_before:.3f}")
-        self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED, f"model {version.id} {verdict}")
+            return "activated" + (" (forced)" if force and not version.improved else "")
+        if version.score_after is None:
+            return f"not activated: {pending}"
+        return f"not activated: it scored {version.score_after:.3f}, the current model {version.score_before:.3f}"
+
+    def evaluate(self, version_id: str, deployment: str, space: str | Space | None = None, *, force: bool = False,
+                 runner: SyncBackend | None = None) -> ModelVersion:
+        """Evaluate a remote model version, served by `deployment`, against the space's current model on the
+        space's held-out questions (see `sync.evaluate`); record both scores and activate it only if it scores
+        better (or `force`). The job's last event says what happened. Raises `ModelError` when the deployment or
+        the current model cannot be asked (the job records why and how to retry)."""
+        from lmspace_core.sync.evaluate import evaluate_deployment
+
+        version = self._version(version_id, space)
+        target = self.workspace.space(version.space_id)
+        if version.job_id is None:
+            raise LMSpaceError(f"Model version {version.id} was not made by a sync job: there are no held-out "
+                               f"questions to evaluate it on; `lmspace sync activate` switches to it as it is.")
+        job = self.job(version.job_id)
+        runner = runner or self._backend(target, version.backend)
+        chat = getattr(runner, "chat", None)
+        if chat is None:
+            raise LMSpaceError(f"{version.backend} models cannot be asked questions from here, so they are not "
+                               f"evaluated; `lmspace sync activate {target.name} {version.id}` switches to it.")
+        active = self.store.active_model(target.scope)
+        replaced = active if active is None or active.id != version.id else None  # not itself, when evaluated again
+        try:
+            evaluation = evaluate_deployment(chat, deployment, self.dataset(job), replaced, self.settings,
+                                             _JobReporter(self.store, job).event)
+        except LMSpaceError as error:
+            self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
+                                  f"model {version.id} not activated: its evaluation failed: {error} Retry with "
+                                  f"`lmspace sync evaluate {target.name} {version.id} --deployment {deployment}`.")
+            raise
+        version = self.store.record_evaluation(version.enterprise_id, version.id, deployment,
+                                               evaluation.score_before, evaluation.score_after)
+        self.store.update_job(job.enterprise_id, job.id, score_before=evaluation.score_before,
+                              score_after=evaluation.score_after)
+        self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
+                              f"model {version.id} ({deployment}) {self._switch(version, force)}")
+        return self.store.get_model(version.enterprise_id, version.id)
 
     def _resume(self, job: SyncJob) -> None:
         """Follow a remote job that a stopped process started (claimed from the store)."""
@@ -400,9 +450,7 @@ class SyncManager:
                  progress: ProgressCallback = ignore_progress) -> ModelVersion:
         """Make a model version the space's active one; an embedder version re-embeds the space with it first, so
         search never compares vectors of two models. `space`, when given, must be the version's space."""
-        version = self.store.get_model(self.workspace.enterprise_id, version_id)
-        if space is not None and self.space(space).id != version.space_id:
-            raise NotFoundError(f"Model version {version_id} does not belong to space '{self.space(space).name}'.")
+        version = self._version(version_id, space)
         space = self.workspace.space(version.space_id)
         if version.kind == "embedder":
             embedder_id = tuned.tuned_id(version.reference, self.workspace.embedder_id())
@@ -413,6 +461,13 @@ class SyncManager:
         if version.job_id:
             self.store.add_event(version.job_id, self.job(version.job_id).status, f"model {version.id} activated")
         return self.store.get_model(version.enterprise_id, version.id)
+
+    def _version(self, version_id: str, space: str | Space | None) -> ModelVersion:
+        """A model version; `space`, when given, must be the version's space."""
+        version = self.store.get_model(self.workspace.enterprise_id, version_id)
+        if space is not None and self.space(space).id != version.space_id:
+            raise NotFoundError(f"Model version {version_id} does not belong to space '{self.space(space).name}'.")
+        return version
 
     def rollback(self, space: str | Space | None = None, to: str | None = None,
                  progress: ProgressCallback = ignore_progress) -> ModelVersion | None:

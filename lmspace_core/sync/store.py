@@ -269,6 +269,16 @@ class SyncStore:
             )
         return self.get_model(model.enterprise_id, model.id)
 
+    def record_evaluation(self, enterprise_id: str, model_id: str, reference: str, score_before: float | None,
+                          score_after: float) -> ModelVersion:
+        """Record how a model version scored, and under which reference (its deployment) it was evaluated."""
+        with self._db.write() as connection:
+            connection.execute(
+                "UPDATE sync_models SET reference = ?, score_before = ?, score_after = ? WHERE enterprise_id = ? "
+                "AND id = ?", (reference, score_before, score_after, enterprise_id, model_id),
+            )
+        return self.get_model(enterprise_id, model_id)
+
     def activate_model(self, scope: Scope, model_id: str | None) -> None:
         """Make one model version the space's active one (None: back to the base model, no version active)."""
         with self._db.write() as connection:

@@ -3,7 +3,9 @@
 Files go up with `purpose="fine-tune"`, the job is created with both files, then polled: its status, its new
 events (log lines, and `metrics` events carrying per-step loss and token accuracy), and when it ends the checkpoints
 and the result file (a CSV of every step's metrics). A fine-tuned model still has to be deployed before the space
-can use it; the job's last event says how. Errors of the service become `ModelError`s with its message.
+can use it: with `sync.azure_openai.deploy` settings the backend deploys it (see `sync.deployment`) and the
+manager then evaluates it through `chat`; without them the job's events give the exact `az` command. Errors of the
+service become `ModelError`s with its message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lmspace_core.config import AzureOpenAISyncSettings
 from lmspace_core.errors import ModelError
 from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finished
 from lmspace_core.sync.dataset import to_jsonl
+from lmspace_core.sync.deployment import DEFAULT_NAME, Deployer, deploy_command, deployment_name
 from lmspace_core.sync.model import Dataset, DatasetFormat, Metric, Split, SyncStatus
 
 _STATUSES = {
@@ -30,6 +33,7 @@ _STATUSES = {
     "failed": SyncStatus.FAILED,
     "cancelled": SyncStatus.CANCELLED,
 }
+EVALUATION_MAX_TOKENS = 512  # a reply to one held-out question
 
 
 def client_from_settings(settings: AzureOpenAISyncSettings):
@@ -75,14 +79,23 @@ def _service_errors(doing: str) -> Iterator[None]:
 
 
 class AzureOpenAIBackend:
-    """Fine-tunes `settings.base_model` on Azure OpenAI; `client` is an `openai.AzureOpenAI` (or compatible)."""
+    """Fine-tunes `settings.base_model` on Azure OpenAI; `client` is an `openai.AzureOpenAI` (or compatible), and
+    `deployer` (optional) deploys the fine-tuned model."""
 
     name = "azure_openai"
     model_kind = "deployment"
 
     def __init__(self, client, settings: AzureOpenAISyncSettings, poll_s: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, deployer: Deployer | None = None) -> None:
         self._client, self._settings, self._poll_s, self._sleep = client, settings, poll_s, sleep
+        self._deployer = deployer
+
+    def chat(self, deployment: str, messages: list[dict[str, str]]) -> str:
+        """One reply of a deployment (its chat completions endpoint), deterministic as far as the service allows."""
+        with _service_errors(f"answer with deployment '{deployment}'"):
+            response = self._client.chat.completions.create(
+                model=deployment, messages=messages, temperature=0, max_tokens=EVALUATION_MAX_TOKENS)
+        return response.choices[0].message.content or ""
 
     def run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
         files = self._client.files
@@ -143,8 +156,22 @@ class AzureOpenAIBackend:
                                f"{checkpoint.fine_tuned_model_checkpoint}")
             for file_id in job.result_files or []:
                 reporter.metrics(metrics_from_result_file(self._client.files.content(file_id).text))
-        reporter.event(
-            f"fine-tuned model {job.fine_tuned_model}: deploy it (Azure AI Foundry > Deployments, or `az "
-            f"cognitiveservices account deployment create ... --model-name {job.fine_tuned_model} --model-format "
-            "OpenAI --model-version 1 --sku-name standard`), then activate it with `lmspace sync activate`")
-        return Outcome(SyncStatus.SUCCEEDED, model_id=job.fine_tuned_model)
+        return self._deployed(job.fine_tuned_model, job.id, reporter)
+
+    def _deployed(self, model: str, job_id: str, reporter: Reporter) -> Outcome:
+        """Deploy the fine-tuned model when deployment settings are given; otherwise say how to."""
+        command = f"deploy it with `{deploy_command(self._settings, model, job_id)}`"
+        if self._deployer is None:
+            reporter.event(f"fine-tuned model {model} is not deployed (sync.azure_openai.deploy is not set), so it "
+                           f"cannot be evaluated yet: {command}")
+            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=deployment_name(DEFAULT_NAME, job_id),
+                           next_step=command)
+        name = self._deployer.name_for(job_id)
+        reporter.event(f"deploying fine-tuned model {model} as '{name}'")
+        try:
+            self._deployer.deploy(model, job_id)
+        except ModelError as error:
+            reporter.event(f"{error} It cannot be evaluated until it is deployed: {command}")
+            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=command)
+        reporter.event(f"deployment '{name}' serves {model}")
+        return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, deployed=True)

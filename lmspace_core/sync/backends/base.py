@@ -13,8 +13,10 @@ from lmspace_core.sync.model import Dataset, Metric, SyncStatus
 class Outcome:
     """How a backend's job ended: a final status, the model it produced, and both evaluation scores when known.
 
-    `score_before`/`score_after` measure the space's current model and the new one on the validation split;
-    a backend that cannot evaluate (a remote model that still has to be deployed) leaves them None.
+    `score_before`/`score_after` measure the space's current model and the new one on the validation split; a
+    remote backend leaves them None. `deployment` names the deployment that serves a remote model (`deployed`) or is
+    to serve it; the manager evaluates a deployed one through the backend's `chat`, and passes `next_step` (how to
+    deploy it) on otherwise.
     """
 
     status: SyncStatus
@@ -22,6 +24,9 @@ class Outcome:
     score_before: float | None = None
     score_after: float | None = None
     error: str = ""
+    deployment: str | None = None
+    deployed: bool = False
+    next_step: str = ""
 
 
 class Reporter(Protocol):
@@ -41,7 +46,8 @@ class Reporter(Protocol):
 class SyncBackend(Protocol):
     """Runs one dataset as a fine-tuning job until it ends; `resume` follows a remote job after a restart.
 
-    `model_kind` says what a produced model is to the space: `embedder` (a local folder) or `deployment`.
+    `model_kind` says what a produced model is to the space: `embedder` (a local folder) or `deployment`. A backend
+    whose models can be asked questions once deployed also has `chat(deployment, messages) -> str`.
     """
 
     name: str

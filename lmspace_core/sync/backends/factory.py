@@ -24,7 +24,8 @@ def build_backend(name: str, settings: Settings, start_from: str) -> SyncBackend
             raise ConfigError("sync.azure_openai: section required for the azure_openai sync backend (endpoint, ...)")
         from lmspace_core.sync.backends.azure_openai import AzureOpenAIBackend, client_from_settings
 
-        return AzureOpenAIBackend(client_from_settings(sync.azure_openai), sync.azure_openai, poll_s=sync.poll_s)
+        return AzureOpenAIBackend(client_from_settings(sync.azure_openai), sync.azure_openai, poll_s=sync.poll_s,
+                                  deployer=_deployer(settings))
     if name == "azure_ml":
         if sync.azure_ml is None:
             raise ConfigError("sync.azure_ml: section required for the azure_ml sync backend (subscription_id, ...)")
@@ -32,3 +33,14 @@ def build_backend(name: str, settings: Settings, start_from: str) -> SyncBackend
 
         return AzureMLBackend(ml_client_from_settings(sync.azure_ml), sync.azure_ml, poll_s=sync.poll_s)
     raise ConfigError(f"sync.backend: unknown backend '{name}' (local, azure_openai or azure_ml)")
+
+
+def _deployer(settings: Settings):
+    """The deployer of `sync.azure_openai.deploy` (None without it), with the process's one Azure credential."""
+    deploy = settings.sync.azure_openai.deploy if settings.sync.azure_openai else None
+    if deploy is None:
+        return None
+    from lmspace_core.stores.azure.clients import default_credential
+    from lmspace_core.sync.deployment import Deployer, management_client
+
+    return Deployer(management_client(deploy, default_credential()), deploy, poll_s=settings.sync.poll_s)

@@ -1,0 +1,90 @@
+"""Deploying a fine-tuned Azure OpenAI model, so the space can call (and first evaluate) it.
+
+With `sync.azure_openai.deploy` set, `Deployer` creates the deployment through Azure Resource Manager
+(`azure-mgmt-cognitiveservices`, `deployments.begin_create_or_update`) and waits for it. Without those settings
+`deploy_command` writes the exact `az` command the user runs instead, filled in as far as the settings allow.
+Each fine-tuning job gets its own deployment (`<name>-<job id>`): deploying over the space's current model would
+leave nothing to compare the new one with, and nothing to roll back to.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from lmspace_core.config import AzureOpenAIDeploySettings, AzureOpenAISyncSettings
+from lmspace_core.errors import ModelError
+
+MODEL_FORMAT = "OpenAI"
+MODEL_VERSION = "1"  # a fine-tuned model has one version
+DEFAULT_NAME = "lmspace"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def deployment_name(prefix: str, remote_job_id: str) -> str:
+    """The deployment of the model one fine-tuning job produced."""
+    return f"{prefix}-{remote_job_id}"
+
+
+def account_of(endpoint: str | None) -> str | None:
+    """The Azure OpenAI account name in an endpoint such as https://<account>.openai.azure.com (None otherwise)."""
+    host = urlsplit(endpoint or "").hostname or ""
+    account, _, domain = host.partition(".")
+    return account if domain in ("openai.azure.com", "cognitiveservices.azure.com") else None
+
+
+def deploy_command(settings: AzureOpenAISyncSettings, model_id: str, remote_job_id: str) -> str:
+    """The `az` command that deploys `model_id` as `deploy` would; <placeholders> for what the settings lack."""
+    deploy = settings.deploy
+    account = deploy.account if deploy else account_of(settings.endpoint) or "<azure-openai-account>"
+    group = deploy.resource_group if deploy else "<resource-group>"
+    name = deployment_name(deploy.name if deploy else DEFAULT_NAME, remote_job_id)
+    sku, capacity = (deploy.sku, deploy.capacity) if deploy else ("Standard", 1)
+    return (f"az cognitiveservices account deployment create --name {account} --resource-group {group} "
+            f"--deployment-name {name} --model-name {model_id} --model-version {MODEL_VERSION} "
+            f"--model-format {MODEL_FORMAT} --sku-name {sku} --sku-capacity {capacity}")
+
+
+def management_client(settings: AzureOpenAIDeploySettings, credential):
+    """A `CognitiveServicesManagementClient` for the deployment's subscription (`management_endpoint`: another
+    cloud, or a local stand-in in tests)."""
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+    return CognitiveServicesManagementClient(credential, settings.subscription_id,
+                                             base_url=settings.management_endpoint)
+
+
+class Deployer:
+    """Creates (or updates) one deployment per fine-tuned model and waits until it serves."""
+
+    def __init__(self, client, settings: AzureOpenAIDeploySettings, poll_s: float = 30.0) -> None:
+        self._client, self._settings, self._poll_s = client, settings, poll_s
+        # Bearer tokens only travel over TLS; a management endpoint on this machine is a test's stand-in.
+        loopback = urlsplit(settings.management_endpoint or "").hostname in _LOOPBACK
+        self._options = {"enforce_https": False} if loopback else {}
+
+    def name_for(self, remote_job_id: str) -> str:
+        return deployment_name(self._settings.name, remote_job_id)
+
+    def deploy(self, model_id: str, remote_job_id: str) -> str:
+        """Deploy the fine-tuned `model_id`; return the deployment's name once it has succeeded."""
+        from azure.core.exceptions import AzureError
+        from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+        name = self.name_for(remote_job_id)
+        deployment = Deployment(
+            sku=Sku(name=self._settings.sku, capacity=self._settings.capacity),
+            properties=DeploymentProperties(
+                model=DeploymentModel(format=MODEL_FORMAT, name=model_id, version=MODEL_VERSION)),
+        )
+        try:
+            poller = self._client.deployments.begin_create_or_update(
+                self._settings.resource_group, self._settings.account, name, deployment,
+                polling_interval=self._poll_s, **self._options)
+            result = poller.result()
+        except AzureError as error:
+            raise ModelError(f"Azure refused to deploy {model_id} as '{name}' in account "
+                             f"'{self._settings.account}': {error}") from error
+        state = getattr(result.properties, "provisioning_state", None)
+        if state not in (None, "Succeeded"):
+            raise ModelError(f"Deployment '{name}' of {model_id} ended {state}.")
+        return name
