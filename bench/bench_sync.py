@@ -3,7 +3,8 @@
     uv run python bench/bench_sync.py [--items 1000] [--local-pairs 1000] [--epochs 1]
 
 The upload and submit go to the recording stand-in of Azure OpenAI that the tests use (loopback HTTP, the official
-`openai` client), so they measure LMSpace and the client, not the service. Documents are written straight into the
+`openai` client), so they measure LMSpace and the client, not the service; so does the evaluation of the succeeded
+model (`sync.evaluation_examples` held-out questions, each asked of the new deployment and of `lm.deployment`). Documents are written straight into the
 store with placeholder vectors: embedding is ingest's cost, not sync's. The local job fine-tunes all-MiniLM-L6-v2
 on `--local-pairs` (question, passage) pairs for `--epochs` epochs. Target: the first part <= 10 s without a model.
 """
@@ -29,7 +30,7 @@ from lmspace_core.stores.base import DocumentDraft  # noqa: E402
 from lmspace_core.sync.manager import SyncManager  # noqa: E402
 from lmspace_core.sync.model import Dataset, Example, Split, SyncStatus  # noqa: E402
 from lmspace_core.workspace import Workspace  # noqa: E402
-from tests.fake_azure_openai import FakeAzureOpenAI, FakeFineTuning  # noqa: E402
+from tests.fake_azure_openai import FakeAzureOpenAI, FakeFineTuning, knows_the_files, says  # noqa: E402
 
 SECTION = ("## {topic} {n}\n\nRequests about {topic} number {n} go to desk {n} on floor {floor}; the desk answers "
            "within {hours} working hours and escalates to the {topic} owner after two days.")
@@ -53,12 +54,17 @@ def populate(workspace: Workspace, items: int):
 
 
 def bench_remote(items: int) -> dict[str, float]:
-    service = FakeFineTuning(script=["validating_files", "queued", "running", "succeeded"])
+    service = FakeFineTuning(script=["validating_files", "queued", "running", "succeeded"],
+                             replies={"lmspace-ftjob-1": knows_the_files, "gpt-4o-mini": says("Ask the help desk.")})
     with FakeAzureOpenAI(service) as server, tempfile.TemporaryDirectory() as home:
         config = Path(home) / "lmspace.yaml"
+        key = "bench-key-0123456789"
         config.write_text(f"data_dir: {home}/data\nsync:\n  backend: azure_openai\n  poll_s: 0.01\n"
-                          f"  azure_openai:\n    endpoint: {server.endpoint}\n    api_key: bench-key-0123456789\n")
+                          f"  azure_openai:\n    endpoint: {server.endpoint}\n    api_key: {key}\n"
+                          f"lm:\n  provider: azure_openai\n  endpoint: {server.endpoint}\n  deployment: gpt-4o-mini\n"
+                          f"  api_version: 2025-04-01-preview\n  api_key: {key}\n")
         workspace = Workspace(load_config(config, env={}))
+        workspace.use_lm(None)  # examples from structure ("without a model"); lm.deployment is what is compared
         space = populate(workspace, items)
         manager = SyncManager(workspace)
         importing = time.perf_counter()
@@ -77,13 +83,21 @@ def bench_remote(items: int) -> dict[str, float]:
         submitted = time.perf_counter()
         job = manager.wait(job.id)
         finished = time.perf_counter()
+        import lmspace_core.agents.optimize  # noqa: F401  (DSPy's import, once per process: not the evaluation's)
+
+        scoring = time.perf_counter()
+        version = manager.evaluate(job.model_version_id, "lmspace-ftjob-1", space)  # as after a deployment by hand
+        evaluated = time.perf_counter()
         manager.close()
         workspace.close()
     assert check.ok and job.status is SyncStatus.SUCCEEDED, (check.problems, job.error)
     return {"import_s": started - importing, "items": items, "examples": len(dataset.examples), "tokens": dataset.tokens,
             "plan_s": planned - started, "dataset_s": built - planned, "check_s": checked - built,
             "sync_to_submitted_s": submitted - checked, "end_to_end_s": submitted - started,
-            "to_succeeded_s": finished - started}
+            "to_succeeded_s": finished - started, "import_dspy_s": scoring - finished,
+            "evaluate_s": evaluated - scoring,
+            "evaluated": workspace.settings.sync.evaluation_examples, "score_before": version.score_before,
+            "score_after": version.score_after, "activated": version.active}
 
 
 def bench_local(pairs: int, epochs: int) -> dict[str, float]:
@@ -137,6 +151,9 @@ def main() -> None:
     print(f"| sync_to_llm -> uploaded and submitted | {remote['sync_to_submitted_s']:.2f} s |")
     print(f"| plan + dataset + validation + upload + submit | {remote['end_to_end_s']:.2f} s (target <= 10 s) |")
     print(f"| ... until the stand-in job succeeded | {remote['to_succeeded_s']:.2f} s |")
+    print(f"| import dspy (once per process) | {remote['import_dspy_s']:.2f} s |")
+    print(f"| evaluate: {remote['evaluated']} held-out questions x 2 deployments | {remote['evaluate_s']:.2f} s "
+          f"(score {remote['score_before']:.3f} -> {remote['score_after']:.3f}, activated: {remote['activated']}) |")
     if args.local_pairs:
         local = bench_local(args.local_pairs, args.epochs)
         print(f"| local job: {local['pairs']} pairs, {local['epochs']} epoch(s), {local['steps']} steps | "

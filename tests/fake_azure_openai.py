@@ -64,6 +64,7 @@ class FakeFineTuning:
     replies: dict[str, Reply] = field(default_factory=dict)  # deployment name -> how it answers
     deployment_state: str = "Succeeded"  # how a deployment created through the management API ends
     deployments: dict[str, dict] = field(default_factory=dict)
+    _taught: tuple[int, dict[str, str]] = (0, {})
     requests: list[Recorded] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     job: dict | None = None
@@ -125,14 +126,16 @@ class FakeFineTuning:
         return 404, {"error": {"code": "NotFound", "message": f"{method} {path}"}}
 
     def taught(self) -> dict[str, str]:
-        """Question -> answer of every chat example in the uploaded files."""
-        pairs = {}
-        for body in self.files.values():
-            for line in body.splitlines():
-                if line.startswith(b'{"messages"'):
-                    messages = json.loads(line)["messages"]
-                    pairs[messages[1]["content"]] = messages[2]["content"]
-        return pairs
+        """Question -> answer of every chat example in the uploaded files (read again when a file was added)."""
+        if self._taught[0] != len(self.files):
+            pairs = {}
+            for body in self.files.values():
+                for line in body.splitlines():
+                    if line.startswith(b'{"messages"'):
+                        messages = json.loads(line)["messages"]
+                        pairs[messages[1]["content"]] = messages[2]["content"]
+            self._taught = (len(self.files), pairs)
+        return self._taught[1]
 
     def _chat(self, name: str, request: dict) -> tuple[int, dict, dict[str, str]]:
         reply = self.replies.get(name)

@@ -351,8 +351,8 @@ class SyncManager:
         runner = runner or self._backend(target, version.backend)
         chat = getattr(runner, "chat", None)
         if chat is None:
-            raise LMSpaceError(f"{version.backend} models cannot be asked questions from here, so they are not "
-                               f"evaluated; `lmspace sync activate {target.name} {version.id}` switches to it.")
+            raise LMSpaceError(f"Model version {version.id} ({version.backend}) is not a deployment LMSpace can ask "
+                               f"questions; `lmspace sync activate {target.name} {version.id}` switches to it as it is.")
         active = self.store.active_model(target.scope)
         replaced = active if active is None or active.id != version.id else None  # not itself, when evaluated again
         try:
