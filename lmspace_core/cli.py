@@ -499,7 +499,8 @@ def config_check(as_json: JsonFlag = False) -> None:
 @app.command()
 @_handles_errors
 def doctor(as_json: JsonFlag = False) -> None:
-    """Check the embedded store (database, vector files, raw files) and remove what killed processes left behind."""
+    """Check the store (embedded: database, vector files, raw files; Azure: raw files, jobs) and remove what killed
+    processes left behind."""
     from lmspace_core.config import load_config
     from lmspace_core.doctor import examine
 

@@ -17,8 +17,8 @@ def migrate(
     to: Annotated[str, typer.Option("--to", help="Target backend: azure or embedded.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Copy a space (documents, chunks, vectors, raw files) to the other store backend, then verify counts and a
-    few searches. The source is left as it is."""
+    """Copy a space (documents, chunks, vectors, raw files) to the other store backend as stored, without embedding
+    anything again, then verify counts, vectors and a few searches. The source is left as it is."""
     from lmspace_core.migrate import migrate_space
 
     if to not in ("azure", "embedded"):
@@ -30,9 +30,10 @@ def migrate(
     else:
         console.print(
             f"Copied '{report.space}' from {report.source} to {report.target}: {report.documents} documents, "
-            f"{report.chunks} chunks, {report.blobs} raw files. Target holds {report.target_documents} documents "
-            f"and {report.target_chunks} chunks; {report.sample_matches} of {report.sample_searches} sample searches "
-            f"found the same best document."
+            f"{report.chunks} chunks with their vectors (nothing re-embedded), {report.blobs} raw files. Target holds "
+            f"{report.target_documents} documents and {report.target_chunks} chunks, {report.identical_vectors} "
+            f"vectors identical to the originals; {report.sample_matches} of {report.sample_searches} sample "
+            f"searches found the same best document."
         )
     if not report.verified:
         raise typer.Exit(1)

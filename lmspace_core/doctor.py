@@ -1,12 +1,14 @@
-"""`lmspace doctor`: check the embedded store and repair what a killed process left behind.
+"""`lmspace doctor`: check the stores and repair what a killed process left behind.
 
-It checks SQLite's integrity, every space's vector file against the rows the database committed, and that every
-document's raw file is there; it removes what nothing refers to any more: blobs of deleted documents (a kill between
-the commit and the blob's removal), temporary files of unfinished blob writes, blob folders of deleted spaces, and
-the staging folders of upload jobs whose process died. What it cannot repair (a damaged database or vector file, a
-lost raw file) it reports with the command that repairs it.
+On the embedded store it checks SQLite's integrity, every space's vector file against the rows the database
+committed, and that every document's raw file is there; it removes what nothing refers to any more: raw files of
+deleted documents (a kill between the commit and the file's removal), temporary files of unfinished writes, raw files
+of deleted spaces, and the staging folders of upload jobs whose process died. On Azure it runs the checks that apply
+there: raw files in Blob Storage against the documents in Cosmos DB, and jobs left running by a stopped process. Raw
+files in the old content-addressed layout are moved to their documents' names. What it cannot repair (a damaged
+database or vector file, a lost raw file) it reports with the command that repairs it.
 
-Files younger than `grace_seconds` are left alone: an ingest in another process writes a blob a moment before it
+Files younger than `grace_seconds` are left alone: an ingest in another process writes a raw file a moment before it
 commits the document that refers to it, and stages uploads a moment before it records their job.
 """
 
@@ -18,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmspace_core.config import Settings
-from lmspace_core.errors import NotAvailableYetError
 from lmspace_core.jobs import _owner_alive
+from lmspace_core.stores.base import BlobPlacement, BlobStore, JobStore, KnowledgeStore, StoredBlob
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+from lmspace_core.workspace import build_stores
 
 GRACE_SECONDS = 15 * 60
 
@@ -57,15 +60,23 @@ class DoctorReport:
 
 
 def examine(settings: Settings, grace_seconds: float = GRACE_SECONDS) -> DoctorReport:
-    """Check the data directory of `settings` and repair its leftovers; raises when the database cannot be read."""
+    """Check the stores of `settings` and repair their leftovers; raises when they cannot be read at all.
+
+    The embedded store gets every check; another backend (Azure) gets those that apply to it: raw files against
+    documents, and jobs left running by a stopped process.
+    """
+    stale = time.time() - grace_seconds
     if settings.store.backend != "embedded":
-        raise NotAvailableYetError("`lmspace doctor` checks the embedded store; store.backend is not embedded.")
+        store, blobs, job_store = build_stores(settings)
+        try:
+            return DoctorReport(settings.data_dir, (_blobs(store, blobs, stale), _jobs(job_store)))
+        finally:
+            store.close()
     data_dir = settings.data_dir
     database = Database(data_dir / "lmspace.db")
     try:
         store = LocalKnowledgeStore(database, data_dir)
         job_store = LocalJobStore(database)
-        stale = time.time() - grace_seconds
         checks = (
             _database(database),
             _vectors(store),
@@ -95,39 +106,52 @@ def _vectors(store: LocalKnowledgeStore) -> Check:
                  problems=tuple(count.problem for count in counts if count.problem))
 
 
-def _blobs(store: LocalKnowledgeStore, blobs: LocalBlobStore, stale: float) -> Check:
-    """Remove blobs nothing refers to; report documents whose raw file is gone.
+def _blobs(store: KnowledgeStore, blobs: BlobStore, stale: float) -> Check:
+    """Remove raw files nothing refers to, move those of the old content-addressed layout to their documents' names,
+    and report documents whose raw file is gone.
 
-    The folders are listed before the database is read: a space's row is committed before its first blob is written,
-    so a folder listed first whose space is not in the database belongs to a deleted space.
+    The files are listed before the documents are read: a document is committed after its raw file is written, so a
+    file listed first whose document is not there belongs to a deleted document (or is younger than `stale`).
     """
-    folders = list(blobs.space_folders())
-    referenced = store.documents_by_hash()
-    fixed, problems, present = [], [], 0
-    for scope, folder in folders:
-        if scope not in referenced:
-            shutil.rmtree(folder, ignore_errors=True)
-            fixed.append(f"removed {folder}, the blob folder of a deleted space")
-    for scope, sources in referenced.items():
-        found = set()
-        for blob in blobs.files(scope):
-            if blob.content_hash in sources:
-                found.add(blob.content_hash)
-            elif _older(blob.path, stale):
-                blob.path.unlink(missing_ok=True)
-                what = "a blob no document refers to" if blob.content_hash else "a temporary file of an unfinished write"
-                fixed.append(f"removed {blob.path}, {what}")
-        present += len(found)
-        lost = sorted(sources[content_hash] for content_hash in sources.keys() - found)
+    held = list(blobs.inventory())
+    documents = {space.scope: {document.id: document for document in store.list_documents(space.scope)}
+                 for enterprise in store.list_enterprises() for space in store.list_spaces(enterprise)}
+    fixed, present = [], set()
+    for blob in held:
+        space = documents.get(blob.scope)
+        owners = [] if space is None else [document for document in space.values()
+                                           if document.content_hash == blob.content_hash
+                                           and blob.document_id in (None, document.id)]
+        if blob.content_hash is not None and blob.document_id is None and owners:
+            for document in owners:  # a read falls back to the old name, so this copies it to the new one
+                placement = BlobPlacement.of(document)
+                blobs.put(placement, blobs.stream(placement))
+                present.add(document.id)
+            blobs.remove(blob)
+            fixed.append(f"moved {blob.name} to the raw-file name of {', '.join(d.source for d in owners)}")
+        elif owners:
+            present.add(owners[0].id)
+        elif blob.modified < stale:
+            blobs.remove(blob)
+            fixed.append(f"removed {blob.name}, {_leftover(blob, space is None)}")
+    problems = []
+    for scope, space in documents.items():
+        lost = sorted(document.source for document in space.values() if document.id not in present)
         if lost:
             problems.append(
                 f"space {scope.space_id} (enterprise '{scope.enterprise_id}') lost the raw file of {', '.join(lost)}; "
                 "ingest those files again to restore them"
             )
-    return Check("blobs", f"{present} raw files referenced by documents", tuple(fixed), tuple(problems))
+    return Check("blobs", f"{len(present)} raw files referenced by documents", tuple(fixed), tuple(problems))
 
 
-def _jobs(job_store: LocalJobStore) -> Check:
+def _leftover(blob: StoredBlob, space_deleted: bool) -> str:
+    if blob.content_hash is None:
+        return "a temporary file of an unfinished write"
+    return "a raw file of a deleted space" if space_deleted else "a blob no document refers to"
+
+
+def _jobs(job_store: JobStore) -> Check:
     interrupted = job_store.interrupt_orphans(_owner_alive)
     fixed = (f"marked {interrupted} job(s) interrupted: their process stopped",) if interrupted else ()
     return Check("jobs", "no job left running by a stopped process", fixed)

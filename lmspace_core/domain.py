@@ -7,6 +7,7 @@ Every record that lives in a store carries `enterprise_id` and `space_id`: the e
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
@@ -86,6 +87,12 @@ class Document:
     created_at: datetime
     updated_at: datetime
     metadata: Mapping[str, Any] = field(default_factory=dict)  # a knowledge entity's metadata, any JSON object
+
+
+def document_id(space_id: str, source: str) -> str:
+    """The id a new document gets: fixed per (space, source), so that an ingest knows it before the document is
+    written (its raw file is named by it) and a retried write lands on the same item."""
+    return hashlib.sha256(f"{space_id}\0{source}".encode()).hexdigest()[:16]
 
 
 class ChangeKind(StrEnum):

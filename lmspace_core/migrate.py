@@ -1,13 +1,18 @@
 """Copy a space between the embedded store and Azure, then check that the copy answers like the original.
 
-The store protocols carry no vector export, so chunks are embedded again with the configured embedder (the one the
-space was built with; `require_embedder_match` guarantees it): the vectors are the same model's. Documents arrive at
+Everything is copied as it is stored: documents with their metadata, chunk rows with their vectors, and raw files
+(streamed, never whole in memory). Nothing is embedded again: the copy keeps the space's embedder id, so it is
+searched with the model that made its vectors, and a migration costs no model time at all. Documents arrive at
 version 1 in the target, with one `added` change each: the source's version history stays in the source.
+
+The check afterwards compares document and chunk counts, every copied vector with its original, and a few searches
+(by sampled chunks' own stored vectors, so no model is loaded) whose best document must be the same on both sides.
 """
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,11 +20,10 @@ from typing import Literal
 import numpy as np
 
 from lmspace_core.config import Settings
-from lmspace_core.domain import ChunkDraft, Progress, ProgressCallback, Space, ignore_progress
+from lmspace_core.domain import Chunk, ChunkDraft, Progress, ProgressCallback, Space, ignore_progress
 from lmspace_core.errors import AlreadyExistsError, ConfigError, LMSpaceError
-from lmspace_core.ingest.pipeline import embedding_text
-from lmspace_core.stores.base import DocumentDraft
-from lmspace_core.workspace import Workspace
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft
+from lmspace_core.workspace import Workspace, uploader
 
 Backend = Literal["embedded", "azure"]
 SAMPLE_SEARCHES = 5
@@ -37,13 +41,14 @@ class MigrationReport:
     blobs: int
     target_documents: int
     target_chunks: int
+    identical_vectors: int  # copied vectors equal to their originals, of `chunks`
     sample_searches: int
     sample_matches: int
 
     @property
     def verified(self) -> bool:
         return (self.documents, self.chunks) == (self.target_documents, self.target_chunks) and \
-            self.sample_matches == self.sample_searches
+            self.identical_vectors == self.chunks and self.sample_matches == self.sample_searches
 
 
 def target_settings(settings: Settings, to: Backend) -> Settings:
@@ -64,46 +69,63 @@ def migrate_space(
     source: Workspace, space: Space, to: Backend, progress: ProgressCallback = ignore_progress, seed: int = 0
 ) -> MigrationReport:
     """Copy `space` from `source`'s store to the `to` backend under the same name, and verify the copy."""
-    source.require_embedder_match(space)
     target = Workspace(target_settings(source.settings, to), space.enterprise_id)
     try:
         if target.store.find_space(space.enterprise_id, space.name) is not None:
             raise AlreadyExistsError(
                 f"Space '{space.name}' already exists on {to}; delete it there or rename one of them first.")
-        copy = target.create_space(space.name, space.description, space.instructions)
+        chunks, vectors = source.store.list_chunk_vectors(space.scope)
+        copy = target.store.create_space(space.enterprise_id, space.name, space.description, space.instructions,
+                                         space.embedder_id, vectors.shape[1])
+        rows: dict[str, list[int]] = defaultdict(list)
+        for row, chunk in enumerate(chunks):
+            rows[chunk.document_id].append(row)
         documents = source.store.list_documents(space.scope)
-        chunks = 0
         for done, document in enumerate(documents):
             progress(Progress("migrate", done, len(documents), item=document.source))
-            parts = source.store.list_chunks(space.scope, document.id)
-            drafts = [ChunkDraft(chunk.text, chunk.location) for chunk in parts]
-            vectors = source.embedder.embed([embedding_text(document.title, draft) for draft in drafts]) if drafts \
-                else np.zeros((0, source.embedder.dimension), dtype=np.float32)
-            target.blobs.put(copy.scope, document.content_hash, source.blobs.get(space.scope, document.content_hash))
-            target.store.put_documents(copy.scope, [DocumentDraft(
+            mine = rows[document.id]
+            [stored] = target.store.put_documents(copy.scope, [DocumentDraft(
                 document.source, document.title, document.doc_type, document.tags, document.content_hash,
-                document.size_bytes, document.codebase, tuple(drafts), vectors)])
-            chunks += len(parts)
+                document.size_bytes, document.codebase,
+                tuple(ChunkDraft(chunks[row].text, chunks[row].location) for row in mine), vectors[mine],
+                document.metadata)])
+            target.blobs.put(BlobPlacement.of(stored.document, uploader()),
+                             source.blobs.stream(BlobPlacement.of(document)))
         progress(Progress("migrate", len(documents), len(documents), message="verifying"))
         stats = target.store.space_stats(copy.scope)
-        searched, matched = _compare_searches(source, space, target, copy, random.Random(seed))
-        return MigrationReport(space.name, source.settings.store.backend, to, len(documents), chunks,
-                               len({d.content_hash for d in documents}), stats.documents, stats.chunks, searched,
-                               matched)
+        identical = _identical_vectors(source, space, chunks, vectors, target, copy)
+        searched, matched = _compare_searches(source, space, vectors, target, copy, random.Random(seed))
+        return MigrationReport(space.name, source.settings.store.backend, to, len(documents), len(chunks),
+                               len(documents), stats.documents, stats.chunks, identical, searched, matched)
     finally:
         target.close()
 
 
-def _compare_searches(source: Workspace, space: Space, target: Workspace, copy: Space,
+def _by_position(workspace: Workspace, space: Space, chunks: Sequence[Chunk]) -> dict[tuple[str, int], int]:
+    """Row of each chunk by (document source, ordinal): what a chunk is called in both copies."""
+    sources = {document.id: document.source for document in workspace.store.list_documents(space.scope)}
+    return {(sources[chunk.document_id], chunk.ordinal): row for row, chunk in enumerate(chunks)}
+
+
+def _identical_vectors(source: Workspace, space: Space, chunks: Sequence[Chunk], vectors: np.ndarray,
+                       target: Workspace, copy: Space) -> int:
+    """How many chunks of the copy have exactly the vector of the chunk they copy."""
+    copied_chunks, copied = target.store.list_chunk_vectors(copy.scope)
+    originals = _by_position(source, space, chunks)
+    return sum(
+        1 for position, row in _by_position(target, copy, copied_chunks).items()
+        if position in originals and np.array_equal(copied[row], vectors[originals[position]])
+    )
+
+
+def _compare_searches(source: Workspace, space: Space, vectors: np.ndarray, target: Workspace, copy: Space,
                       rng: random.Random) -> tuple[int, int]:
-    """Search both spaces for a few chunks' own text; the best document must be the same in both."""
-    chunks = source.store.list_chunks(space.scope)
-    sample: Sequence = rng.sample(chunks, min(SAMPLE_SEARCHES, len(chunks)))
+    """Search both spaces with a few chunks' own vectors; the best document must be the same in both."""
+    sample = rng.sample(range(len(vectors)), min(SAMPLE_SEARCHES, len(vectors)))
     matched = 0
-    for chunk in sample:
-        vector = source.embedder.embed_query(chunk.text)
-        before = source.store.search(space.scope, vector, 1)
-        after = target.store.search(copy.scope, vector, 1)
+    for row in sample:
+        before = source.store.search(space.scope, vectors[row], 1)
+        after = target.store.search(copy.scope, vectors[row], 1)
         if before and after and before[0].document.source == after[0].document.source:
             matched += 1
     return len(sample), matched

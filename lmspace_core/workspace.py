@@ -7,6 +7,7 @@ language model are built on first use, so opening a workspace to list spaces nev
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import threading
 import uuid
@@ -42,7 +43,15 @@ from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
 from lmspace_core.jobs import JobRunner
 from lmspace_core.names import check_enterprise_id, check_name_is_free, check_space_name, shown
 from lmspace_core.plugins import check_settings, hookimpl, registry
-from lmspace_core.stores.base import ApproximateIndexing, BlobStore, HybridSearch, JobStore, KnowledgeStore, SpaceEdit
+from lmspace_core.stores.base import (
+    ApproximateIndexing,
+    BlobPlacement,
+    BlobStore,
+    HybridSearch,
+    JobStore,
+    KnowledgeStore,
+    SpaceEdit,
+)
 from lmspace_core.stores.local.approximate import HnswParams
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
@@ -64,6 +73,14 @@ def build_token_counter(settings: Settings) -> TokenCounter:
     keep its tokenizer); characters / 4 for an embedder that registered no counter."""
     counter = registry().get("embedder", settings.embedder.provider).options.get("token_counter")
     return counter(settings) if counter else CharacterEstimate()
+
+
+def uploader() -> str:
+    """Who ingests, for the label on stored raw files: the account this process runs as (LMSpace has no sign-in)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment and none in the password database
+        return ""
 
 
 def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
@@ -341,6 +358,7 @@ class Workspace:
             chunk_overlap=self.settings.ingest.chunk_overlap,
             limits=self.ingest_limits(),
             counter=build_token_counter(self.settings),
+            uploader=uploader(),
         )
         with operation("ingest", enterprise=space.enterprise_id, space=space.id, items=len(items)):
             try:
@@ -446,8 +464,7 @@ class Workspace:
     def delete_document(self, space: Space, document: Document) -> None:
         self.store.delete_document(space.scope, document.id)
         self.schedule_approximate_index(space)
-        if not self.store.content_hash_in_use(space.scope, document.content_hash):
-            self.blobs.delete(space.scope, document.content_hash)
+        self.blobs.delete(BlobPlacement.of(document))
 
     # -- approximate index -----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from lmspace_core.domain import Finding, Job, Scope
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.ingest.sources import language_for
 from lmspace_core.research.result import ResearchResult
+from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.text import plain
@@ -94,7 +95,7 @@ def space_file_lines(workspace: Workspace) -> SourceLines:
         scope = Scope(job.enterprise_id, job.space_id)
         try:
             document = workspace.store.find_document(scope, path)
-            data = workspace.blobs.get(scope, document.content_hash) if document else None
+            data = workspace.blobs.get(BlobPlacement.of(document)) if document else None
         except LMSpaceError:
             return None
         return data.decode("utf-8", errors="replace").splitlines() if data is not None else None

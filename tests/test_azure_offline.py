@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.domain import Outcome
+from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from tests.conftest import azure_environment, write_config
 
@@ -99,7 +100,7 @@ def test_an_outage_in_the_middle_of_an_ingest_loses_nothing(tmp_path: Path):
         assert sorted(d.source for d in documents) == [f"docs/{name}" for name in names]
         assert [c.source for c in workspace.store.changes(space.scope)] == [f"docs/{name}" for name in names]
         assert len(workspace.chunks(space, documents[0])) == documents[0].chunk_count
-        assert workspace.blobs.get(space.scope, documents[-1].content_hash).startswith(b"# f")
+        assert workspace.blobs.get(BlobPlacement.of(documents[-1])).startswith(b"# f")
         workspace.close()
     finally:
         emulators.stop()

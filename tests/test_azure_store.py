@@ -142,17 +142,6 @@ def test_client_errors_are_not_retried(azure, azure_space, azure_emulators, stat
         assert "Cosmos DB Built-in Data Contributor" in str(caught.value)
 
 
-def test_a_large_raw_file_goes_up_in_blocks_and_comes_back_whole(azure_settings):
-    _, blobs, _ = build_stores(azure_settings)
-    scope = Scope("acme", "space1")
-    data = bytes(range(256)) * (9 * 1024 * 1024 // 256)  # 9 MiB: three blocks
-    blobs.put(scope, "big", data)
-    blobs.put(scope, "big", data)  # the same hash again: left alone
-    blocks = blobs.container().get_blob_client("acme/spaces/space1/bi/big").get_block_list()[0]
-    assert [block.size for block in blocks] == [4 * 1024 * 1024, 4 * 1024 * 1024, 1024 * 1024]
-    assert blobs.get(scope, "big") == data
-
-
 def test_reembedding_with_another_dimension_moves_the_space(azure, azure_space, azure_settings):
     scope = azure_space.scope
     azure.put_documents(scope, [random_draft(random.Random(3), "acme", "a.txt", 3)])

@@ -8,7 +8,8 @@ import socket
 
 from lmspace_core.doctor import examine
 from tests.conftest import write_config
-from tests.test_probes_kills import lmspace, open_workspace, seed
+from lmspace_core.stores.base import BlobPlacement
+from tests.test_probes_kills import lmspace, open_workspace, placement, seed
 
 THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -31,11 +32,12 @@ def test_recent_files_are_left_to_the_work_that_is_writing_them(tmp_path):
     config = write_config(tmp_path)
     workspace = open_workspace(config)
     space = workspace.create_space("s")
-    workspace.blobs.put(space.scope, "a" * 64, b"written a moment before its document is committed")
+    raw_file = placement(space, "new.txt", "a" * 64)
+    workspace.blobs.put(raw_file, b"written a moment before its document is committed")
     staging = workspace.settings.data_dir / "uploads" / "job"
     staging.mkdir(parents=True)
     assert examine(workspace.settings).fixed == ()
-    assert workspace.blobs.get(space.scope, "a" * 64) and staging.exists()
+    assert workspace.blobs.get(raw_file) and staging.exists()
     workspace.close()
 
 
@@ -56,8 +58,8 @@ def test_a_document_whose_raw_file_is_lost_is_reported_by_its_source(tmp_path):
     config = write_config(tmp_path)
     workspace = open_workspace(config)
     space = workspace.create_space("s")
-    content_hash = seed(workspace, space, "handbook/leave.md", "Leave is 25 days.")
-    workspace.blobs.delete(space.scope, content_hash)
+    seed(workspace, space, "handbook/leave.md", "Leave is 25 days.")
+    workspace.blobs.delete(BlobPlacement.of(workspace.document(space, "handbook/leave.md")))
     report = examine(workspace.settings)
     workspace.close()
     assert not report.ok

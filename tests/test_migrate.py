@@ -1,13 +1,23 @@
-"""`lmspace migrate`: a space copied embedded -> Azure -> embedded answers the same and keeps its raw files."""
+"""`lmspace migrate`: a space copied embedded -> Azure -> embedded answers the same, keeps its raw files and its
+vectors bit for bit, and embeds nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lmspace_core import workspace as workspace_module
 from lmspace_core.cli import app
+from lmspace_core.config import load_config
+from lmspace_core.domain import ChunkDraft, Location, document_id
+from lmspace_core.embeddings.base import normalise
+from lmspace_core.migrate import migrate_space
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft
+from lmspace_core.workspace import Workspace
 from tests.conftest import azure_environment, write_config
 from tests.test_cli import LAPTOPS, RETENTION
 
@@ -53,3 +63,61 @@ def test_migrating_onto_an_existing_space_is_refused(lmspace):
     lmspace("spaces", "create", "policies", backend="azure")
     result = lmspace("migrate", "policies", "--to", "azure", code=5)
     assert "already exists on azure" in result.output
+
+
+class CountingEmbedder:
+    """An embedder that counts every call: a migration must make none."""
+
+    id = "test/counting"
+    dimension = 16
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts):
+        self.calls += 1
+        return normalise(np.ones((len(texts), self.dimension)))
+
+    def embed_query(self, text):
+        self.calls += 1
+        return normalise(np.ones(self.dimension))
+
+
+def test_migration_copies_vectors_and_raw_files_as_stored_and_embeds_nothing(tmp_path, monkeypatch, azure_emulators):
+    embedder = CountingEmbedder()
+    monkeypatch.setattr(workspace_module, "build_embedder", lambda settings: embedder)
+    environment = {name: value for name, value in azure_environment(azure_emulators).items()
+                   if name != "LMSPACE_STORE__BACKEND"}
+    embedded = Workspace(load_config(write_config(tmp_path), env=environment))
+    space = embedded.create_space("policies", "HR rules", "Cite the handbook.")
+    rng = np.random.default_rng(5)
+    originals = {}
+    for index, chunks in enumerate((3, 1, 4)):
+        source, data = f"handbook/part-{index}.md", f"# Part {index}\n".encode() * 1000
+        vectors = normalise(rng.normal(size=(chunks, 16)))
+        texts = tuple(ChunkDraft(f"part {index} chunk {i}", Location(start_line=i + 1)) for i in range(chunks))
+        content_hash = hashlib.sha256(data).hexdigest()
+        embedded.blobs.put(BlobPlacement(space.scope, document_id(space.id, source), source, content_hash, 2026), data)
+        embedded.store.put_documents(space.scope, [DocumentDraft(
+            source, f"Part {index}", "text", ("hr",), content_hash, len(data), None, texts, vectors, {"part": index})])
+        originals[source] = (vectors, data)
+
+    to_azure = migrate_space(embedded, space, "azure")
+    assert to_azure.verified and (to_azure.chunks, to_azure.identical_vectors) == (8, 8)
+    embedded.delete_space(space)
+    azure = Workspace(load_config(write_config(tmp_path), env={**environment, "LMSPACE_STORE__BACKEND": "azure"}))
+    back = migrate_space(azure, azure.space("policies"), "embedded")
+    azure.close()
+    assert back.verified and back.identical_vectors == 8
+
+    copy = embedded.space("policies")
+    assert (copy.description, copy.instructions, copy.embedder_id) == ("HR rules", "Cite the handbook.",
+                                                                       "test/counting")
+    chunks, vectors = embedded.store.list_chunk_vectors(copy.scope)
+    for document in embedded.documents(copy):
+        rows = [row for row, chunk in enumerate(chunks) if chunk.document_id == document.id]
+        assert np.array_equal(vectors[rows], originals[document.source][0])  # bit for bit, after the round trip
+        assert embedded.blobs.get(BlobPlacement.of(document)) == originals[document.source][1]
+        assert dict(document.metadata) == {"part": int(document.source[-4])} and document.tags == ("hr",)
+    embedded.close()
+    assert embedder.calls == 0

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,8 @@ from typer.testing import CliRunner
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.doctor import examine
-from lmspace_core.domain import ChunkDraft, JobStatus, Location, Space
-from lmspace_core.stores.base import DocumentDraft
+from lmspace_core.domain import ChunkDraft, JobStatus, Location, Space, document_id
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft
 from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
 
@@ -48,11 +49,16 @@ def open_workspace(config: Path) -> Workspace:
     return Workspace(load_config(config, env={}))
 
 
+def placement(space: Space, source: str, content_hash: str) -> BlobPlacement:
+    """Where an ingest puts the raw file of a new document `source`."""
+    return BlobPlacement(space.scope, document_id(space.id, source), source, content_hash, datetime.now(UTC).year)
+
+
 def seed(workspace: Workspace, space: Space, source: str, text: str) -> str:
     """Store a one-chunk document and its raw file the way an ingest does, without loading the model."""
     data = text.encode()
     content_hash = hashlib.sha256(data).hexdigest()
-    workspace.blobs.put(space.scope, content_hash, data)
+    workspace.blobs.put(placement(space, source, content_hash), data)
     vector = np.full((1, DIMENSION), DIMENSION**-0.5, dtype=np.float32)
     chunks = (ChunkDraft(text, Location(start_line=1)),)
     draft = DocumentDraft(source, source, "text", (), content_hash, len(data), None, chunks, vector)
@@ -154,7 +160,7 @@ def _die() -> None:
 def _delete_document_and_die_before_its_blob(config: str) -> None:
     from lmspace_core.stores.local.blobs import LocalBlobStore
 
-    LocalBlobStore.delete = lambda self, scope, content_hash: _die()
+    LocalBlobStore.delete = lambda self, blob: _die()
     workspace = open_workspace(Path(config))
     space = workspace.space("s")
     workspace.delete_document(space, workspace.document(space, "gone.txt"))
@@ -162,9 +168,9 @@ def _delete_document_and_die_before_its_blob(config: str) -> None:
 
 def _die_while_writing_a_blob(config: str) -> None:
     workspace = open_workspace(Path(config))
-    scope = workspace.space("s").scope
+    space = workspace.space("s")
     os.replace = lambda source, target: _die()  # the temporary file is written, never renamed into place
-    workspace.blobs.put(scope, "f" * 64, b"half written")
+    workspace.blobs.put(placement(space, "half.txt", "f" * 64), b"half written")
 
 
 def _delete_space_and_die_before_its_blobs(config: str) -> None:
@@ -202,7 +208,7 @@ def test_the_doctor_removes_what_killed_processes_left_and_says_so(config: Path)
     space, doomed = workspace.create_space("s"), workspace.create_space("doomed")
     kept_hash = seed(workspace, space, "kept.txt", "This document stays.")
     gone_hash = seed(workspace, space, "gone.txt", "This document is deleted.")
-    seed(workspace, doomed, "doomed.txt", "This space is deleted.")
+    doomed_hash = seed(workspace, doomed, "doomed.txt", "This space is deleted.")
     workspace.close()
     for probe in (_delete_document_and_die_before_its_blob, _die_while_writing_a_blob,
                   _delete_space_and_die_before_its_blobs, _die_during_an_upload_job):
@@ -211,17 +217,18 @@ def test_the_doctor_removes_what_killed_processes_left_and_says_so(config: Path)
     home = config.parent / "home"
     blob_folder = home / "blobs" / "default" / space.id
     [staging] = (home / "uploads").iterdir()
-    [temporary] = [path for path in blob_folder.rglob("*") if path.is_file() and "f" * 64 not in path.parts[-2:]
+    [temporary] = [path for path in blob_folder.rglob("*") if path.is_file()
                    and path.name not in (kept_hash, gone_hash)]
-    assert (blob_folder / gone_hash[:2] / gone_hash).exists()
-    assert (home / "blobs" / "default" / doomed.id).exists()
+    gone_file = blob_folder / document_id(space.id, "gone.txt") / gone_hash
+    [doomed_file] = (home / "blobs" / "default" / doomed.id).rglob(doomed_hash)
+    assert gone_file.exists()
 
     report = examine(load_config(config, env={}), grace_seconds=0)
     assert report.ok
     fixed = "\n".join(report.fixed)
-    assert f"{gone_hash[:2]}/{gone_hash}, a blob no document refers to" in fixed
-    assert f"{temporary}, a temporary file of an unfinished write" in fixed
-    assert f"{doomed.id}, the blob folder of a deleted space" in fixed
+    assert f"removed {gone_file}, a blob no document refers to" in fixed
+    assert f"removed {temporary}, a temporary file of an unfinished write" in fixed
+    assert f"removed {doomed_file}, a raw file of a deleted space" in fixed
     assert "marked 1 job(s) interrupted" in fixed
     assert f"{staging}, the staging folder of a job that stopped" in fixed
     assert sorted(path.name for path in blob_folder.rglob("*") if path.is_file()) == [kept_hash]
@@ -231,5 +238,5 @@ def test_the_doctor_removes_what_killed_processes_left_and_says_so(config: Path)
     reopened = open_workspace(config)
     [job] = reopened.job_store.list_jobs(reopened.enterprise_id, space.id)
     assert job.status is JobStatus.INTERRUPTED
-    assert reopened.blobs.get(space.scope, kept_hash) == b"This document stays."
+    assert reopened.blobs.get(BlobPlacement.of(reopened.document(space, "kept.txt"))) == b"This document stays."
     reopened.close()

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lmspace_core.domain import Space
 from lmspace_core.errors import NotFoundError
+from lmspace_core.stores.base import BlobPlacement
 from tests.conftest import APP, read
 
 REFUNDS = "# Refunds\n\nCustomers get a refund within 30 days.\n\n## Exceptions\n\nGift cards are never refunded.\n"
@@ -216,7 +217,7 @@ def test_an_opened_document_offers_its_original_file_for_download(handbook, app_
     [download] = at.get("download_button")
     assert download.proto.label == "Download the original"
     refunds = app_workspace.document(handbook, "refunds.md")
-    assert app_workspace.blobs.get(handbook.scope, refunds.content_hash) == REFUNDS.encode()
+    assert app_workspace.blobs.get(BlobPlacement.of(refunds)) == REFUNDS.encode()
 
 
 def test_a_docbook_manual_shows_its_chapters_not_its_authors_as_chunk_headings(app_workspace):

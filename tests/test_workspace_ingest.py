@@ -9,6 +9,7 @@ import pytest
 
 from lmspace_core.domain import Outcome, SearchFilter
 from lmspace_core.errors import EmbedderMismatchError, NotFoundError
+from lmspace_core.stores.base import BlobPlacement
 
 
 def test_calls_without_a_space_use_the_default_space_created_on_first_use(workspace):
@@ -120,7 +121,7 @@ def test_deleting_a_document_removes_its_stored_file(workspace, tmp_path: Path):
     workspace.delete_document(space, document)
     assert workspace.documents(space) == []
     with pytest.raises(NotFoundError):
-        workspace.blobs.get(space.scope, document.content_hash)
+        workspace.blobs.get(BlobPlacement.of(document))
 
 
 def test_deleting_a_space_removes_its_files(workspace, tmp_path: Path):

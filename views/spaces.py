@@ -8,6 +8,7 @@ import streamlit as st
 
 from lmspace_core.domain import Document, Space
 from lmspace_core.overview import space_summaries
+from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
@@ -75,7 +76,7 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
         )
         download, remove = st.columns(2)
         with download:
-            original_download(partial(workspace.blobs.get, space.scope, document.content_hash), document)
+            original_download(partial(workspace.blobs.get, BlobPlacement.of(document)), document)
         if remove.button("Delete document", icon=":material/delete:", disabled=not confirmed,
                          key=f"delete_{document.id}"):
             with reported_errors():

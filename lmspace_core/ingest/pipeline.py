@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from lmspace_core.domain import (
     Progress,
     ProgressCallback,
     Scope,
+    document_id,
     ignore_progress,
 )
 from lmspace_core.embeddings.base import Embedder, normalise
@@ -34,13 +36,14 @@ from lmspace_core.ingest.inputs import IngestItem, memory_source
 from lmspace_core.ingest.loaders import LoadedDocument, load
 from lmspace_core.ingest.sources import IngestLimits
 from lmspace_core.ingest.tokens import CharacterEstimate, TokenCounter
-from lmspace_core.stores.base import BlobStore, DocumentDraft, KnowledgeStore
+from lmspace_core.stores.base import BlobPlacement, BlobStore, DocumentDraft, KnowledgeStore
+
 
 @dataclass(frozen=True)
 class _Prepared:
     item: IngestItem
     data: bytes
-    content_hash: str
+    placement: BlobPlacement
     loaded: LoadedDocument
     chunks: tuple[ChunkDraft, ...]
 
@@ -69,7 +72,9 @@ class IngestPipeline:
         batch_chunks: int = 256,
         limits: IngestLimits = IngestLimits(),
         counter: TokenCounter = CharacterEstimate(),
+        uploader: str = "",
     ) -> None:
+        """`uploader` labels the raw files this pipeline stores (who ingested them)."""
         self._store = store
         self._blobs = blobs
         self._embedder = embedder
@@ -78,6 +83,7 @@ class IngestPipeline:
         self._batch_chunks = batch_chunks
         self._limits = limits
         self._counter = counter
+        self._uploader = uploader
 
     def run(
         self,
@@ -147,7 +153,11 @@ class IngestPipeline:
             chunks = tuple(chunk_document(loaded, self._chunk_tokens, self._chunk_overlap, self._counter))
         if not chunks:
             raise IngestError(f"{item.source} has no text to index.")
-        return _Prepared(item, data, content_hash, loaded, chunks)
+        # The raw file is stored before the document that names it, so it is named by the id the document will have.
+        placement = BlobPlacement(
+            scope, existing.id if existing else document_id(scope.space_id, item.source), item.source, content_hash,
+            (existing.created_at if existing else datetime.now(UTC)).year, item.codebase, self._uploader)
+        return _Prepared(item, data, placement, loaded, chunks)
 
     def _write(
         self,
@@ -165,14 +175,14 @@ class IngestPipeline:
                 count = len(prepared.chunks)
                 drafts.append(self._draft(prepared, tags, vectors[start : start + count]))
                 start += count
-                self._blobs.put(scope, prepared.content_hash, prepared.data)
+                self._blobs.put(prepared.placement, prepared.data)
             stored = self._store.put_documents(scope, drafts)
         except (LMSpaceError, OSError) as error:
             reason = f"could not be stored: {error}"
             return {index: FileOutcome(p.item.source, Outcome.FAILED, reason=reason) for index, p in batch}
-        for result in stored:
-            if result.replaced_hash and not self._store.content_hash_in_use(scope, result.replaced_hash):
-                self._blobs.delete(scope, result.replaced_hash)
+        for (_, prepared), result in zip(batch, stored, strict=True):
+            if result.replaced_hash:
+                self._blobs.delete(replace(prepared.placement, content_hash=result.replaced_hash))
         return {
             index: FileOutcome(
                 prepared.item.source, result.outcome, chunks=result.document.chunk_count, document_id=result.document.id
@@ -197,7 +207,7 @@ class IngestPipeline:
             title=prepared.loaded.title,
             doc_type=prepared.loaded.doc_type,
             tags=tuple(tags),
-            content_hash=prepared.content_hash,
+            content_hash=prepared.placement.content_hash,
             size_bytes=len(prepared.data),
             codebase=prepared.item.codebase,
             chunks=prepared.chunks,

@@ -15,13 +15,13 @@ from pathlib import Path, PurePosixPath
 
 from wcmatch import glob
 
-from lmspace_core.domain import Document, Scope
+from lmspace_core.domain import Document
 from lmspace_core.errors import IngestError, NotFoundError
 from lmspace_core.ingest.inputs import memory_source, named_listing
 from lmspace_core.ingest.loaders import decode_text
 from lmspace_core.ingest.sources import IngestLimits, SourceFile, folder_sources, language_for
 from lmspace_core.research.plan import FileSelection
-from lmspace_core.stores.base import BlobStore
+from lmspace_core.stores.base import BlobPlacement, BlobStore
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,11 @@ class Codebase:
         raise NotFoundError(f"{path} is neither a folder nor a .zip archive.")
 
     @classmethod
-    def from_documents(cls, name: str, documents: Sequence[Document], blobs: BlobStore, scope: Scope) -> Codebase:
+    def from_documents(cls, name: str, documents: Sequence[Document], blobs: BlobStore) -> Codebase:
         """Ingested documents read back from the blob store, under their names in the space."""
         by_source = {doc.source: doc for doc in documents}
         files = [CodeFile(doc.source, doc.size_bytes, language_for(doc.source)) for doc in documents]
-        return cls(name, files, lambda path: blobs.get(scope, by_source[path].content_hash))
+        return cls(name, files, lambda path: blobs.get(BlobPlacement.of(by_source[path])))
 
 
 def describe(codebase: Codebase, max_paths: int = 200) -> str:

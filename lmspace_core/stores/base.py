@@ -7,7 +7,7 @@ by accident, and the Azure implementation maps the enterprise to a Cosmos DB par
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -101,9 +101,12 @@ class KnowledgeStore(Protocol):
 
     def delete_document(self, scope: Scope, document_id: str) -> Document: ...
 
-    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool: ...
-
     def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]: ...
+
+    def list_chunk_vectors(self, scope: Scope, document_id: str | None = None) -> tuple[list[Chunk], np.ndarray]:
+        """The chunks as `list_chunks` lists them, with their stored vectors (row i is chunk i's): what a copy of the
+        space to another store takes along instead of embedding again."""
+        ...
 
     def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]: ...
 
@@ -144,16 +147,73 @@ class HybridSearch(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BlobPlacement:
+    """A document's raw file as a blob store needs to know it: whose it is, what it is, and what it contains.
+
+    Azure names the blob from it (`{enterprise}/docs/{yyyy}/{document}/{name}`, code under
+    `{enterprise}/code/{space}/{codebase}/{path}`) and labels it with the hash, space, document and uploader; the
+    embedded store keeps `<enterprise>/<space>/<document>/<hash>` on disk. An ingest builds one before the document
+    is written (its id is known by then, see `domain.document_id`); readers build one with `of(document)`.
+    """
+
+    scope: Scope
+    document_id: str
+    source: str  # the document's name in the space; `codebase/path` for a file of a codebase
+    content_hash: str
+    uploaded_year: int  # the year the document was first added: a replaced file keeps its name
+    codebase: str | None = None
+    uploader: str = ""  # who ingested it; a label only, not part of the name
+
+    @classmethod
+    def of(cls, document: Document, uploader: str = "") -> BlobPlacement:
+        """Where `document`'s current raw file is."""
+        return cls(Scope(document.enterprise_id, document.space_id), document.id, document.source,
+                   document.content_hash, document.created_at.year, document.codebase, uploader)
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A file a blob store holds, as `lmspace doctor` sees it: what it says it belongs to.
+
+    `document_id` is None for a raw file in the old content-addressed layout (shared by every document of the space
+    with that content), `content_hash` is None for a temporary file of an unfinished write.
+    """
+
+    name: str  # a path or blob name, as shown to a person
+    scope: Scope
+    document_id: str | None
+    content_hash: str | None
+    modified: float  # seconds since the epoch
+
+
 class BlobStore(Protocol):
-    """Raw bytes of ingested sources, addressed by their content hash within a space."""
+    """Raw bytes of ingested sources: one raw file per document, named after the document."""
 
-    def put(self, scope: Scope, content_hash: str, data: bytes) -> None: ...
+    def put(self, placement: BlobPlacement, data: bytes | Iterable[bytes]) -> None:
+        """Store a document's raw file (bytes, or pieces read from a stream); nothing is sent when that name already
+        holds this content hash."""
+        ...
 
-    def get(self, scope: Scope, content_hash: str) -> bytes: ...
+    def get(self, placement: BlobPlacement) -> bytes: ...
 
-    def delete(self, scope: Scope, content_hash: str) -> None: ...
+    def stream(self, placement: BlobPlacement) -> Iterator[bytes]:
+        """The raw file in pieces, for copying it without holding it whole; raises `NotFoundError` at once."""
+        ...
+
+    def delete(self, placement: BlobPlacement) -> None:
+        """Remove the document's raw file if it still holds `placement.content_hash` (a newer upload stays)."""
+        ...
 
     def delete_space(self, scope: Scope) -> None: ...
+
+    def inventory(self) -> Iterator[StoredBlob]:
+        """Every file held, of every enterprise and space (what `lmspace doctor` checks against the documents)."""
+        ...
+
+    def remove(self, blob: StoredBlob) -> None:
+        """Remove one file `inventory` listed, whatever it is."""
+        ...
 
 
 class JobStore(Protocol):

@@ -55,7 +55,7 @@ class CodebaseResearcher:
         documents = [doc for doc in self.workspace.documents(space) if doc.doc_type == "code"]
         if not documents:
             raise NotFoundError(f"Space '{space.name}' holds no code; ingest a codebase folder or .zip into it first.")
-        return Codebase.from_documents(space.name, documents, self.workspace.blobs, space.scope)
+        return Codebase.from_documents(space.name, documents, self.workspace.blobs)
 
     def plan(self, task: str, codebase: Codebase, space: Space | None = None) -> ResearchPlan:
         """A plan from the configured model (with the planner compiled for `space`, if any), or from the built-in

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmspace_core.config import AzureStoreSettings
-from lmspace_core.domain import Scope
 from lmspace_core.stores.azure.blobs import AzureBlobStore
 from lmspace_core.stores.azure.clients import build_clients
 from lmspace_core.stores.azure.cosmos_store import CosmosKnowledgeStore
@@ -35,7 +34,7 @@ def probe_azure_stores(settings: AzureStoreSettings, data_dir: Path, enterprise_
     """One request to each service (containers and tables are created if missing); a sentence for the checks."""
     store, blobs, jobs = build_azure_stores(settings, data_dir)
     spaces = store.list_spaces(enterprise_id)
-    blobs.delete_space(Scope(enterprise_id, "-probe-"))  # lists a prefix nobody uses
+    blobs.probe()
     jobs.list_jobs(enterprise_id, limit=1)
     return (f"Cosmos DB {settings.cosmos_endpoint} (database {settings.cosmos_database}, {len(spaces)} space(s) "
             f"in '{enterprise_id}'), blob container {settings.blob_container}, table {settings.jobs_table}")

@@ -15,7 +15,6 @@ chunk's version: a write interrupted half-way is invisible until it is retried.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from lmspace_core.domain import (
     SearchFilter,
     Space,
     SpaceStats,
+    document_id,
 )
 from lmspace_core.errors import AlreadyExistsError, BackendError, LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import azure_call
@@ -53,11 +53,6 @@ _cosmos = azure_call("Cosmos DB")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def document_id(space_id: str, source: str) -> str:
-    """Fixed per (space, source): re-adding a source after a failed or retried write lands on the same item."""
-    return hashlib.sha256(f"{space_id}\0{source}".encode()).hexdigest()[:16]
 
 
 def _chunk_id(doc_id: str, version: int, ordinal: int) -> str:
@@ -343,12 +338,6 @@ class CosmosKnowledgeStore:
         return [_document(item) for item in self._documents(scope, search_filter)]
 
     @_cosmos
-    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
-        found = self._documents(scope, extra=" AND c.content_hash = @hash",
-                                extra_params=[{"name": "@hash", "value": content_hash}])
-        return bool(found)
-
-    @_cosmos
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
         """Each document is written atomically on its own (see the module docstring), in the order given."""
         space = self._space_item(scope)
@@ -483,6 +472,12 @@ class CosmosKnowledgeStore:
     @_cosmos
     def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]:
         return [_chunk(item) for item in self._chunk_items(scope, document_id)]
+
+    @_cosmos
+    def list_chunk_vectors(self, scope: Scope, document_id: str | None = None) -> tuple[list[Chunk], np.ndarray]:
+        items = self._chunk_items(scope, document_id)
+        vectors = np.asarray([item["embedding"] for item in items], dtype=np.float32)
+        return [_chunk(item) for item in items], vectors.reshape(len(items), self._space_item(scope)["dimension"])
 
     @_cosmos
     def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 from lmspace_core.domain import Document, Outcome, Scope, SearchFilter, Space, SpaceStats
 from lmspace_core.stores.azure.boundary import ServiceUnreachableError
 from lmspace_core.stores.azure.cosmos_store import document_id
-from lmspace_core.stores.base import DocumentDraft, StoredDocument
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft, StoredDocument
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,
@@ -199,11 +199,6 @@ class ResilientKnowledgeStore:
         key = f"docs:{scope.enterprise_id}:{scope.space_id}:{search_filter.doc_types}:{search_filter.tags}"
         return self._read(key, lambda: self._inner.list_documents(scope, search_filter))
 
-    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
-        # Offline, assume it is: keeping a raw file too long is harmless, deleting one still used is not.
-        return self._read(f"hash:{scope.enterprise_id}:{scope.space_id}:{content_hash}",
-                          lambda: self._inner.content_hash_in_use(scope, content_hash), lambda: True)
-
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
         def queued() -> list[StoredDocument]:
             results = []
@@ -241,10 +236,16 @@ class ResilientBlobStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)  # get, delete_space, container(): Azure must answer
 
-    def put(self, scope: Scope, content_hash: str, data: bytes) -> None:
-        self._outbox.write("blobs", "put", f"{scope.enterprise_id}/{scope.space_id}: upload {content_hash[:12]}",
-                           (scope, content_hash, data), lambda: None)
+    def put(self, placement: BlobPlacement, data: bytes | Iterable[bytes]) -> None:
+        if not isinstance(data, bytes):  # a stream being copied cannot wait in the outbox: it fails instead
+            return self._inner.put(placement, data)
+        self._outbox.write("blobs", "put", f"{_where(placement)}: upload {placement.source}", (placement, data),
+                           lambda: None)
 
-    def delete(self, scope: Scope, content_hash: str) -> None:
-        self._outbox.write("blobs", "delete", f"{scope.enterprise_id}/{scope.space_id}: delete {content_hash[:12]}",
-                           (scope, content_hash), lambda: None)
+    def delete(self, placement: BlobPlacement) -> None:
+        self._outbox.write("blobs", "delete", f"{_where(placement)}: delete {placement.source}", (placement,),
+                           lambda: None)
+
+
+def _where(placement: BlobPlacement) -> str:
+    return f"{placement.scope.enterprise_id}/{placement.scope.space_id}"

@@ -39,6 +39,7 @@ from lmspace_core.domain import (
     Space,
     SpaceStats,
 )
+from lmspace_core.domain import document_id as new_document_id
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 from lmspace_core.stores.local.approximate import (
@@ -234,19 +235,6 @@ class LocalKnowledgeStore:
             counts.append(VectorCount(Scope(row["enterprise_id"], row["id"]), row["name"], row["vector_count"], stored,
                                       problem))
         return counts
-
-    def documents_by_hash(self) -> dict[Scope, dict[str, str]]:
-        """For every space of every enterprise: each content hash its documents refer to, with one such source.
-
-        A document's raw file is the blob of its content hash; this is what `lmspace doctor` checks blobs against.
-        """
-        with self._db.read() as connection:
-            spaces = connection.execute("SELECT enterprise_id, id FROM spaces").fetchall()
-            documents = connection.execute("SELECT enterprise_id, space_id, content_hash, source FROM documents")
-            referenced: dict[Scope, dict[str, str]] = {Scope(*row): {} for row in spaces}
-            for enterprise_id, space_id, content_hash, source in documents.fetchall():
-                referenced[Scope(enterprise_id, space_id)].setdefault(content_hash, source)
-        return referenced
 
     def _rewrite_vectors(
         self, connection: sqlite3.Connection, scope: Scope, row_keys: Sequence[int], vectors: np.ndarray
@@ -450,7 +438,7 @@ class LocalKnowledgeStore:
                  now, metadata, document_id),
             )
         else:
-            document_id, version, outcome = uuid.uuid4().hex[:16], 1, Outcome.ADDED
+            document_id, version, outcome = new_document_id(scope.space_id, draft.source), 1, Outcome.ADDED
             connection.execute(
                 "INSERT INTO documents (id, enterprise_id, space_id, source, title, doc_type, tags, content_hash, "
                 "size_bytes, version, codebase, created_at, updated_at, metadata) "
@@ -524,13 +512,6 @@ class LocalKnowledgeStore:
         )
         return space["vector_file"]
 
-    def content_hash_in_use(self, scope: Scope, content_hash: str) -> bool:
-        row = self._db.fetch_one(
-            "SELECT 1 FROM documents WHERE enterprise_id = ? AND space_id = ? AND content_hash = ? LIMIT 1",
-            (scope.enterprise_id, scope.space_id, content_hash),
-        )
-        return row is not None
-
     def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]:
         query = f"SELECT {_CHUNK_COLUMNS} FROM chunks c WHERE c.enterprise_id = ? AND c.space_id = ?"
         params: list = [scope.enterprise_id, scope.space_id]
@@ -539,6 +520,19 @@ class LocalKnowledgeStore:
             params.append(document_id)
         rows = self._db.fetch_all(query + " ORDER BY c.document_id, c.ordinal", params)
         return [_chunk(row) for row in rows]
+
+    def list_chunk_vectors(self, scope: Scope, document_id: str | None = None) -> tuple[list[Chunk], np.ndarray]:
+        query = f"SELECT c.vector_row, {_CHUNK_COLUMNS} FROM chunks c WHERE c.enterprise_id = ? AND c.space_id = ?"
+        params: list = [scope.enterprise_id, scope.space_id]
+        if document_id is not None:
+            query += " AND c.document_id = ?"
+            params.append(document_id)
+        with self._db.read() as connection:
+            space = self._space_row(connection, scope)
+            rows = [tuple(row) for row in connection.execute(query + " ORDER BY c.document_id, c.ordinal", params)]
+            matrix = self._intact_vector_file(space).matrix(space["vector_count"])
+            vectors = np.array(matrix[np.asarray([row[0] for row in rows], dtype=np.int64)], dtype=np.float32)
+        return [_chunk(row[1:]) for row in rows], vectors.reshape(len(rows), space["dimension"])
 
     def changes(self, scope: Scope, after_sequence: int = 0) -> list[DocumentChange]:
         rows = self._db.fetch_all(
