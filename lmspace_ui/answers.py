@@ -36,7 +36,7 @@ def no_model_notice() -> None:
         "quoted and cited, not written text.",
         icon=":material/format_quote:",
     )
-    st.page_link("views/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
+    st.page_link("pages/settings.py", label="Configure a language model in Settings", icon=":material/settings:")
 
 
 def compiled_program_notice(workspace: Workspace, space: Space) -> None:

@@ -29,7 +29,7 @@ def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_p
     spaces = workspace.list_spaces()
     if not spaces:
         st.info("There are no spaces yet. Create one on the Spaces page or upload files on the Upload page.")
-        st.page_link("views/spaces.py", label="Create a space", icon=":material/add:")
+        st.page_link("pages/spaces.py", label="Create a space", icon=":material/add:")
         return None
     names = [space.name for space in spaces]
     if st.session_state.get(key) not in names:

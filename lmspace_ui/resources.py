@@ -51,7 +51,7 @@ def workspace_or_stop() -> Workspace:
         return get_workspace()
     except LMSpaceError as error:
         st.error(f"LMSpace cannot start with this configuration:\n\n{error}")
-        st.page_link("views/settings.py", label="Open Settings", icon=":material/settings:")
+        st.page_link("pages/settings.py", label="Open Settings", icon=":material/settings:")
         st.stop()
 
 

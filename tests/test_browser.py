@@ -100,6 +100,8 @@ def upload_and_ask(dashboard: str, browser, tmp_path: Path) -> None:
 
 PAGES = (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"), ("research", "Research"),
          ("sync_jobs", "Sync Jobs"), ("settings", "Settings"))
+LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")  # what the dashboard may request
+MENU = ["Home", "Spaces", "Upload", "Chat", "Research", "Sync Jobs", "Settings"]
 
 
 def test_every_page_opens_without_an_error(dashboard, browser):
@@ -111,12 +113,46 @@ def test_every_page_opens_without_an_error(dashboard, browser):
     page.close()
 
 
+def requests_outside(page) -> list[str]:
+    """The addresses beyond this machine that `page` requests from now on (the list grows while it is used)."""
+    outside = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(LOCAL) else None)
+    return outside
+
+
+def sidebar_menu(page) -> list[str]:
+    """The labels of the sidebar's page links, or a failure when Streamlit's own page list is in the sidebar too."""
+    links = page.locator("[data-testid=stSidebar] [data-testid=stPageLink]")
+    links.nth(len(MENU) - 1).wait_for(timeout=10_000)  # the sidebar can draw a moment after the page's heading
+    assert page.locator("[data-testid=stSidebarNav]").count() == 0, "Streamlit's page list is shown"
+    return [text.split("\n")[-1] for text in links.all_inner_texts()]  # the label follows the icon's name
+
+
+def test_every_deep_link_shows_only_the_apps_own_menu(browser, tmp_path: Path):
+    """A fresh server whose first visits are deep links runs `pages/<page>.py` without Home.py (Streamlit's legacy
+    mode for a `pages/` folder): each page still shows the app's menu, once, no menu listing the files, and asks
+    nothing from outside the machine."""
+    deep_links = [(path, heading) for path, heading in PAGES if path]
+    with dashboard_server(tmp_path) as url:
+        page = browser.new_page()
+        outside = requests_outside(page)
+        page.goto(f"{url}/chat")
+        page.locator("[data-testid=stSidebar]").get_by_role("link", name="Settings").click()  # a menu link works
+        page.get_by_role("heading", name="Settings", exact=True).first.wait_for(timeout=30_000)
+        for path, heading in [*deep_links, PAGES[0], *deep_links]:  # legacy mode until Home.py runs, then not
+            page.goto(f"{url}/{path}")
+            page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
+            settle(page)
+            assert sidebar_menu(page) == MENU, path
+            assert page.locator("[data-testid=stException]").count() == 0, path
+        page.close()
+    assert outside == []
+
+
 def test_no_page_requests_anything_outside_the_machine(dashboard, browser):
     """The dashboard works offline: favicon, fonts and icons are served by the dashboard itself."""
-    outside = []
     page = browser.new_page()
-    page.on("request", lambda request: outside.append(request.url)
-            if not request.url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")) else None)
+    outside = requests_outside(page)
     for path, heading in PAGES:
         page.goto(f"{dashboard}/{path}")
         page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)

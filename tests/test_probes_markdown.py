@@ -50,10 +50,10 @@ def markdown_strings(at: AppTest) -> list[str]:
     return [element.value for element in elements] + [expander.label for expander in at.expander]
 
 
-@pytest.mark.parametrize("page", ["views/chat.py", "views/spaces.py"])
+@pytest.mark.parametrize("page", ["pages/chat.py", "pages/spaces.py"])
 def test_no_page_renders_an_image_or_link_from_user_or_model_text(hostile_space, page):
     at = AppTest.from_file(APP, default_timeout=60).run().switch_page(page).run()
-    if page == "views/chat.py":
+    if page == "pages/chat.py":
         at.chat_input[0].set_value(f"How long? {EXFILTRATE}").run()
     assert not at.exception
     strings = markdown_strings(at)

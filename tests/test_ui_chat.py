@@ -35,7 +35,7 @@ def policies(app_workspace):
 
 def open_chat() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
-    return at.switch_page("views/chat.py").run()
+    return at.switch_page("pages/chat.py").run()
 
 
 def ask(at: AppTest, question: str = QUESTION) -> AppTest:

@@ -20,7 +20,7 @@ def populated(app_workspace):
 
 def render(page: str) -> AppTest:
     at = AppTest.from_file(APP).run(timeout=30)
-    return at.switch_page(f"views/{page}.py").run(timeout=30)
+    return at.switch_page(f"pages/{page}.py").run(timeout=30)
 
 
 @pytest.mark.parametrize("page", PAGES)

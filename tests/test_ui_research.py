@@ -17,7 +17,7 @@ CODE = {
 
 def open_research() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
-    return at.switch_page("views/research.py").run(timeout=30)
+    return at.switch_page("pages/research.py").run(timeout=30)
 
 
 def zipped(files: dict[str, str]) -> bytes:
@@ -114,7 +114,7 @@ def test_a_zipped_folder_has_the_same_file_names_on_upload_and_in_research(app_w
                       "requests/models.py": 'class Request:\n    def send(self):\n        print("sent")\n'})
     app_workspace.create_space("lib")
     at = AppTest.from_file(APP, default_timeout=30).run()
-    at = at.switch_page("views/upload.py").run()
+    at = at.switch_page("pages/upload.py").run()
     at.file_uploader[0].set_value(("requests.zip", archive, "application/zip"))
     next(button for button in at.button if button.label == "Ingest").click().run()
     [job] = app_workspace.job_store.list_jobs(app_workspace.enterprise_id, kind="ingest")

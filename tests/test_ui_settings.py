@@ -40,7 +40,7 @@ def configured(tmp_path: Path, monkeypatch):
 
 def open_settings() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
-    return at.switch_page("views/settings.py").run()
+    return at.switch_page("pages/settings.py").run()
 
 
 def press_check(at: AppTest) -> AppTest:

@@ -18,7 +18,7 @@ ONBOARDING = "# Onboarding\n\nNew staff receive a laptop on their first day.\n"
 
 def open_spaces_page() -> AppTest:
     at = AppTest.from_file(APP).run(timeout=30)
-    return at.switch_page("views/spaces.py").run(timeout=30)
+    return at.switch_page("pages/spaces.py").run(timeout=30)
 
 
 def click(at: AppTest, label: str) -> AppTest:

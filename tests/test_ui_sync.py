@@ -38,7 +38,7 @@ def finished_job(manager: SyncManager, space, status=SyncStatus.SUCCEEDED):
 
 def render() -> AppTest:
     at = AppTest.from_file(APP).run(timeout=30)
-    return at.switch_page("views/sync_jobs.py").run(timeout=30)
+    return at.switch_page("pages/sync_jobs.py").run(timeout=30)
 
 
 def test_the_plan_shows_what_changed_and_a_too_small_dataset_is_refused_with_reasons(synced):

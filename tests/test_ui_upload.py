@@ -16,7 +16,7 @@ LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
 
 def open_upload() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30).run()
-    return at.switch_page("views/upload.py").run()
+    return at.switch_page("pages/upload.py").run()
 
 
 def click_ingest(at: AppTest) -> AppTest:
@@ -112,8 +112,8 @@ def test_a_job_started_before_leaving_the_page_is_shown_on_return(app_workspace)
     at.file_uploader[0].set_value(("leave.md", LEAVE, "text/markdown"))
     click_ingest(at)
     job = finish(app_workspace, only_job(app_workspace))
-    at.switch_page("views/home.py").run()
-    at.switch_page("views/upload.py").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/upload.py").run()
     assert job.status is JobStatus.SUCCEEDED
     assert any(job.title in read(markdown.value) for markdown in at.markdown)
     assert report_rows(at) == {"leave.md": "added"}

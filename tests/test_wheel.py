@@ -19,6 +19,7 @@ import pytest
 
 from lmspace_ui.launch import free_port
 from tests.conftest import skip_unless_installed
+from tests.test_browser import MENU, browser, settle, sidebar_menu  # noqa: F401  (browser: the Chromium fixture)
 
 ROOT = Path(__file__).parent.parent
 PYODIDE = ROOT / "node_modules" / "pyodide"
@@ -80,7 +81,7 @@ def test_every_cli_command_works_from_the_wheel(installed, outside):
     assert lmspace(installed, outside, "spaces", "delete", "docs", "--yes").returncode == 0
 
 
-def test_the_dashboard_starts_from_the_wheel(installed, outside):
+def test_the_dashboard_starts_from_the_wheel_and_serves_its_pages(installed, outside, browser):
     folder, env = outside
     port = free_port()
     server = subprocess.Popen([str(installed / "lmspace"), "ui", "--port", str(port)], cwd=folder, env=env,
@@ -95,8 +96,12 @@ def test_the_dashboard_starts_from_the_wheel(installed, outside):
             except OSError:
                 assert time.monotonic() < deadline, "the installed dashboard did not start"
                 time.sleep(0.5)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
-            assert page.status == 200
+        page = browser.new_page()  # a deep link as the server's first visit: the page runs without Home.py
+        page.goto(f"http://127.0.0.1:{port}/sync_jobs")
+        page.get_by_role("heading", name="Sync Jobs", exact=True).first.wait_for(timeout=60_000)
+        settle(page)
+        assert sidebar_menu(page) == MENU
+        page.close()
     finally:
         server.terminate()
         server.wait(timeout=30)

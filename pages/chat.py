@@ -16,8 +16,11 @@ from lmspace_ui.answers import (
 )
 from lmspace_ui.chat_history import conversation_picker, conversation_store, open_conversation
 from lmspace_ui.components import reported_errors, space_picker
+from lmspace_ui.frame import frame
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
+
+frame()
 
 st.title("Chat")
 workspace = workspace_or_stop()
@@ -39,7 +42,7 @@ for number, earlier in enumerate(answers):
 
 if empty:
     st.info(f"The space {plain(space.name)} has no documents yet: upload some, then ask.", icon=":material/info:")
-    st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
+    st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload:")
 elif question:
     with st.chat_message("user"):
         st.markdown(plain(question))

@@ -6,9 +6,12 @@ import streamlit as st
 
 from lmspace_core.research.plan import ResearchPlan
 from lmspace_ui.components import reported_errors, space_picker
+from lmspace_ui.frame import frame
 from lmspace_ui.job_monitor import job_list
 from lmspace_ui.research_view import render_research_result, space_file_lines
 from lmspace_ui.resources import workspace_or_stop
+
+frame()
 
 PLAN = "research_plan"  # session_state: the plan JSON the user may edit, and what it was planned for
 

@@ -4,8 +4,11 @@ import streamlit as st
 
 from lmspace_core.errors import LMSpaceError
 from lmspace_ui.components import space_picker
+from lmspace_ui.frame import frame
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.sync_view import job_view, jobs_table, models_panel, plan_panel, sync_manager
+
+frame()
 
 st.title("Sync Jobs")
 st.caption("What changed in a space since its last sync becomes a checked fine-tuning dataset and a job on this "

@@ -11,9 +11,12 @@ import streamlit as st
 from lmspace_core.domain import Job, Space
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
+from lmspace_ui.frame import frame
 from lmspace_ui.job_monitor import job_list
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
+
+frame()
 
 RECENT_JOBS = 10
 NEW_SPACE_TOGGLE = "upload_new_space"

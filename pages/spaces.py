@@ -20,8 +20,11 @@ from lmspace_ui.documents import (
     original_download,
     spaces_table,
 )
+from lmspace_ui.frame import frame
 from lmspace_ui.resources import workspace_or_stop
 from lmspace_ui.text import plain
+
+frame()
 
 PICKER = "spaces_page_space"  # this page's own picker key, so a new space can be selected before the picker renders
 NOTICE = "spaces_page_notice"  # a success message that must outlive the rerun that follows a change
@@ -58,7 +61,7 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
     everything = workspace.documents(space)
     if not everything:
         st.info("This space has no documents yet.")
-        st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
+        st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload:")
         return
     query = document_query(everything, key=f"documents_{space.id}")
     shown = matching_name(workspace.documents(space, query.search_filter), query.name)

@@ -9,7 +9,10 @@ from lmspace_core.diagnostics import ServiceCheck, check_services
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.lm import describe_lm
 from lmspace_ui.components import reported_errors
+from lmspace_ui.frame import frame
 from lmspace_ui.resources import current_settings, get_workspace
+
+frame()
 
 MODEL_GUIDES = {
     "Azure OpenAI": (

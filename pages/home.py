@@ -16,8 +16,11 @@ from lmspace_core.samples import SAMPLE_DESCRIPTION, SAMPLE_INSTRUCTIONS, SAMPLE
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors
 from lmspace_ui.documents import spaces_table
+from lmspace_ui.frame import frame
 from lmspace_ui.job_monitor import job_monitor
 from lmspace_ui.resources import workspace_or_stop
+
+frame()
 
 SAMPLE_JOB = "home_sample_job"  # session_state: the id of the sample ingest started from this session
 
@@ -42,14 +45,14 @@ def next_step(summaries: list[SpaceSummary]) -> None:
     st.subheader("Next step")
     if not summaries:
         st.info("Create a space and upload documents into it, or try the sample space below.")
-        st.page_link("views/spaces.py", label="Create a space", icon=":material/add:")
-        st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
+        st.page_link("pages/spaces.py", label="Create a space", icon=":material/add:")
+        st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload:")
     elif not any(summary.documents for summary in summaries):
         st.info("Your spaces are empty: upload documents, a zipped codebase or pasted text.")
-        st.page_link("views/upload.py", label="Upload documents", icon=":material/upload:")
+        st.page_link("pages/upload.py", label="Upload documents", icon=":material/upload:")
     else:
         st.info("Ask a question over a space; answers cite the passages they come from.")
-        st.page_link("views/chat.py", label="Open Chat", icon=":material/chat:")
+        st.page_link("pages/chat.py", label="Open Chat", icon=":material/chat:")
 
 
 def create_sample_space(workspace: Workspace) -> None:
@@ -76,7 +79,7 @@ def sample_section(workspace: Workspace, spaces: list[Space]) -> None:
     latest = workspace.recent_jobs(sample, "ingest", limit=1)
     if latest and (not latest[0].status.finished or latest[0].id == st.session_state.get(SAMPLE_JOB)):
         job_monitor(workspace.job_store, latest[0])
-    st.page_link("views/chat.py", label=f"Ask the {SAMPLE_SPACE} space", icon=":material/chat:")
+    st.page_link("pages/chat.py", label=f"Ask the {SAMPLE_SPACE} space", icon=":material/chat:")
 
 
 st.title("LMSpace")
