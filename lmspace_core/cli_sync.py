@@ -7,6 +7,8 @@ command; a local one is marked interrupted.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _
 from lmspace_core.errors import NotFoundError
 from lmspace_core.sync.dataset import check_dataset
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
-from lmspace_core.sync.model import Metric, SyncEvent, SyncJob
+from lmspace_core.sync.model import Metric, SyncEvent, SyncJob, SyncKind
 
 sync_app = typer.Typer(help="Sync a space's knowledge to a model: plan, start, watch, activate, roll back.",
                        no_args_is_help=True)
@@ -106,13 +108,20 @@ def plan(
 def start(
     space: SpaceArg,
     backend: Annotated[str | None, typer.Option("--backend", help="local, azure_openai or azure_ml.")] = None,
+    kind: Annotated[SyncKind, typer.Option("--kind", help="model: fine-tune a model on the space's delta; prompt: "
+                                           "compile the space's answering program on its examples with the "
+                                           "configured language model (DSPy).")] = SyncKind.MODEL,
     force: Annotated[bool, typer.Option("--force", help="Activate the new model even if it scores worse.")] = False,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Print events and metrics live.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Build, check and upload the space's delta, run the job on the backend, and wait until it ends."""
-    with _manager(resume=True) as manager:
-        job = manager.sync_to_llm(space=space, backend=backend, force=force)
+    """Build, check and upload the space's delta, run the job on the backend, and wait until it ends (`--kind
+    prompt`: optimise the space's prompts instead)."""
+    # DSPy's optimisers print their progress: keep stdout for the JSON alone.
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with _manager(resume=True) as manager, quiet:
+        job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False if follow else None,
+                                  kind=kind)
         if follow and not as_json:
             job = _follow(manager, job)
         job = manager.wait(job.id)

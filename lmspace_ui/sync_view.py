@@ -13,7 +13,7 @@ import streamlit as st
 from lmspace_core.domain import Space
 from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager
-from lmspace_core.sync.model import DatasetFormat, Split, SyncJob, SyncStatus
+from lmspace_core.sync.model import DatasetFormat, Split, SyncJob, SyncKind, SyncStatus
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import reported_errors
@@ -21,6 +21,7 @@ from lmspace_ui.components import reported_errors
 POLL_SECONDS = 1
 SELECTED_JOB = "sync_selected_job"  # session_state: the job id shown in the live view
 PREVIEW_ROWS = 20
+_KINDS = {SyncKind.MODEL: "Fine-tune a model on what changed", SyncKind.PROMPT: "Optimise the prompts (DSPy)"}
 _TIMELINE = (SyncStatus.CREATED, SyncStatus.VALIDATING, SyncStatus.QUEUED, SyncStatus.RUNNING)
 _ICONS = {
     SyncStatus.CREATED: ":material/add_circle:", SyncStatus.VALIDATING: ":material/rule:",
@@ -52,15 +53,22 @@ def plan_panel(manager: SyncManager, space: Space) -> None:
         with st.expander(f"{len(delta.items)} documents since the last sync"):
             st.dataframe(pd.DataFrame([{"Document": i.source, "Change": i.change.value, "Version": i.version}
                                        for i in delta.items]), hide_index=True, width="stretch")
-    backends = ["local", "azure_openai", "azure_ml"]
+    kind = st.radio("Sync", list(SyncKind), format_func=_KINDS.get, horizontal=True, key="sync_kind")
     left, right = st.columns([2, 1])
-    backend = left.selectbox("Backend", backends, index=backends.index(manager.settings.sync.backend))
+    backend = None
+    if kind == SyncKind.MODEL:
+        backends = ["local", "azure_openai", "azure_ml"]
+        backend = left.selectbox("Backend", backends, index=backends.index(manager.settings.sync.backend))
+    else:
+        left.caption("Compiles the space's answering program on its examples (`lmspace examples`, thumbs-up in Chat) "
+                     "with the configured language model, on this machine.")
     force = right.checkbox("Activate even if not better", help="Skip the evaluation gate for this job.")
-    if st.button("Start sync", type="primary", icon=":material/sync:", disabled=delta.is_empty):
+    idle = kind == SyncKind.MODEL and delta.is_empty
+    if st.button("Start sync", type="primary", icon=":material/sync:", disabled=idle):
         with reported_errors():
-            job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False)
+            job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False, kind=kind)
             st.session_state[SELECTED_JOB] = job.id
-    if delta.is_empty:
+    if idle:
         st.caption("Nothing changed since the last successful sync.")
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +18,7 @@ from lmspace_core.sync.structure import passage_text
 from lmspace_core.sync.tuned import is_tuned
 from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
+from tests.killed_jobs import after_restart, kill_when_it_prints
 from tests.sync_data import ROUTES, routing_examples
 
 SETTINGS = """sync:
@@ -111,21 +108,7 @@ def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: 
         print(job.id, flush=True)
         time.sleep(600)
     """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).parent.parent)
-    job_id = child.stdout.readline().strip()
-    assert job_id, "the child process did not reach a training step"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=30)
-
-    workspace = Workspace(load_config(config, env={}))
-    manager = SyncManager(workspace)
-    try:
-        job = manager.job(job_id)
-        assert job.status is SyncStatus.INTERRUPTED and "stopped before it finished" in job.error
-        assert manager.metrics(job_id), "it was killed while training"
-        assert manager.events(job_id)[-1].status is SyncStatus.INTERRUPTED
-    finally:
-        manager.close()
-        workspace.close()
-
+    job, events, metrics = after_restart(config, kill_when_it_prints(script))
+    assert job.status is SyncStatus.INTERRUPTED and "stopped before it finished" in job.error
+    assert metrics, "it was killed while training"
+    assert events[-1].status is SyncStatus.INTERRUPTED

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lmspace_core.sync.manager import SyncManager
-from lmspace_core.sync.model import Metric, SyncStatus
+from lmspace_core.sync.model import Metric, SyncKind, SyncStatus
 from tests.conftest import APP
 from tests.test_sync_plan import POLICY, put
 
@@ -107,3 +109,39 @@ def test_a_workspace_whose_sync_state_cannot_open_shows_the_reason_not_a_traceba
     at = render()
     assert not at.exception
     assert "embedded store only" in at.error[0].value
+
+
+def test_the_page_starts_a_prompt_sync_and_shows_its_trials(app_workspace):
+    from tests.test_optimize import EXAMPLES, space_with
+    from tests.test_sync_prompt import trained_lm
+
+    space = space_with(app_workspace, "policies", EXAMPLES)
+    app_workspace.use_lm(trained_lm(app_workspace, space))
+    at = render()
+    at.radio(key="sync_kind").set_value(SyncKind.PROMPT).run(timeout=30)
+    assert not any(box.label == "Backend" for box in at.selectbox)
+    next(b for b in at.button if b.label == "Start sync").click().run(timeout=30)
+    assert not at.exception and not at.error
+    manager = SyncManager(app_workspace, resume=False)
+    try:
+        [job] = manager.jobs(space)
+        deadline = time.monotonic() + 60  # the page's own manager runs the job
+        while not (job := manager.job(job.id)).status.finished and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job.status is SyncStatus.SUCCEEDED, job.error
+    finally:
+        manager.close()
+    at.run(timeout=30)
+    table = next(d.value for d in at.dataframe if "Job" in d.value)
+    assert table["Backend"].tolist() == ["prompt"] and table["Score after"].tolist() == ["1.000"]
+    assert at.get("plotly_chart"), "the trials' scores are drawn"
+    assert any("Active model" in md.value and "version" in md.value for md in at.markdown)
+
+
+def test_a_prompt_sync_without_a_language_model_shows_why_it_is_refused(app_workspace):
+    app_workspace.create_space("travel")
+    at = render()
+    at.radio(key="sync_kind").set_value(SyncKind.PROMPT).run(timeout=30)
+    next(b for b in at.button if b.label == "Start sync").click().run(timeout=30)
+    assert not at.exception
+    assert "needs a language model" in at.error[0].value

@@ -79,7 +79,8 @@ class BaseAgent(dspy.Module):
     ) -> SyncJob:
         """Fine-tune a model on what changed in the space (default space) since its last sync; return the job.
 
-        Runs on `sync.backend` (options: `backend`, `force`, see `SyncManager.sync_to_llm`). A dataset that fails
+        Runs on `sync.backend` (options: `backend`, `force`, `kind="prompt"` to optimise the space's prompts with
+        the configured language model instead; see `SyncManager.sync_to_llm`). A dataset that fails
         its checks raises `DatasetRejectedError` before anything is uploaded. By default the call returns once the
         job has ended, as a script expects (a job still running when Python exits cannot finish: interpreter
         shutdown refuses the threads training needs); `wait=False` returns at once and the job runs on.

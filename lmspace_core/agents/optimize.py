@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
 
@@ -48,6 +48,12 @@ PASS = 0.5  # the score a bootstrapped demo must reach
 MAX_DEMOS = 4
 _ANSWER_INPUTS = ("space_instructions", "history", "passages", "question")
 Metric = Callable[[dspy.Example, dspy.Prediction], float]
+_HOW_TO_ADD = {
+    KNOWLEDGE: "lmspace examples add {space} QUESTION ANSWER`, or give a thumbs-up to good answers in the dashboard's "
+               "Chat",
+    PLANNER: "lmspace examples add-plan {space} PLAN.json` (a plan from `lmspace research {space} TASK --plan-only "
+             "--json`, corrected)",
+}
 
 
 class Optimizer(StrEnum):
@@ -70,6 +76,18 @@ class OptimizationReport:
     demos: int
     saved: bool
     message: str
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    """A program compiled on a space's training examples, and its report (not saved yet, so `saved` is False).
+
+    `learnt` is False when compiling changed nothing (no demo passed, no instruction changed).
+    """
+
+    module: dspy.Module
+    learnt: bool
+    report: OptimizationReport
 
 
 def answer_score(example: dspy.Example, prediction: dspy.Prediction, trace=None) -> float:
@@ -131,17 +149,62 @@ def optimize(
     Raises `ModelError` without a language model, `LMSpaceError` with fewer than `MIN_EXAMPLES` examples, and
     `NotFoundError` for the planner of a space that holds no code.
     """
-    prepare = {KNOWLEDGE: _knowledge_run, PLANNER: _planner_run}.get(program)
-    if prepare is None:
-        raise LMSpaceError(f"There is no program '{program}' to optimise; choose {KNOWLEDGE} or {PLANNER}.")
-    try:
-        optimizer = Optimizer(optimizer)
-    except ValueError:
-        raise LMSpaceError(f"There is no optimizer '{optimizer}'; choose auto, bootstrap or mipro.") from None
+    result = compile_program(agent, space, program, optimizer, progress)
+    report = result.report
+    saved = result.learnt and (report.score_after >= report.score_before or force)
+    if saved:
+        save_program(result.module, program_path(agent.workspace.settings.data_dir, space, program))
+    return replace(report, saved=saved,
+                   message=_outcome(space, program, result.learnt, report.score_before, report.score_after, saved))
+
+
+def compile_program(
+    agent: KnowledgeAgent,
+    space: Space,
+    program: str = KNOWLEDGE,
+    optimizer: Optimizer | str = Optimizer.AUTO,
+    progress: ProgressCallback = ignore_progress,
+    on_trial: Callable[[float], None] = lambda score: None,
+) -> CompiledProgram:
+    """Compile one of the space's programs on its training examples and score it and the program in use on the
+    held-out ones; save nothing (`optimize` and the `prompt` sync decide what to keep).
+
+    `on_trial` receives the metric's score of every trial the optimiser runs. To stop a run, raise from `on_trial`
+    or `progress` something that is not an `Exception`: DSPy's optimisers count an `Exception` raised by a metric as
+    a failed trial and go on. Raises as `optimize` does.
+    """
+    prepare = _prepare(program)
+    optimizer = _optimizer(optimizer)
     lm = _model(agent)
     with open_examples(agent.workspace.settings) as store:
         run = prepare(agent, space, store, progress)
-    return _optimize(agent, space, program, run, lm, optimizer, force, progress)
+    return _compile(space, program, run, lm, optimizer, progress, on_trial)
+
+
+def check_ready(agent: KnowledgeAgent, space: Space, program: str = KNOWLEDGE,
+                optimizer: Optimizer | str = Optimizer.AUTO) -> None:
+    """Raise what `compile_program` would raise before doing any work: no such program or optimizer, no language
+    model, too few examples (a caller that runs it later, as a job, refuses at once)."""
+    _prepare(program)
+    _optimizer(optimizer)
+    _model(agent)
+    with open_examples(agent.workspace.settings) as store:
+        count = len(store.list(space.scope) if program == KNOWLEDGE else store.list_plans(space.scope))
+    _require_enough(space, count, _HOW_TO_ADD[program])
+
+
+def _prepare(program: str) -> Callable[..., _Run]:
+    prepare = {KNOWLEDGE: _knowledge_run, PLANNER: _planner_run}.get(program)
+    if prepare is None:
+        raise LMSpaceError(f"There is no program '{program}' to optimise; choose {KNOWLEDGE} or {PLANNER}.")
+    return prepare
+
+
+def _optimizer(optimizer: Optimizer | str) -> Optimizer:
+    try:
+        return Optimizer(optimizer)
+    except ValueError:
+        raise LMSpaceError(f"There is no optimizer '{optimizer}'; choose auto, bootstrap or mipro.") from None
 
 
 @dataclass(frozen=True)
@@ -157,8 +220,7 @@ class _Run:
 
 def _knowledge_run(agent: KnowledgeAgent, space: Space, store: ExampleStore, progress: ProgressCallback) -> _Run:
     examples = store.list(space.scope)
-    _require_enough(space, len(examples), "lmspace examples add {space} QUESTION ANSWER`, or give a thumbs-up to "
-                                          "good answers in the dashboard's Chat")
+    _require_enough(space, len(examples), _HOW_TO_ADD[KNOWLEDGE])
     train, held_out = (_answer_examples(agent, space, part, progress)
                        for part in split_held_out(examples, key=lambda e: e.question))
     return _Run(agent.respond, agent.responder(space), train, held_out, answer_score)
@@ -167,8 +229,7 @@ def _knowledge_run(agent: KnowledgeAgent, space: Space, store: ExampleStore, pro
 def _planner_run(agent: KnowledgeAgent, space: Space, store: ExampleStore, progress: ProgressCallback) -> _Run:
     """Research examples planned over the space's code, described as the planner sees it."""
     examples = store.list_plans(space.scope)
-    _require_enough(space, len(examples), "lmspace examples add-plan {space} PLAN.json` (a plan from `lmspace "
-                                          "research {space} TASK --plan-only --json`, corrected)")
+    _require_enough(space, len(examples), _HOW_TO_ADD[PLANNER])
     researcher = CodebaseResearcher(agent.workspace)
     codebase, _ = researcher.codebase(space)
     description = describe(codebase)
@@ -208,31 +269,33 @@ def _answer_examples(agent: KnowledgeAgent, space: Space, examples: list[SpaceEx
     return prepared
 
 
-def _optimize(agent: KnowledgeAgent, space: Space, name: str, run: _Run, lm: dspy.BaseLM, optimizer: Optimizer,
-              force: bool, progress: ProgressCallback) -> OptimizationReport:
-    """Score the current program, compile the student, score the result, and save it if it learnt something and
-    scores as well."""
+def _compile(space: Space, name: str, run: _Run, lm: dspy.BaseLM, optimizer: Optimizer, progress: ProgressCallback,
+             on_trial: Callable[[float], None]) -> CompiledProgram:
+    """Score the current program, compile the student (reporting each trial's score), score the result."""
     if optimizer is Optimizer.AUTO:
         optimizer = Optimizer.MIPRO if len(run.train) >= MIPRO_MIN_TRAIN else Optimizer.BOOTSTRAP
+
+    def trial(example: dspy.Example, prediction: dspy.Prediction, trace=None) -> float:
+        value = run.metric(example, prediction, trace)
+        on_trial(value)
+        return value
+
     progress(Progress("score before", 0, 3))
     before = score(run.current, run.held_out, lm, run.metric)
     progress(Progress("compile", 1, 3, message=optimizer.value))
     with model_errors(), dspy.context(lm=lm):
-        teleprompter = _teleprompter(optimizer, run.metric)  # MIPROv2 reads the model from the context when built
+        teleprompter = _teleprompter(optimizer, trial)  # MIPROv2 reads the model from the context when built
         program = teleprompter.compile(run.student, trainset=run.train)
     demos = sum(len(predictor.demos) for predictor in program.predictors())
-    learnt = demos > 0 or _instructions(program) != _instructions(run.student)
     progress(Progress("score after", 2, 3))
     after = score(program, run.held_out, lm, run.metric)
     progress(Progress("score after", 3, 3, message="done"))
-    saved = learnt and (after >= before or force)
-    if saved:
-        save_program(program, program_path(agent.workspace.settings.data_dir, space, name))
-    return OptimizationReport(
+    report = OptimizationReport(
         space_id=space.id, program=name, optimizer=type(teleprompter).__name__, train_examples=len(run.train),
-        held_out_examples=len(run.held_out), score_before=before, score_after=after, demos=demos, saved=saved,
-        message=_outcome(space, name, learnt, before, after, saved),
+        held_out_examples=len(run.held_out), score_before=before, score_after=after, demos=demos, saved=False,
+        message="compiled, not saved",
     )
+    return CompiledProgram(program, demos > 0 or _instructions(program) != _instructions(run.student), report)
 
 
 def _teleprompter(optimizer: Optimizer, metric: Metric) -> BootstrapFewShot | MIPROv2:

@@ -3,7 +3,8 @@
 A compiled program is the state of a DSPy module (its demos and instructions) as DSPy's `save` writes it: JSON under
 `<data_dir>/programs/<enterprise>/<space id>/<name>.json`. The agent's own module is never changed: each use loads
 the saved state onto a copy, so one agent serves every space, each with its own program, and deleting the file
-(`lmspace optimize SPACE --reset`) brings the uncompiled program back.
+(`lmspace optimize SPACE --reset`) brings the uncompiled program back. A `prompt` sync keeps each program it compiles
+as a version under `versions/`; activating the version copies it to where the agent reads it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ def _space_folder(data_dir: Path, space: Space) -> Path:
 
 def program_path(data_dir: Path, space: Space, name: str) -> Path:
     return _space_folder(data_dir, space) / f"{name}.json"
+
+
+def version_path(data_dir: Path, space: Space, name: str, version: str) -> Path:
+    """Where a `prompt` sync keeps a compiled program of the space as model version `version`."""
+    return _space_folder(data_dir, space) / "versions" / f"{name}-{version}.json"
+
+
+def install_program(version: Path, path: Path) -> None:
+    """Make the program saved at `version` the one the agent reads at `path` (a half-copied file never shows)."""
+    if not version.is_file():
+        raise LMSpaceError(f"The compiled program {version} is missing; activate another model version, or run "
+                           "`lmspace sync start SPACE --kind prompt` again.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial.json")
+    shutil.copyfile(version, partial)
+    partial.replace(path)
 
 
 def save_program(module: dspy.Module, path: Path) -> None:

@@ -34,8 +34,10 @@ from lmspace_core.sync.model import (
     ModelVersion,
     SyncEvent,
     SyncJob,
+    SyncKind,
     SyncStatus,
 )
+from lmspace_core.sync.prompt import switch_program
 from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
 from lmspace_core.sync.structure import structure_examples
@@ -167,8 +169,10 @@ class SyncManager:
         force: bool = False,
         wait: bool | None = None,
         progress: ProgressCallback = ignore_progress,
+        kind: SyncKind | str = SyncKind.MODEL,
     ) -> SyncJob:
-        """Sync a space (default: the default space) to a model on a backend (default: `sync.backend`).
+        """Sync a space (default: the default space) to a model on a backend (default: `sync.backend`), or, with
+        `kind="prompt"`, compile its answering program on its examples (`lmspace_core.sync.prompt`).
 
         Builds the dataset from the space's delta unless `dataset` is given, checks it, and refuses it with
         `DatasetRejectedError` (the job is recorded as failed, with the reasons) before anything is uploaded.
@@ -178,6 +182,11 @@ class SyncManager:
         does not score better than the current one. Returns the job as it is on return.
         """
         target = self.space(space)
+        if SyncKind(kind) is SyncKind.PROMPT:
+            if dataset is not None or backend is not None:
+                raise LMSpaceError("A prompt sync compiles the space's answering program on its examples with the "
+                                   "configured language model: it takes no dataset and no backend.")
+            return self._sync_prompts(target, force, wait is not False)
         runner = backend if backend is not None and not isinstance(backend, str) else self._backend(target, backend)
         job = self.store.create_job(target.scope, runner.name, self._owner)
         reporter = _JobReporter(self.store, job)
@@ -212,6 +221,16 @@ class SyncManager:
         if wait is None:
             return self._submitted(job.id)
         return self.job(job.id)
+
+    def _sync_prompts(self, space: Space, force: bool, wait: bool) -> SyncJob:
+        from lmspace_core.sync.prompt import PromptSync
+
+        runner = PromptSync(self.workspace, space)  # refuses without a language model or enough examples
+        job = self.store.create_job(space.scope, runner.name, self._owner)
+        reporter = _JobReporter(self.store, job)
+        reporter.status(SyncStatus.QUEUED, "compiling the space's answering program on its examples")
+        self._start(job, lambda: runner.run(reporter), runner, force)
+        return self.wait(job.id) if wait else self.job(job.id)
 
     def _submitted(self, job_id: str) -> SyncJob:
         while (job := self.job(job_id)).remote_id is None and not job.status.finished:
@@ -457,6 +476,7 @@ class SyncManager:
             embedder = tuned.TunedEmbedder(embedder_id, tuned.model_folder(self.settings.data_dir, version.reference),
                                            self.workspace.embedder.dimension)
             self.workspace.reembed_space(space, progress, embedder=embedder)
+        switch_program(self.workspace, space, self.store.active_model(space.scope), version)
         self.store.activate_model(space.scope, version.id)
         if version.job_id:
             self.store.add_event(version.job_id, self.job(version.job_id).status, f"model {version.id} activated")
@@ -483,6 +503,7 @@ class SyncManager:
             return self.activate(to, target, progress)
         if tuned.is_tuned(target.embedder_id):
             self.workspace.reembed_space(target, progress)
+        switch_program(self.workspace, target, self.store.active_model(target.scope), None)
         self.store.activate_model(target.scope, None)
         return None
 

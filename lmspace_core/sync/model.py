@@ -113,6 +113,14 @@ class DatasetCheck:
         return not self.problems
 
 
+class SyncKind(StrEnum):
+    """What a sync changes: the model (fine-tuned on `sync.backend`) or the space's prompts (DSPy optimisation of its
+    `KnowledgeAgent` with the configured language model, on this machine)."""
+
+    MODEL = "model"
+    PROMPT = "prompt"
+
+
 class SyncStatus(StrEnum):
     CREATED = "created"
     VALIDATING = "validating"
@@ -185,7 +193,8 @@ class ModelVersion:
     """A model a sync produced for a space: what it is (`reference`), where it came from, how it scored.
 
     `kind` says what the space's agent switches when it is activated: an `embedder` (a fine-tuned local embedding
-    model, `reference` is its folder) or a `deployment` (an Azure OpenAI / Azure ML fine-tuned model id).
+    model, `reference` is its folder), a `deployment` (an Azure OpenAI / Azure ML fine-tuned model id) or a
+    `program` (the answering program a `prompt` sync compiled, `reference` names its saved version).
     """
 
     id: str
