@@ -144,6 +144,7 @@ def test_every_deep_link_shows_only_the_apps_own_menu(browser, tmp_path: Path):
             page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
             settle(page)
             assert sidebar_menu(page) == MENU, path
+            assert page.title() == "LMSpace", path  # the page settings apply whichever way the page was reached
             assert page.locator("[data-testid=stException]").count() == 0, path
         page.close()
     assert outside == []
