@@ -17,8 +17,6 @@ from typer.testing import CliRunner
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.examples import ExampleOrigin, open_examples
-from lmspace_core.sync.backends.azure_openai import AzureOpenAIBackend, client_from_settings
-from lmspace_core.sync.deployment import Deployer, management_client
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import SyncStatus
 from lmspace_core.workspace import Workspace
@@ -79,13 +77,6 @@ def open_space(tmp_path: Path, endpoint: str, deploy: bool):
     return workspace, space
 
 
-def backend(settings, deploy: bool) -> AzureOpenAIBackend:
-    """The azure_openai backend as the factory builds it, with a fixed token instead of DefaultAzureCredential."""
-    sync = settings.sync.azure_openai
-    deployer = Deployer(management_client(sync.deploy, StaticToken()), sync.deploy, poll_s=0.01) if deploy else None
-    return AzureOpenAIBackend(client_from_settings(sync), sync, poll_s=0.01, deployer=deployer)
-
-
 @pytest.fixture
 def service():
     fake = FakeFineTuning(script=HAPPY)
@@ -94,11 +85,13 @@ def service():
 
 
 @pytest.fixture
-def deployed(tmp_path: Path, service):
-    """A space whose sync deploys its model through Azure Resource Manager."""
+def deployed(tmp_path: Path, service, monkeypatch):
+    """A space whose sync deploys its model through Azure Resource Manager (the backend built from the settings,
+    with a fixed token as the process's Azure credential)."""
     fake, endpoint = service
+    monkeypatch.setattr("lmspace_core.stores.azure.clients.default_credential", StaticToken)
     workspace, space = open_space(tmp_path, endpoint, deploy=True)
-    manager = SyncManager(workspace, backends={"azure_openai": lambda _: backend(workspace.settings, deploy=True)})
+    manager = SyncManager(workspace)
     yield fake, manager, space
     manager.close()
     workspace.close()
@@ -201,7 +194,7 @@ def test_without_deploy_settings_the_job_says_how_to_deploy_and_evaluate_then_do
     fake, endpoint = service
     fake.replies = {NEW: learnt, CURRENT: says(VAGUE)}
     workspace, space = open_space(tmp_path, endpoint, deploy=False)
-    manager = SyncManager(workspace, backends={"azure_openai": lambda _: backend(workspace.settings, deploy=False)})
+    manager = SyncManager(workspace)
     try:
         job = manager.sync_to_llm(space=space, wait=True)
         [version] = manager.models(space)
