@@ -13,7 +13,7 @@ import streamlit as st
 from lmspace_core.domain import Space
 from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager
-from lmspace_core.sync.model import DatasetFormat, Split, SyncJob, SyncKind, SyncStatus
+from lmspace_core.sync.model import DatasetFormat, ModelVersion, Split, SyncJob, SyncKind, SyncStatus
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import reported_errors
@@ -194,3 +194,20 @@ def models_panel(manager: SyncManager, space: Space) -> None:
             back = manager.rollback(space)
             st.toast(f"Now using {back.reference if back else BASE_MODEL}")
             st.rerun()
+    if version.kind == "deployment" and version.job_id and version.score_after is None:
+        _evaluate_form(manager, space, version)
+
+
+def _evaluate_form(manager: SyncManager, space: Space, version: ModelVersion) -> None:
+    """A remote model that was not evaluated (it was not deployed): once deployed by hand, name the deployment."""
+    with st.form(f"evaluate_{version.id}"):
+        deployment = st.text_input("Deployment serving this model", help="The job's message gives the command that "
+                                   "deploys it and the name it deploys it under.")
+        force = st.checkbox("Activate even if not better", key=f"evaluate_force_{version.id}")
+        if st.form_submit_button("Evaluate", icon=":material/fact_check:") and deployment.strip():
+            with reported_errors(), st.spinner("Asking it and the current model the held-out questions…"):
+                evaluated = manager.evaluate(version.id, deployment.strip(), space, force=force)
+                st.toast(f"Scored {evaluated.score_after:.3f}"
+                         + (f" against {evaluated.score_before:.3f}" if evaluated.score_before is not None else "")
+                         + (": activated" if evaluated.active else ": not activated"))
+                st.rerun()

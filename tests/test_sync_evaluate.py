@@ -223,3 +223,34 @@ def test_without_deploy_settings_the_job_says_how_to_deploy_and_evaluate_then_do
     result = json.loads(evaluated.output)
     assert result["active"] and result["reference"] == NEW and result["score_after"] == pytest.approx(1.0)
     assert asked(fake, NEW) == asked(fake, CURRENT) and SAVED_QUESTION in asked(fake, NEW)
+
+
+def test_the_sync_jobs_page_evaluates_a_model_deployed_by_hand(tmp_path: Path, service, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    fake, endpoint = service
+    fake.replies = {NEW: says(VAGUE), CURRENT: learnt}
+    workspace, space = open_space(tmp_path, endpoint, deploy=False)
+    manager = SyncManager(workspace)
+    job = manager.sync_to_llm(space=space, wait=True)
+    manager.close()
+    workspace.close()
+    monkeypatch.setenv("LMSPACE_CONFIG", str(tmp_path / "lmspace.yaml"))
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP).run(timeout=30)
+        at = at.switch_page("pages/sync_jobs.py").run(timeout=30)
+        assert any(NEW in caption.value for caption in at.caption)  # the job's message: how to deploy it
+        next(box for box in at.text_input if box.label == "Deployment serving this model").input(NEW)
+        next(button for button in at.button if button.label == "Evaluate").click().run(timeout=60)
+        assert not at.exception and not at.error
+    finally:
+        st.cache_resource.clear()
+    reader = SyncManager(Workspace(load_config(tmp_path / "lmspace.yaml", env={})), resume=False)
+    [version] = reader.models("travel")
+    reader.workspace.close()
+    assert version.job_id == job.id and version.reference == NEW and not version.active
+    assert version.score_before == pytest.approx(1.0) and version.score_after < 0.3
