@@ -67,7 +67,8 @@ def upload_form(workspace: Workspace, target: Space | str | None) -> None:
             "Files or a .zip of a codebase",
             accept_multiple_files=True,
             max_upload_size=limit,
-            help=f"PDF, Word, Markdown, text and source files; a .zip is read as a codebase. Up to {limit} MB per "
+            help="PDF, Word, Markdown, HTML, text and source files (also README-style names and .gz-compressed "
+                 f"files, as in /usr/share/doc); a .zip is read as a codebase. Up to {limit} MB per "
                  "file (`ingest.max_file_mb`); `lmspace ingest` takes a larger .zip.",
         )
         tags = st.multiselect(

@@ -27,7 +27,7 @@ from lmspace_core.ingest.sources import (
     is_supported,
     looks_like_codebase,
     printable_name,
-    supported_extensions,
+    supported_description,
     zip_listing,
 )
 
@@ -58,7 +58,7 @@ def _failed(source: str, reason: str) -> IngestItem:
 
 
 def _supported_list() -> str:
-    return f"supported: {' '.join(supported_extensions())} and .zip"
+    return f"supported: {supported_description()}; and .zip"
 
 
 def _grouped(name: str, listing: SourceListing, as_codebase: bool | None) -> list[IngestItem]:

@@ -24,12 +24,14 @@ import charset_normalizer
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import (
+    GZIP_SUFFIX,
     DocumentLoader,
     IngestLimits,
     SourceFile,
     built_in_extensions,
     check_zip_sizes,
     doc_type_for,
+    gunzipped,
     language_for,
     loader_for,
 )
@@ -423,6 +425,8 @@ def load(source: SourceFile, limits: IngestLimits = IngestLimits()) -> LoadedDoc
     """
     loader = loader_for(source.path)
     data = source.read()
+    if source.path.lower().endswith(GZIP_SUFFIX):
+        data = gunzipped(data, source.path, limits.max_file_bytes)
     if not data.strip():
         raise IngestError(f"{source.path} is empty")
     return loader(data, source.path, limits)

@@ -9,6 +9,8 @@ leaves out for safety (links, special files) or cannot name (not UTF-8), so noth
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import re
 import stat
@@ -102,20 +104,65 @@ _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 NOT_UTF8_NAME = "its name is not valid UTF-8; rename it (e.g. with `convmv`) and ingest it again"
 
 
+# Plain-text documents that by convention carry no extension, or a distribution's suffix instead of one
+# (`README`, `copyright`, `README.Debian`, `changelog.Debian.gz`): most of what /usr/share/doc holds.
+_TEXT_DOCUMENT_NAMES = frozenset({
+    "readme", "news", "changelog", "changes", "history", "copyright", "copying", "license", "licence", "authors",
+    "contributors", "credits", "thanks", "todo", "install", "notice", "bugs", "faq",
+})
+# Formats a conventional name may come in that are not text (`README.doc`, `LICENSE.png`): still unsupported.
+_FORMATS = frozenset({
+    ".doc", ".xls", ".ppt", ".odt", ".rtf", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".zip", ".tar", ".tgz",
+    ".bz2", ".xz", ".7z", ".exe", ".dll", ".so", ".bin",
+})
+GZIP_SUFFIX = ".gz"
+
+
 def _suffix(path: str) -> str:
-    return PurePosixPath(path).suffix.lower()
+    """The extension that says what `path` holds: the one inside a `.gz`."""
+    return PurePosixPath(PurePosixPath(path).name.lower().removesuffix(GZIP_SUFFIX)).suffix
+
+
+def _conventional_text(path: str) -> bool:
+    """A conventional text name whose suffix, if any, qualifies it (`.Debian`, `.amd64`) rather than a format.
+
+    Conventional: a well-known name, or an upper-case word (`COMPAT`, `INTRO`, `RBASH`), as Unix projects name notes.
+    """
+    stem = PurePosixPath(path).name.split(".")[0]
+    conventional = stem.lower() in _TEXT_DOCUMENT_NAMES or (len(stem) >= 3 and stem.isalpha() and stem.isupper())
+    return conventional and _suffix(path) not in _FORMATS
+
+
+def _loader_key(path: str) -> str:
+    """The extension whose loader reads `path`: its own when one is registered, `.txt` for a conventional name."""
+    suffix = _suffix(path)
+    if registry().find("loader", suffix) is None and _conventional_text(path):
+        return ".txt"
+    return suffix
+
+
+def gunzipped(data: bytes, path: str, max_bytes: int) -> bytes:
+    """The content of a gzip-compressed file, never more than `max_bytes` of it (a small file can expand hugely)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as compressed:
+            content = compressed.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IngestError(f"{path} is not a valid gzip file ({exc}); decompress it or upload the original") from None
+    if len(content) > max_bytes:
+        raise IngestError(f"{path} decompresses to more than {max_bytes // _MIB} MB (the ingest.max_file_mb limit)")
+    return content
 
 
 def is_supported(path: str) -> bool:
     """Whether `path` has an extension LMSpace can turn into text (a built-in type or one a plugin registered)."""
-    return registry().find("loader", _suffix(path)) is not None
+    return registry().find("loader", _loader_key(path)) is not None
 
 
 def loader_for(path: str) -> DocumentLoader:
     """The loader registered for `path`'s extension, or an `IngestError` listing the supported ones."""
-    found = registry().find("loader", _suffix(path))
+    found = registry().find("loader", _loader_key(path))
     if found is None:
-        raise IngestError(f"{path} is not a supported file type (supported: {', '.join(supported_extensions())})")
+        raise IngestError(f"{path} is not a supported file type (supported: {supported_description()})")
     return found.target
 
 
@@ -126,7 +173,9 @@ def doc_type_for(path: str) -> str:
         return _DOC_TYPES[suffix]
     if suffix in _LANGUAGES:
         return "code"
-    raise IngestError(f"{path} is not a supported file type (supported: {', '.join(supported_extensions())})")
+    if _conventional_text(path):
+        return "text"
+    raise IngestError(f"{path} is not a supported file type (supported: {supported_description()})")
 
 
 def language_for(path: str) -> str | None:
@@ -137,6 +186,12 @@ def language_for(path: str) -> str | None:
 def supported_extensions() -> list[str]:
     """Every extension `is_supported` accepts, sorted, for messages and file pickers."""
     return registry().names("loader")
+
+
+def supported_description() -> str:
+    """What `is_supported` accepts, in words for error messages."""
+    return (f"{' '.join(supported_extensions())}, text files named like README, NEWS, changelog or copyright, "
+            f"and any of these compressed with gzip ({GZIP_SUFFIX})")
 
 
 def built_in_extensions() -> list[str]:
