@@ -1,20 +1,21 @@
 """A space's examples, which prompt optimisation learns from: question/answer pairs its users wrote or accepted, and
 research tasks with the plan that answers them.
 
-They live in the embedded SQLite database (migrations 4 and 6), beside the space they belong to, and disappear with
-it. One example per question (or task): adding it again replaces its answer, so a thumbs-up given twice is one example.
+They live beside the space they belong to and disappear with it: in the embedded SQLite database (migrations 4 and
+6), or, on Azure, as Cosmos DB items in the enterprise's partition (`lmspace_core/stores/azure/examples.py`). One
+example per question (or task): adding it again replaces its answer, so a thumbs-up given twice is one example.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lmspace_core.agents.citations import without_markers
 from lmspace_core.config import Settings
@@ -58,7 +59,7 @@ class PlanExample:
     updated_at: datetime
 
 
-def _plan_example(row: sqlite3.Row) -> PlanExample:
+def plan_example(row: Mapping[str, Any]) -> PlanExample:
     from lmspace_core.research.plan import ResearchPlan  # RE2 and the plan model: not for `lmspace --help`
 
     return PlanExample(
@@ -68,7 +69,7 @@ def _plan_example(row: sqlite3.Row) -> PlanExample:
     )
 
 
-def _example(row: sqlite3.Row) -> SpaceExample:
+def space_example(row: Mapping[str, Any]) -> SpaceExample:
     return SpaceExample(
         id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"], question=row["question"],
         answer=row["answer"], origin=ExampleOrigin(row["origin"]),
@@ -76,11 +77,8 @@ def _example(row: sqlite3.Row) -> SpaceExample:
     )
 
 
-class ExampleStore:
-    """Reads and writes the `space_examples` and `plan_examples` tables; each method is one transaction."""
-
-    def __init__(self, database: Database) -> None:
-        self._db = database
+class ExampleStore(ABC):
+    """A space's examples; what adding, accepting and withdrawing mean is the same whatever keeps them."""
 
     def add(self, scope: Scope, question: str, answer: str, origin: ExampleOrigin = ExampleOrigin.WRITTEN
             ) -> SpaceExample:
@@ -88,6 +86,56 @@ class ExampleStore:
         question, answer = question.strip(), answer.strip()
         if not question or not answer:
             raise LMSpaceError("An example needs both a question and an answer; one of them is empty.")
+        return self._put(scope, question, answer, origin)
+
+    def accept(self, scope: Scope, answer: Answer) -> SpaceExample:
+        """Save an answer of the agent that a person approved as its question's example, without [n] markers
+        (which number passages of that one retrieval)."""
+        return self.add(scope, answer.question, without_markers(answer.text), ExampleOrigin.ACCEPTED)
+
+    def withdraw(self, scope: Scope, answer: Answer) -> bool:
+        """Take an approval back: delete the question's example if it is still this accepted answer."""
+        return self._withdraw(scope, answer.question.strip(), without_markers(answer.text))
+
+    @abstractmethod
+    def _put(self, scope: Scope, question: str, answer: str, origin: ExampleOrigin) -> SpaceExample: ...
+
+    @abstractmethod
+    def _withdraw(self, scope: Scope, question: str, accepted_answer: str) -> bool:
+        """Delete the question's example if its answer is `accepted_answer` and its origin `accepted`."""
+
+    @abstractmethod
+    def list(self, scope: Scope) -> list[SpaceExample]:
+        """The space's examples, oldest first."""
+
+    @abstractmethod
+    def add_plan(self, scope: Scope, plan: ResearchPlan, origin: ExampleOrigin = ExampleOrigin.WRITTEN
+                 ) -> PlanExample:
+        """Store a task's plan (or replace the plan of the same task); return the example as stored."""
+
+    @abstractmethod
+    def list_plans(self, scope: Scope) -> list[PlanExample]:
+        """The space's research examples, oldest first."""
+
+    @abstractmethod
+    def delete(self, scope: Scope, example_id: str) -> bool:
+        """Delete one example (question/answer or research) of the space; False when it has none with that id."""
+
+
+@runtime_checkable
+class KeepsExamples(Protocol):
+    """A knowledge store that keeps examples itself (Azure's, in Cosmos DB beside the spaces)."""
+
+    def examples(self) -> ExampleStore: ...
+
+
+class LocalExampleStore(ExampleStore):
+    """Reads and writes the `space_examples` and `plan_examples` tables; each method is one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def _put(self, scope: Scope, question: str, answer: str, origin: ExampleOrigin) -> SpaceExample:
         now = utc_now()
         with self._db.write() as connection:
             connection.execute(
@@ -100,36 +148,27 @@ class ExampleStore:
                 "SELECT * FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND question = ?",
                 (scope.enterprise_id, scope.space_id, question),
             ).fetchone()
-        return _example(row)
+        return space_example(row)
 
-    def accept(self, scope: Scope, answer: Answer) -> SpaceExample:
-        """Save an answer of the agent that a person approved as its question's example, without [n] markers
-        (which number passages of that one retrieval)."""
-        return self.add(scope, answer.question, without_markers(answer.text), ExampleOrigin.ACCEPTED)
-
-    def withdraw(self, scope: Scope, answer: Answer) -> bool:
-        """Take an approval back: delete the question's example if it is still this accepted answer."""
+    def _withdraw(self, scope: Scope, question: str, accepted_answer: str) -> bool:
         with self._db.write() as connection:
             cursor = connection.execute(
                 "DELETE FROM space_examples WHERE enterprise_id = ? AND space_id = ? AND question = ? AND answer = ? "
                 "AND origin = ?",
-                (scope.enterprise_id, scope.space_id, answer.question.strip(), without_markers(answer.text),
-                 ExampleOrigin.ACCEPTED.value),
+                (scope.enterprise_id, scope.space_id, question, accepted_answer, ExampleOrigin.ACCEPTED.value),
             )
         return cursor.rowcount > 0
 
     def list(self, scope: Scope) -> list[SpaceExample]:
-        """The space's examples, oldest first."""
         with self._db.read() as connection:
             rows = connection.execute(
                 "SELECT * FROM space_examples WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at, id",
                 (scope.enterprise_id, scope.space_id),
             ).fetchall()
-        return [_example(row) for row in rows]
+        return [space_example(row) for row in rows]
 
     def add_plan(self, scope: Scope, plan: ResearchPlan, origin: ExampleOrigin = ExampleOrigin.WRITTEN
                  ) -> PlanExample:
-        """Store a task's plan (or replace the plan of the same task); return the example as stored."""
         now = utc_now()
         with self._db.write() as connection:
             connection.execute(
@@ -143,19 +182,17 @@ class ExampleStore:
                 "SELECT * FROM plan_examples WHERE enterprise_id = ? AND space_id = ? AND task = ?",
                 (scope.enterprise_id, scope.space_id, plan.task),
             ).fetchone()
-        return _plan_example(row)
+        return plan_example(row)
 
     def list_plans(self, scope: Scope) -> list[PlanExample]:
-        """The space's research examples, oldest first."""
         with self._db.read() as connection:
             rows = connection.execute(
                 "SELECT * FROM plan_examples WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at, id",
                 (scope.enterprise_id, scope.space_id),
             ).fetchall()
-        return [_plan_example(row) for row in rows]
+        return [plan_example(row) for row in rows]
 
     def delete(self, scope: Scope, example_id: str) -> bool:
-        """Delete one example (question/answer or research) of the space; False when it has none with that id."""
         with self._db.write() as connection:
             deleted = sum(
                 connection.execute(f"DELETE FROM {table} WHERE enterprise_id = ? AND space_id = ? AND id = ?",
@@ -167,11 +204,22 @@ class ExampleStore:
 
 @contextmanager
 def open_examples(settings: Settings) -> Iterator[ExampleStore]:
-    """The example store of a configuration, open for the duration of the block (its connections closed after)."""
-    if settings.store.backend != "embedded":
-        raise NotAvailableYetError("Examples are kept in the embedded store only; use store.backend: embedded.")
-    database = Database(settings.data_dir / "lmspace.db")
+    """The example store of a configuration, open for the duration of the block (its connections closed after):
+    the embedded database's tables, or those of a knowledge store that keeps examples itself (Azure)."""
+    if settings.store.backend == "embedded":
+        database = Database(settings.data_dir / "lmspace.db")
+        try:
+            yield LocalExampleStore(database)
+        finally:
+            database.close()
+        return
+    from lmspace_core.workspace import build_stores
+
+    store, _, _ = build_stores(settings)
     try:
-        yield ExampleStore(database)
+        if not isinstance(store, KeepsExamples):
+            raise NotAvailableYetError(f"The {settings.store.backend} store keeps no examples; use store.backend: "
+                                       "embedded or azure.")
+        yield store.examples()
     finally:
-        database.close()
+        store.close()

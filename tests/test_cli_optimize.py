@@ -13,14 +13,18 @@ from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.examples import open_examples
 from lmspace_core.workspace import Workspace
-from tests.conftest import write_config
+from tests.conftest import azure_environment, write_config
 from tests.test_optimize import EXAMPLES, POLICY, FewShotLM
 from tests.test_optimize_planner import PLANS
 
 
 @pytest.fixture
-def lmspace(tmp_path: Path):
+def lmspace(tmp_path: Path, request, monkeypatch):
+    """The CLI on a fresh data directory; on the emulators when the test also asks for the `backend` parameter."""
     config = write_config(tmp_path)
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") == "azure":
+        for name, value in azure_environment(request.getfixturevalue("azure_emulators")).items():
+            monkeypatch.setenv(name, value)
     runner = CliRunner()
 
     def run(*args: str) -> Result:
@@ -43,7 +47,7 @@ def space(lmspace, tmp_path: Path) -> str:
     return "policies"
 
 
-def test_examples_are_added_listed_and_deleted(lmspace, space):
+def test_examples_are_added_listed_and_deleted(lmspace, space, backend):
     added = as_json(lmspace("examples", "add", space, "How long are invoices kept?", "Seven years.", "--json"))
     assert (added["question"], added["answer"], added["origin"]) == ("How long are invoices kept?", "Seven years.",
                                                                      "written")

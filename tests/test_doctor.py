@@ -1,4 +1,5 @@
-"""`lmspace doctor`: a sound store passes, recent files of work in progress are kept, lost raw files are reported."""
+"""`lmspace doctor`: a sound store passes, recent files of work in progress are kept, lost raw files are reported;
+on Azure it checks raw files and jobs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import json
 import os
 import socket
 
+import pytest
+
 from lmspace_core.doctor import examine
-from tests.conftest import write_config
+from lmspace_core.domain import JobStatus
 from lmspace_core.stores.base import BlobPlacement
+from tests.conftest import write_config
+from tests.test_blob_layout import YEAR, seeded
 from tests.test_probes_kills import lmspace, open_workspace, placement, seed
 
 THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"
@@ -68,3 +73,23 @@ def test_a_document_whose_raw_file_is_lost_is_reported_by_its_source(tmp_path):
         f"space {space.id} (enterprise 'default') lost the raw file of handbook/leave.md; "
         "ingest those files again to restore them",
     )
+
+
+@pytest.mark.parametrize("backend", ["azure"])
+def test_on_azure_the_doctor_checks_raw_files_and_jobs(workspace, backend):
+    space = workspace.create_space("s")
+    seeded(workspace, space, "kept.txt", b"Kept.")
+    lost = seeded(workspace, space, "handbook/lost.md", b"Lost.")
+    gone = seeded(workspace, space, "gone.txt", b"Gone.")
+    workspace.store.delete_document(space.scope, gone.id)  # its process died before deleting the raw file
+    workspace.blobs.remove(next(blob for blob in workspace.blobs.inventory() if blob.document_id == lost.id))
+    job = workspace.job_store.create_job(space.scope, "ingest", "stopped", f"{socket.gethostname()}:{2**22 + 7}")
+    report = examine(workspace.settings, grace_seconds=0)
+    assert [check.name for check in report.checks] == ["blobs", "jobs"] and not report.ok
+    blobs, jobs = report.checks
+    assert blobs.fixed == (f"removed default/docs/{YEAR}/{gone.id}/gone.txt, a blob no document refers to",)
+    assert blobs.problems == (f"space {space.id} (enterprise 'default') lost the raw file of handbook/lost.md; "
+                              "ingest those files again to restore them",)
+    assert jobs.fixed == ("marked 1 job(s) interrupted: their process stopped",)
+    assert workspace.job_store.get_job("default", job.id).status is JobStatus.INTERRUPTED
+    assert examine(workspace.settings, grace_seconds=0).fixed == ()

@@ -40,6 +40,7 @@ from lmspace_core.domain import (
 )
 from lmspace_core.errors import AlreadyExistsError, BackendError, LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import azure_call
+from lmspace_core.stores.azure.examples import EXAMPLE, PLAN_EXAMPLE, CosmosExampleStore
 from lmspace_core.stores.azure.retry import call_with_retries
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 
@@ -235,6 +236,11 @@ class CosmosKnowledgeStore:
         return _space(item)
 
     @_cosmos
+    def examples(self) -> CosmosExampleStore:
+        """The spaces' examples, kept as items beside the spaces (see `stores/azure/examples.py`)."""
+        return CosmosExampleStore(self._spaces())
+
+    @_cosmos
     def get_space(self, scope: Scope) -> Space:
         return _space(self._space_item(scope))
 
@@ -293,6 +299,12 @@ class CosmosKnowledgeStore:
                           [{"name": "@space", "value": scope.space_id}])
         for part in _batches([("delete", (item_id,)) for item_id in ids]):
             self._batch(content, part, scope.enterprise_id)
+        examples = self._query(self._spaces(), scope.enterprise_id,
+                               "SELECT VALUE c.id FROM c WHERE c.space_id = @space AND c.type IN (@example, @plan)",
+                               [{"name": "@space", "value": scope.space_id}, {"name": "@example", "value": EXAMPLE},
+                                {"name": "@plan", "value": PLAN_EXAMPLE}])
+        for part in _batches([("delete", (item_id,)) for item_id in examples]):
+            self._batch(self._spaces(), part, scope.enterprise_id)
         self._batch(self._spaces(), [("delete", (f"name:{item['name']}",)), ("delete", (item["id"],))],
                     scope.enterprise_id)
         self._dimensions.pop(scope, None)

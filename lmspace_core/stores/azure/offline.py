@@ -221,6 +221,10 @@ class ResilientKnowledgeStore:
         self._file.remember(f"doc:{scope.enterprise_id}:{scope.space_id}:{document.source}", None)
         return document
 
+    def examples(self) -> Any:
+        """The spaces' examples (`KeepsExamples`): Cosmos DB must answer, nothing of them is kept offline."""
+        return self._inner.examples()
+
     def close(self) -> None:
         self._inner.close()
         self._file.close()
