@@ -55,7 +55,12 @@ def check_name_is_free(name: str, taken: Iterable[tuple[str, str]], enterprise_i
     wanted = name.casefold()
     for other_id, other in taken:
         if other_id != space_id and other.casefold() == wanted:
-            raise AlreadyExistsError(
-                f"A space named {shown(other)} already exists in enterprise '{enterprise_id}' (names are compared "
-                "ignoring case); pick another name."
-            )
+            raise name_taken_error(other, enterprise_id)
+
+
+def name_taken_error(other: str, enterprise_id: str) -> AlreadyExistsError:
+    """The error for a space name that `other` already holds (a store that enforces the rule itself raises it)."""
+    return AlreadyExistsError(
+        f"A space named {shown(other)} already exists in enterprise '{enterprise_id}' (names are compared ignoring "
+        "case); pick another name."
+    )

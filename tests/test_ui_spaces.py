@@ -231,3 +231,32 @@ def test_a_docbook_manual_shows_its_chapters_not_its_authors_as_chunk_headings(a
     assert headings and all(" · § " in heading for heading in headings)
     assert not any(author in heading for heading in headings for author in ("Joey Hess", "Colin Watson", "David Mandelberg"))
     assert "Chunk 1 · § Users and Groups in the Debian System" in headings[0]
+
+
+def test_a_space_created_elsewhere_between_the_check_and_the_insert_is_reported_not_duplicated(
+    app_workspace, monkeypatch
+):
+    """Another process creates "Docs" just after this page checked that "docs" was free: the store refuses it."""
+    import lmspace_core.workspace as workspace_module
+    from lmspace_core.stores.local.database import Database
+    from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+
+    checked = workspace_module.check_name_is_free
+    data_dir = app_workspace.settings.data_dir
+
+    def check_then_lose_the_race(*args, **kwargs):
+        checked(*args, **kwargs)
+        other = LocalKnowledgeStore(Database(data_dir / "lmspace.db"), data_dir)  # its own connections
+        try:
+            other.create_space(app_workspace.enterprise_id, "Docs", "", "", "test-embedder", 384)
+        finally:
+            other.close()
+
+    monkeypatch.setattr(workspace_module, "check_name_is_free", check_then_lose_the_race)
+    at = open_spaces_page()
+    at.text_input(key="new_space_name").input("docs")
+    at = click(at, "Create space")
+
+    assert not at.exception
+    assert "'Docs' already exists" in read(at.error[0].value) and "ignoring case" in read(at.error[0].value)
+    assert [space.name for space in app_workspace.list_spaces()] == ["Docs"]

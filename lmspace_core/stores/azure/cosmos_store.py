@@ -1,7 +1,8 @@
 """The knowledge store on Cosmos DB (NoSQL API), partitioned by enterprise, searched with its vector index.
 
 Layout (every container is partitioned by `/enterprise_id`, so every tenant read and write names one partition):
-- `spaces`: one item per space, plus a `name:<space name>` claim item that makes names unique per enterprise;
+- `spaces`: one item per space, plus a `name:<space name in lower case>` claim item that makes names unique per
+  enterprise ignoring case (the claim's id is the key Cosmos refuses twice, so two creates cannot both win);
 - `content_<dimension>`: documents, chunks (with `embedding`), the change log and one sequence counter per space.
   A vector embedding policy is fixed per container, so spaces of the same embedding dimension share one; the
   vector index is `quantizedFlat` unless `store.azure.vector_index` says `diskANN` (or `flat`).
@@ -38,7 +39,8 @@ from lmspace_core.domain import (
     SpaceStats,
     document_id,
 )
-from lmspace_core.errors import AlreadyExistsError, BackendError, LMSpaceError, NotFoundError
+from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
+from lmspace_core.names import name_taken_error
 from lmspace_core.stores.azure.boundary import azure_call
 from lmspace_core.stores.azure.examples import EXAMPLE, PLAN_EXAMPLE, CosmosExampleStore
 from lmspace_core.stores.azure.retry import call_with_retries
@@ -66,6 +68,16 @@ def _space(item: dict) -> Space:
         instructions=item["instructions"], embedder_id=item["embedder_id"],
         created_at=datetime.fromisoformat(item["created_at"]), updated_at=datetime.fromisoformat(item["updated_at"]),
     )
+
+
+def _name_claim(name: str, enterprise_id: str, space_id: str) -> dict:
+    """The item whose id reserves `name` in the enterprise, in any case (space names are ASCII)."""
+    return {"id": f"name:{name.lower()}", "enterprise_id": enterprise_id, "type": "space_name", "space_id": space_id}
+
+
+def _held_claim(item: dict) -> str:
+    """The id of the claim a space item holds (a space created before claims were lower case: its name as written)."""
+    return item.get("name_claim") or f"name:{item['name']}"
 
 
 def _document(item: dict) -> Document:
@@ -219,18 +231,18 @@ class CosmosKnowledgeStore:
     ) -> Space:
         now = _now()
         space_id = uuid.uuid4().hex[:16]
+        claim = _name_claim(name, enterprise_id, space_id)
         item = {"id": space_id, "enterprise_id": enterprise_id, "type": "space", "name": name,
                 "description": description, "instructions": instructions, "embedder_id": embedder_id,
-                "dimension": dimension, "created_at": now, "updated_at": now}
-        claim = {"id": f"name:{name}", "enterprise_id": enterprise_id, "type": "space_name", "space_id": space_id}
+                "dimension": dimension, "created_at": now, "updated_at": now, "name_claim": claim["id"]}
         self._content(dimension)
+        if holder := self._name_holder(enterprise_id, name):
+            raise name_taken_error(holder, enterprise_id)
         try:
             self._batch(self._spaces(), [("create", (claim,)), ("create", (item,))], enterprise_id)
         except exceptions.CosmosBatchOperationError as error:
             if error.status_code == 409:
-                raise AlreadyExistsError(
-                    f"A space named '{name}' already exists in enterprise '{enterprise_id}'; pick another name."
-                ) from None
+                raise name_taken_error(self._name_holder(enterprise_id, name) or name, enterprise_id) from None
             raise
         self._dimensions[Scope(enterprise_id, space_id)] = dimension
         return _space(item)
@@ -244,13 +256,30 @@ class CosmosKnowledgeStore:
     def get_space(self, scope: Scope) -> Space:
         return _space(self._space_item(scope))
 
+    def _name_holder(self, enterprise_id: str, name: str, space_id: str = "") -> str | None:
+        """The name, as written, of a space other than `space_id` whose name equals `name` ignoring case.
+
+        Read before a create or rename for spaces created before claims were lower case: their claim holds the name
+        as written, which a lower-case claim cannot collide with. Such claims are never written any more, so no
+        create can race this read; between names claimed since, the claim alone decides, atomically.
+        """
+        items = self._query(self._spaces(), enterprise_id, "SELECT c.id, c.name FROM c WHERE c.type = 'space'")
+        return next((i["name"] for i in items if i["name"].lower() == name.lower() and i["id"] != space_id), None)
+
+    def _claimed_spaces(self, enterprise_id: str, name: str) -> list[dict]:
+        """The space items whose claims hold `name`: the one of its lower-case claim, then the one of a claim with
+        the name as written (spaces created before claims were lower case hold such a claim)."""
+        items = []
+        for claim_id in dict.fromkeys((_name_claim(name, enterprise_id, "")["id"], f"name:{name}")):
+            claim = self._read(self._spaces(), claim_id, enterprise_id)
+            item = self._read(self._spaces(), claim["space_id"], enterprise_id) if claim else None
+            items += [item] if item is not None else []
+        return items
+
     @_cosmos
     def find_space(self, enterprise_id: str, name: str) -> Space | None:
-        claim = self._read(self._spaces(), f"name:{name}", enterprise_id)
-        if claim is None:
-            return None
-        item = self._read(self._spaces(), claim["space_id"], enterprise_id)
-        return _space(item) if item else None
+        """The space named exactly `name`."""
+        return next((_space(item) for item in self._claimed_spaces(enterprise_id, name) if item["name"] == name), None)
 
     @_cosmos
     def list_spaces(self, enterprise_id: str) -> list[Space]:
@@ -276,18 +305,20 @@ class CosmosKnowledgeStore:
         if not changes:
             return _space(item)
         updated = {**item, **changes, "updated_at": _now()}
-        operations: list[Any] = [("replace", (item["id"], updated), {"if_match_etag": item["_etag"]})]
-        if edit.name is not None and edit.name != item["name"]:
-            claim = {"id": f"name:{edit.name}", "enterprise_id": scope.enterprise_id, "type": "space_name",
-                     "space_id": scope.space_id}
-            operations = [("create", (claim,)), ("delete", (f"name:{item['name']}",)), *operations]
+        claim = _name_claim(edit.name, scope.enterprise_id, scope.space_id) if edit.name is not None else None
+        claims: list[Any] = []
+        if claim is not None and claim["id"] != _held_claim(item):  # a new name, not the same one in another case
+            if holder := self._name_holder(scope.enterprise_id, edit.name or "", scope.space_id):
+                raise name_taken_error(holder, scope.enterprise_id)
+            claims = [("create", (claim,)), ("delete", (_held_claim(item),))]
+            updated["name_claim"] = claim["id"]
         try:
-            self._batch(self._spaces(), operations, scope.enterprise_id)
+            self._batch(self._spaces(), [*claims, ("replace", (item["id"], updated), {"if_match_etag": item["_etag"]})],
+                        scope.enterprise_id)
         except exceptions.CosmosBatchOperationError as error:
             if error.status_code == 409:
-                raise AlreadyExistsError(
-                    f"A space named '{edit.name}' already exists in enterprise '{scope.enterprise_id}'."
-                ) from None
+                holder = self._name_holder(scope.enterprise_id, edit.name or "", scope.space_id)
+                raise name_taken_error(holder or edit.name or "", scope.enterprise_id) from None
             raise
         return _space(updated)
 
@@ -305,7 +336,7 @@ class CosmosKnowledgeStore:
                                 {"name": "@plan", "value": PLAN_EXAMPLE}])
         for part in _batches([("delete", (item_id,)) for item_id in examples]):
             self._batch(self._spaces(), part, scope.enterprise_id)
-        self._batch(self._spaces(), [("delete", (f"name:{item['name']}",)), ("delete", (item["id"],))],
+        self._batch(self._spaces(), [("delete", (_held_claim(item),)), ("delete", (item["id"],))],
                     scope.enterprise_id)
         self._dimensions.pop(scope, None)
 

@@ -272,6 +272,22 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM conversations WHERE enterprise_id = old.enterprise_id AND space_id = old.id;
     END;
     """,
+    # 9: space names unique per enterprise ignoring case, held by the database: two processes creating "Docs" and
+    # "docs" at once cannot both succeed (a check before the insert cannot see the other's insert). Spaces that
+    # already clashed keep their names: all but the oldest of each clash carry their own id in `name_clash`, which
+    # keeps them apart in the index until they are renamed (renaming clears it, so the new name is checked).
+    """
+    ALTER TABLE spaces ADD COLUMN name_clash TEXT NOT NULL DEFAULT '';
+    UPDATE spaces SET name_clash = id WHERE EXISTS (
+        SELECT 1 FROM spaces AS older
+        WHERE older.enterprise_id = spaces.enterprise_id AND older.name = spaces.name COLLATE NOCASE
+          AND (older.created_at < spaces.created_at OR (older.created_at = spaces.created_at AND older.id < spaces.id))
+    );
+    CREATE UNIQUE INDEX spaces_name_ignoring_case ON spaces (enterprise_id, name COLLATE NOCASE, name_clash);
+    CREATE TRIGGER spaces_renamed_out_of_a_clash AFTER UPDATE OF name ON spaces WHEN new.name_clash != '' BEGIN
+        UPDATE spaces SET name_clash = '' WHERE id = new.id;
+    END;
+    """,
 )
 
 

@@ -41,6 +41,7 @@ from lmspace_core.domain import (
 )
 from lmspace_core.domain import document_id as new_document_id
 from lmspace_core.errors import AlreadyExistsError, LMSpaceError, NotFoundError
+from lmspace_core.names import name_taken_error
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 from lmspace_core.stores.local.approximate import (
     ApproximateIndexes,
@@ -272,10 +273,15 @@ class LocalKnowledgeStore:
                      f"{space_id}-0.f32", now, now),
                 )
         except sqlite3.IntegrityError:
-            raise AlreadyExistsError(
-                f"A space named '{name}' already exists in enterprise '{enterprise_id}'; pick another name."
-            ) from None
+            raise self._name_taken(enterprise_id, name) from None
         return self.get_space(Scope(enterprise_id, space_id))
+
+    def _name_taken(self, enterprise_id: str, name: str) -> AlreadyExistsError:
+        """The error for a name the unique index refused: it names the space that holds it, in its own case."""
+        row = self._db.fetch_one(
+            "SELECT name FROM spaces WHERE enterprise_id = ? AND name = ? COLLATE NOCASE", (enterprise_id, name)
+        )
+        return name_taken_error(row["name"] if row else name, enterprise_id)
 
     def _space_row(self, connection: sqlite3.Connection, scope: Scope) -> sqlite3.Row:
         row = connection.execute(
@@ -313,9 +319,7 @@ class LocalKnowledgeStore:
                         (*changes.values(), utc_now(), scope.enterprise_id, scope.space_id),
                     )
             except sqlite3.IntegrityError:
-                raise AlreadyExistsError(
-                    f"A space named '{edit.name}' already exists in enterprise '{scope.enterprise_id}'."
-                ) from None
+                raise self._name_taken(scope.enterprise_id, edit.name or "") from None
         return self.get_space(scope)
 
     def delete_space(self, scope: Scope) -> None:
