@@ -295,6 +295,11 @@ def _print_report(report: IngestReport) -> None:
     console.print(table)
     summary = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
     console.print(summary)
+    if report.sync_queued:
+        console.print(f"Queued an automatic sync ({shown(report.sync_queued)}); `lmspace sync worker` runs it.",
+                      soft_wrap=True)
+    for warning in report.warnings:
+        errors.print(f"[yellow]{shown(warning)}", soft_wrap=True)
 
 
 @app.command()
@@ -327,7 +332,9 @@ def ingest(
                 except IngestCancelledError as error:
                     cancelled = error
                     reports.append(error.report)
-    report = IngestReport(space_id=target.id, files=tuple(f for r in reports for f in r.files))
+    report = IngestReport(space_id=target.id, files=tuple(f for r in reports for f in r.files),
+                          sync_queued=next((r.sync_queued for r in reports if r.sync_queued), ""),
+                          warnings=tuple(w for r in reports for w in r.warnings))
     _print_json(report) if as_json else _print_report(report)
     if cancelled is not None:
         errors.print(f"[yellow]{shown(str(cancelled))}", soft_wrap=True)

@@ -263,10 +263,13 @@ class FileOutcome:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """The end report of an ingest: one outcome per input, in input order."""
+    """The end report of an ingest: one outcome per input, in input order; `sync_queued` says why the ingest queued
+    an automatic sync of the space (`sync.auto_sync`), `warnings` what went wrong after the files were stored."""
 
     space_id: str
     files: tuple[FileOutcome, ...] = field(default_factory=tuple)
+    sync_queued: str = ""
+    warnings: tuple[str, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.files if f.outcome is outcome)
@@ -279,7 +282,8 @@ class IngestReport:
     def from_json_data(cls, data: dict) -> IngestReport:
         """Rebuild a report stored as a job result (see `to_json_data`)."""
         files = tuple(FileOutcome(**{**f, "outcome": Outcome(f["outcome"])}) for f in data["files"])
-        return cls(space_id=data["space_id"], files=files)
+        return cls(space_id=data["space_id"], files=files, sync_queued=data.get("sync_queued", ""),
+                   warnings=tuple(data.get("warnings", ())))
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
+from lmspace_core.sync import auto as auto_sync
 from lmspace_core.telemetry import configure_telemetry, operation
 
 _MIB = 1024 * 1024
@@ -345,7 +346,8 @@ class Workspace:
         progress: ProgressCallback = ignore_progress,
         cancel: threading.Event | None = None,
     ) -> IngestReport:
-        """Ingest already-resolved inputs; every other ingest entry point ends here.
+        """Ingest already-resolved inputs; every other ingest entry point ends here, and so does the check that queues
+        an automatic sync of the space when its delta passed the threshold (`lmspace_core.sync.auto`).
 
         Setting `cancel` stops the ingest soon after, raising `IngestCancelledError` with what was stored.
         """
@@ -362,9 +364,10 @@ class Workspace:
         )
         with operation("ingest", enterprise=space.enterprise_id, space=space.id, items=len(items)):
             try:
-                return pipeline.run(space.scope, items, tags, progress, cancel)
+                report = pipeline.run(space.scope, items, tags, progress, cancel)
             finally:
                 self.schedule_approximate_index(space)
+        return auto_sync.after_ingest(self, space, report)
 
     def ingest(
         self,

@@ -84,6 +84,10 @@ def render_ingest_report(job: Job) -> None:
         st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
     for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED):
         st.info(f"{plain(skipped.source)}: {plain(skipped.reason)}", icon=":material/block:")
+    if report.sync_queued:
+        st.info(f"Queued an automatic sync of the space ({plain(report.sync_queued)}).", icon=":material/sync:")
+    for warning in report.warnings:
+        st.warning(plain(warning), icon=":material/warning:")
 
 
 def _default_result(job: Job) -> None:

@@ -161,7 +161,7 @@ def test_an_unknown_key_exits_3_naming_the_file_and_line(tmp_path):
 def test_ingesting_a_folder_reports_each_file_as_json(lmspace, docs_folder):
     space_id = as_json(lmspace("spaces", "create", "policies", "--json"))["id"]
     report = as_json(lmspace("ingest", "policies", str(docs_folder), "--json"))
-    assert set(report) == {"space_id", "files"} and report["space_id"] == space_id
+    assert set(report) == {"space_id", "files", "sync_queued", "warnings"} and report["space_id"] == space_id
     # A folder's files are named by their path from the folder's parent, so the folder name stays visible.
     assert sorted(f["source"] for f in report["files"]) == ["docs/laptops.txt", "docs/retention.md"]
     for item in report["files"]:

@@ -63,3 +63,12 @@ def test_a_claimed_request_is_taken_by_one_worker_only(tmp_path):
     assert [t.request.space_id if t else None for t in taken] == ["s1", "s2", None]
     first.done(taken[0])
     assert list((tmp_path / "q" / "taken").iterdir()) == [taken[1].receipt]
+
+
+def test_a_waiting_request_is_seen_by_space_until_it_is_taken(tmp_path):
+    queue = FolderSyncQueue(tmp_path / "q")
+    queue.put(SyncRequest.now("acme", "s1", "test"))
+    assert queue.waiting("s1") and not queue.waiting("s2")
+    taken = queue.take()
+    assert not queue.waiting("s1"), "a claimed request is being run, not waiting"
+    queue.done(taken)

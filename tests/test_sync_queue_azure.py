@@ -27,3 +27,13 @@ def test_requests_are_taken_once_and_an_unfinished_one_comes_back(azure_emulator
     second.done(again)
     time.sleep(2)
     assert first.take() is None
+
+
+def test_a_waiting_request_is_seen_by_space_until_it_is_taken(azure_emulators):
+    queue = StorageQueueSyncQueue.from_connection_string(azure_emulators.storage_connection_string,
+                                                         f"sync-{uuid.uuid4().hex[:12]}")
+    assert not queue.waiting("space-1")
+    queue.put(SyncRequest.now("acme", "space-1", "25 changed documents"))
+    assert queue.waiting("space-1") and not queue.waiting("space-2")
+    queue.done(queue.take())
+    assert not queue.waiting("space-1")

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lmspace_core.domain import FileOutcome, IngestReport, JobStatus, Outcome, Progress, to_json_data
 from lmspace_ui.text import plain
+from tests.conftest import read
 
 THIS_PROCESS = f"{socket.gethostname()}:{os.getpid()}"  # a live owner: the runner leaves its jobs running
 
@@ -70,3 +71,17 @@ def test_a_failed_job_is_headed_by_a_red_failed_badge(app_workspace):
     at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
     assert not at.exception
     assert any(markdown.value.startswith(":red-badge[:material/error: failed]") for markdown in at.markdown)
+
+
+def test_an_ingest_report_shows_the_sync_it_queued_and_its_warnings(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md", THIS_PROCESS)
+    report = IngestReport(space.id, (FileOutcome("a.md", Outcome.ADDED, chunks=1),),
+                          sync_queued="20 changed documents (threshold 20)",
+                          warnings=("The automatic sync of space 'handbook' could not be queued (OSError: down).",))
+    app_workspace.job_store.finish_job(job.enterprise_id, job.id, JobStatus.SUCCEEDED, result=to_json_data(report))
+    at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
+    assert not at.exception
+    assert any("Queued an automatic sync of the space (20 changed documents" in read(info.value) for info in at.info)
+    [warning] = at.warning
+    assert "could not be queued (OSError: down)" in read(warning.value)

@@ -21,10 +21,10 @@ from lmspace_core.domain import ProgressCallback, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, NotAvailableYetError, NotFoundError
 from lmspace_core.jobs import _owner_alive, _this_process
 from lmspace_core.stores.local.database import Database
-from lmspace_core.sync import tuned
+from lmspace_core.sync import auto, tuned
 from lmspace_core.sync.backends.base import Outcome, SyncBackend
 from lmspace_core.sync.dataset import DatasetRules, assemble, build_dataset, check_dataset
-from lmspace_core.sync.delta import collapse, space_delta
+from lmspace_core.sync.delta import space_delta
 from lmspace_core.sync.model import (
     Dataset,
     DatasetCheck,
@@ -415,32 +415,13 @@ class SyncManager:
 
     def due(self, space: str | Space | None = None) -> str | None:
         """Why the space should sync now (its delta passed `sync.auto_sync_items` or `auto_sync_age_h`), or None."""
-        target = self.space(space)
-        sync = self.settings.sync
-        base = self.store.synced_through(target.scope)
-        changes = self.workspace.store.changes(target.scope, after_sequence=base)
-        delta = collapse(target.id, base, changes)
-        if delta.is_empty:
-            return None
-        if len(delta.items) >= sync.auto_sync_items:
-            return f"{len(delta.items)} changed documents (threshold {sync.auto_sync_items})"
-        age_h = (datetime.now(UTC) - changes[0].changed_at).total_seconds() / 3600
-        if age_h >= sync.auto_sync_age_h:
-            return f"the oldest unsynced change is {age_h:.1f} h old (threshold {sync.auto_sync_age_h:g} h)"
-        return None
+        return auto.due_reason(self.settings, self.workspace.store, self.store, self.space(space))
 
     def enqueue_due(self, queue: SyncQueue) -> list[SyncRequest]:
-        """Queue a sync of every `sync.auto_sync` space that is due and has no job under way."""
-        queued = []
-        for name in self.settings.sync.auto_sync:
-            space = self.space(name)
-            busy = any(not job.status.finished for job in self.jobs(space, limit=5))
-            reason = None if busy else self.due(space)
-            if reason:
-                request = SyncRequest.now(space.enterprise_id, space.id, reason)
-                queue.put(request)
-                queued.append(request)
-        return queued
+        """Queue a sync of every `sync.auto_sync` space that is due and has no request waiting or job under way."""
+        queued = (auto.enqueue_if_due(self.settings, self.workspace.store, self.store, queue, self.space(name))
+                  for name in self.settings.sync.auto_sync)
+        return [request for request in queued if request is not None]
 
     def run_queued(self, queue: SyncQueue) -> list[SyncJob]:
         """Run every queued request to its end, one after the other; return the jobs (refused ones included)."""

@@ -64,6 +64,10 @@ class SyncQueue(Protocol):
         """Remove a claimed request for good."""
         ...
 
+    def waiting(self, space_id: str) -> bool:
+        """Whether a request for the space waits in the queue (claimed ones do not count)."""
+        ...
+
 
 class FolderSyncQueue:
     """Requests as files in `folder`; claimed ones move to `folder/taken` until they are done."""
@@ -90,6 +94,15 @@ class FolderSyncQueue:
 
     def done(self, taken: Taken) -> None:
         Path(taken.receipt).unlink(missing_ok=True)
+
+    def waiting(self, space_id: str) -> bool:
+        for path in self._folder.glob("[0-9]*.json"):
+            try:
+                if json.loads(path.read_text(encoding="utf-8"))["space_id"] == space_id:
+                    return True
+            except FileNotFoundError:  # claimed meanwhile
+                continue
+        return False
 
 
 class StorageQueueSyncQueue:
@@ -121,3 +134,8 @@ class StorageQueueSyncQueue:
 
     def done(self, taken: Taken) -> None:
         self._client.delete_message(taken.receipt)
+
+    def waiting(self, space_id: str) -> bool:
+        """Peeks at the first 32 visible messages (the most a peek returns): enough for a queue a worker drains."""
+        return any(json.loads(message.content)["space_id"] == space_id
+                   for message in self._client.peek_messages(max_messages=32))

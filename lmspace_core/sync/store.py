@@ -67,6 +67,9 @@ class SyncStore:
 
     # -- datasets and lineage ---------------------------------------------------------------------------------
 
+    def close(self) -> None:
+        self._db.close()
+
     def save_dataset(self, dataset: Dataset, lineage: Sequence[DeltaItem]) -> None:
         """Store a dataset, its examples and which document versions went into it, in one transaction."""
         with self._db.write() as connection:
