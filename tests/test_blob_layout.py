@@ -6,6 +6,7 @@ ones in blocks, gone with their document or space; blobs of the old content-addr
 from __future__ import annotations
 
 import getpass
+import gzip
 import hashlib
 from datetime import UTC, datetime
 
@@ -103,6 +104,15 @@ def test_a_large_file_is_streamed_up_in_blocks_with_its_labels(workspace, contai
     assert properties.content_settings.content_type == "application/pdf"
     assert properties.metadata["content_hash"] == sha(data)
     assert b"".join(workspace.blobs.stream(placement)) == data
+
+
+@pytest.mark.parametrize("backend", ["azure"])
+def test_a_compressed_file_keeps_its_type_and_says_how_it_is_encoded(workspace, container, backend):
+    space = workspace.create_space("s")
+    data = gzip.compress(b"# Changes\n")
+    workspace.blobs.put(BlobPlacement(space.scope, "d1", "doc/changelog.md.gz", sha(data), YEAR), data)
+    settings = container.get_blob_client(f"default/docs/{YEAR}/d1/changelog.md.gz").get_blob_properties().content_settings
+    assert (settings.content_type, settings.content_encoding) == ("text/markdown", "gzip")
 
 
 def test_deleting_a_document_or_a_space_deletes_its_raw_files(workspace, backend):

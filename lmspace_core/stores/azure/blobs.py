@@ -56,9 +56,10 @@ def _safe(path: str) -> str:
     return path.rstrip("./") or "content"
 
 
-def content_type(source: str) -> str:
-    guessed, _ = mimetypes.guess_type(source, strict=False)
-    return guessed or "application/octet-stream"
+def content_settings(source: str) -> ContentSettings:
+    """Type (and encoding) from the file name: `notes.md.gz` is markdown sent gzip-encoded, as stored."""
+    guessed, encoding = mimetypes.guess_type(source, strict=False)
+    return ContentSettings(content_type=guessed or "application/octet-stream", content_encoding=encoding)
 
 
 def _metadata(placement: BlobPlacement) -> dict[str, str]:
@@ -115,7 +116,7 @@ class AzureBlobStore:
         if existing is not None and existing.metadata.get("content_hash") == placement.content_hash:
             return
         blob = self.container().get_blob_client(name)
-        settings = ContentSettings(content_type=content_type(placement.source))
+        settings = content_settings(placement.source)
         if isinstance(data, bytes) and len(data) <= BLOCK_SIZE:
             call_with_retries(lambda: blob.upload_blob(data, overwrite=True, content_settings=settings,
                                                        metadata=_metadata(placement)))

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 from lmspace_core.config import AzureStoreSettings
 from lmspace_core.lm import resolve_secret
 
-# Files above 4 MiB go up as 4 MiB blocks (the SDK's default sends up to 64 MiB in one request).
-_BLOCKS = {"max_single_put_size": 4 * 1024 * 1024, "max_block_size": 4 * 1024 * 1024}
+# Files above 4 MiB go up as 4 MiB blocks and come down in 4 MiB ranges: the SDK's defaults send up to 64 MiB in one
+# request and fetch the first 32 MiB at once, which a streamed read then holds in memory several times over.
+_BLOCKS = {"max_single_put_size": 4 * 1024 * 1024, "max_block_size": 4 * 1024 * 1024,
+           "max_single_get_size": 4 * 1024 * 1024, "max_chunk_get_size": 4 * 1024 * 1024}
 
 
 @cache
