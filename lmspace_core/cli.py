@@ -359,6 +359,8 @@ def _print_answer(answer: Answer) -> None:
             where = cited.location.describe()
             console.print(f"[bold][{cited.number}][/] {shown(cited.source)}" + (f" ({shown(where)})" if where else ""))
             console.print(f"    [dim]{shown(' '.join(cited.quote.split())[:300])}")
+    if answer.offline_notice:
+        console.print(f"\n[yellow]{answer.offline_notice}")
 
 
 @app.command()

@@ -163,6 +163,7 @@ class AzureStoreSettings(_Settings):
     jobs_table: str = Field("lmspacejobs", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     connection_string: SecretRef | None = None
     credential: Literal["default", "key", "connection_string"] = "default"
+    read_cache_mb: int = Field(256, ge=0)  # recently used spaces kept on disk to search while Azure is unreachable
 
 
 class StoreSettings(_Settings):

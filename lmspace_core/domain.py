@@ -178,6 +178,12 @@ class SearchFilter:
     def is_empty(self) -> bool:
         return not self.doc_types and not self.tags and not self.metadata
 
+    def admits(self, document: Document) -> bool:
+        """Whether the document's chunks pass, decided in Python (the stores decide it in their queries)."""
+        return ((not self.doc_types or document.doc_type in self.doc_types)
+                and all(tag in document.tags for tag in self.tags)
+                and all(key in document.metadata and document.metadata[key] == value for key, value in self.metadata))
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -186,6 +192,7 @@ class Hit:
     chunk: Chunk
     document: Document
     score: float
+    cached_at: datetime | None = None  # set when Azure was unreachable: found in the local copy made at this time
 
 
 @dataclass(frozen=True)
@@ -215,23 +222,32 @@ class Answer:
     mode: AnswerMode
     citations: tuple[Citation, ...]
     space_id: str
+    cached_at: datetime | None = None  # answered offline from the local copy of the space made at this time
 
     @property
     def found(self) -> bool:
         return self.mode is not AnswerMode.NOT_FOUND
+
+    @property
+    def offline_notice(self) -> str:
+        """What a reader must know about an answer from the local cache: it may miss what changed since."""
+        if self.cached_at is None:
+            return ""
+        return f"offline: answered from the local cache of {self.cached_at.astimezone():%Y-%m-%d %H:%M %Z}"
 
     def __str__(self) -> str:
         """The answer as a person reads it: the text, then a model answer's numbered sources.
 
         An extracted answer's text already lists its quoted passages with their sources.
         """
+        notice = f"\n\n({self.offline_notice})" if self.cached_at is not None else ""
         if self.mode is not AnswerMode.GENERATED or not self.citations:
-            return self.text
+            return self.text + notice
         sources = "\n".join(
             f"[{cited.number}] {cited.source}" + (f" ({where})" if (where := cited.location.describe()) else "")
             for cited in self.citations
         )
-        return f"{self.text}\n\nSources:\n{sources}"
+        return f"{self.text}\n\nSources:\n{sources}{notice}"
 
 
 @dataclass(frozen=True)

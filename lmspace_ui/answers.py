@@ -90,6 +90,8 @@ def render_answer(answer: Answer) -> None:
         st.markdown(plain(answer.text.removeprefix(EXTRACTED_LABEL).strip()))  # one quoted sentence per line
     else:
         st.markdown(plain(answer.text))
+    if answer.offline_notice:
+        st.caption(f":material/cloud_off: {answer.offline_notice.capitalize()}")
     render_citations(answer.citations)
 
 

@@ -1,5 +1,6 @@
-"""While Azure is unreachable, ingests are acknowledged from the local outbox and remembered reads; replayed in
-order when Azure answers again, every acknowledged document is there once."""
+"""While Azure is unreachable, writes (ingests, deletions, space edits) are acknowledged from the local outbox and
+searches answered from the read cache of spaces used here; replayed in order when Azure answers again, every
+acknowledged change is there once."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def lmspace(tmp_path: Path, monkeypatch, azure_emulators):
         return result
 
     run.online = lambda: Workspace(load_config(config, env=online))
+    run.online_elsewhere = lambda: Workspace(load_config(_config_in(tmp_path / "elsewhere"), env=online))
     return run
 
 
@@ -104,3 +106,122 @@ def test_an_outage_in_the_middle_of_an_ingest_loses_nothing(tmp_path: Path):
         workspace.close()
     finally:
         emulators.stop()
+
+
+def _config_in(folder: Path) -> Path:
+    """The settings of another machine: its own data directory (so its own outbox and read cache)."""
+    folder.mkdir(exist_ok=True)
+    return write_config(folder)
+
+
+def _cli(config: Path, monkeypatch, environment: dict[str, str]):
+    """Run `lmspace` commands in-process against `environment` (the emulators' settings, running or stopped)."""
+
+    def run(*args: str, code: int = 0):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(app, ["--config", str(config), *args])
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert result.exit_code == code, result.output
+        return result
+
+    return run
+
+
+def test_a_used_space_answers_offline_from_its_cache_and_offline_edits_replay(tmp_path: Path, monkeypatch):
+    from lmspace_core.emulators.launch import start_emulators
+
+    emulators = start_emulators(tmp_path / "emulators")
+    try:
+        environment = azure_environment(emulators)
+        # Another machine fills the space: this one has never seen its documents before it searches it.
+        elsewhere = Workspace(load_config(_config_in(tmp_path / "elsewhere"), env=environment))
+        space = elsewhere.create_space("policies")
+        elsewhere.ingest(space, {"leave.md": "# Leave\n\nEmployees get 25 days of paid leave a year.\n",
+                                 "travel.md": "# Travel\n\nTrain tickets are booked through the travel desk.\n"})
+        lmspace = _cli(write_config(tmp_path), monkeypatch, environment)
+        online = json.loads(lmspace("ask", "policies", "How many days of paid leave?", "--json").stdout)
+        assert online["citations"][0]["source"] == "leave.md" and online["cached_at"] is None
+
+        emulators.stop()  # Azure is gone
+        offline = json.loads(lmspace("ask", "policies", "How many days of paid leave?", "--json").stdout)
+        assert offline["citations"][0]["source"] == "leave.md" and "25 days" in offline["text"]
+        assert offline["cached_at"] is not None
+        assert "offline: answered from the local cache of" in lmspace("ask", "policies", "Who books trains?").output
+        lmspace("docs", "delete", "policies", "travel.md", "--yes")
+        lmspace("spaces", "edit", "policies", "--instructions", "Answer in one sentence.")
+        after = json.loads(lmspace("ask", "policies", "Who books train tickets?", "--json").stdout)
+        assert {c["source"] for c in after["citations"]} <= {"leave.md"}  # the deletion shows at once
+        pending = json.loads(lmspace("outbox", "status", "--json").stdout)["pending"]
+        assert [(p["target"], p["summary"].split(": ", 1)[1]) for p in pending] == [
+            ("knowledge", "delete travel.md"), ("blobs", "delete travel.md"),
+            ("knowledge", "change instructions of policies")]
+
+        emulators = emulators.restart()
+        replayed = json.loads(lmspace("outbox", "replay", "--json").stdout)
+        assert (replayed["replayed"], replayed["remaining"]) == (3, 0)
+        on_azure = Workspace(load_config(_config_in(tmp_path / "check"), env=environment))
+        space = on_azure.space("policies")
+        assert [d.source for d in on_azure.documents(space)] == ["leave.md"]
+        assert space.instructions == "Answer in one sentence."
+        assert [c.kind.value for c in on_azure.store.changes(space.scope)][-1] == "deleted"
+        assert {h.document.source for h in on_azure.search(space, "Who books train tickets?")} == {"leave.md"}
+        on_azure.close()
+        elsewhere.close()
+    finally:
+        emulators.stop()
+
+
+def test_a_space_never_used_here_is_offline_and_not_cached(lmspace, tmp_path: Path):
+    elsewhere = lmspace.online_elsewhere()
+    try:
+        elsewhere.ingest(elsewhere.create_space("handbook"), {"a.md": "# A\n\nThe office opens at nine.\n"})
+    finally:
+        elsewhere.close()
+    unknown = lmspace("ask", "handbook", "When does the office open?", reachable=False, code=11)
+    assert "offline and not cached" in unknown.output.lower()
+    lmspace("spaces", "list")  # now this machine knows the space exists, but has never searched it
+    listed = lmspace("ask", "handbook", "When does the office open?", reachable=False, code=11)
+    assert "offline and not cached" in listed.output.lower()
+
+
+def test_a_space_created_and_filled_offline_answers_offline_and_replays(lmspace, tmp_path: Path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nThe server room code changes every Monday.\n")
+    lmspace("spaces", "list")  # seen online once: offline, a new name is checked against this list
+    lmspace("spaces", "create", "ops", reachable=False)
+    lmspace("ingest", "ops", str(notes), reachable=False)
+    answer = json.loads(lmspace("ask", "ops", "When does the code change?", "--json", reachable=False).stdout)
+    assert answer["citations"][0]["source"] == "notes.md" and answer["cached_at"] is not None
+    lmspace("spaces", "rename", "ops", "operations", reachable=False)
+    assert [s["name"] for s in json.loads(lmspace("spaces", "list", "--json", reachable=False).stdout)] == [
+        "operations"]
+    assert json.loads(lmspace("outbox", "replay", "--json").stdout)["remaining"] == 0
+    workspace = lmspace.online()
+    try:
+        space = workspace.space("operations")
+        assert [d.source for d in workspace.documents(space)] == ["notes.md"]
+        assert workspace.search(space, "When does the code change?")[0].document.source == "notes.md"
+    finally:
+        workspace.close()
+
+
+def test_changes_made_elsewhere_reach_the_cache_with_the_next_online_search(lmspace, tmp_path: Path):
+    elsewhere = lmspace.online_elsewhere()
+    try:
+        space = elsewhere.create_space("kb")
+        elsewhere.ingest(space, {"a.md": "# A\n\nInvoices are paid within 30 days.\n",
+                                 "gone.md": "# Gone\n\nParking permits are renewed in March.\n"})
+        lmspace("ask", "kb", "When are invoices paid?")  # the first search here copies the space
+        elsewhere.ingest(space, {"a.md": "# A\n\nInvoices are paid within 45 days.\n",
+                                 "b.md": "# B\n\nExpense reports are due on Fridays.\n"})
+        elsewhere.delete_document(space, elsewhere.document(space, "gone.md"))
+        lmspace("ask", "kb", "When are invoices paid?")  # the change log since the copy is applied
+    finally:
+        elsewhere.close()
+    replaced = json.loads(lmspace("ask", "kb", "When are invoices paid?", "--json", reachable=False).stdout)
+    assert "45 days" in replaced["text"] and "30 days" not in replaced["text"]
+    added = json.loads(lmspace("ask", "kb", "When are expense reports due?", "--json", reachable=False).stdout)
+    assert added["citations"][0]["source"] == "b.md"
+    listed = json.loads(lmspace("docs", "list", "kb", "--json", reachable=False).stdout)
+    assert [d["source"] for d in listed] == ["a.md", "b.md"]

@@ -60,13 +60,19 @@ def draft(rng: np.random.Generator, source: str, chunks: int, doc_type: str, tag
                          random_unit(rng, chunks), metadata={"team": "a" if chunks % 2 else "b"})
 
 
-def test_store_search_equals_brute_force_with_filters_and_replaced_documents(tmp_path: Path):
-    rng = np.random.default_rng(3)
+def random_space(tmp_path: Path, rng: np.random.Generator, documents: int, max_chunks: int):
+    """An embedded store with one space of random documents (pdf and text, some tagged hr); its drafts too."""
     store = LocalKnowledgeStore(Database(tmp_path / "lmspace.db"), tmp_path)
     space = store.create_space("acme", "random", "", "", "test-embedder", DIM)
-    drafts = [draft(rng, f"doc{i}.txt", int(rng.integers(1, 30)), ("pdf", "text")[i % 2],
-                    ("hr",) if i % 3 == 0 else ()) for i in range(60)]
+    drafts = [draft(rng, f"doc{i}.txt", int(rng.integers(1, max_chunks)), ("pdf", "text")[i % 2],
+                    ("hr",) if i % 3 == 0 else ()) for i in range(documents)]
     store.put_documents(space.scope, drafts)
+    return store, space, drafts
+
+
+def test_store_search_equals_brute_force_with_filters_and_replaced_documents(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    store, space, drafts = random_space(tmp_path, rng, 60, 30)
     # Replacing documents masks their old rows without compacting (too few to matter), deleting masks more.
     replaced = [draft(rng, f"doc{i}.txt", 5, "text", ()) for i in range(0, 60, 7)]
     store.put_documents(space.scope, replaced)

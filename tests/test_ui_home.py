@@ -89,3 +89,39 @@ def test_every_page_says_how_many_changes_wait_for_azure(tmp_path, monkeypatch, 
     finally:
         st.cache_resource.clear()
         workspace.close()
+
+
+def test_the_banner_counts_space_edits_and_deletions_made_offline(tmp_path, monkeypatch, azure_emulators):
+    import streamlit as st
+
+    from lmspace_core.config import load_config
+    from lmspace_core.workspace import Workspace
+    from lmspace_ui.resources import get_workspace
+    from tests.conftest import azure_environment, write_config
+
+    config = write_config(tmp_path)
+    online = azure_environment(azure_emulators)
+    monkeypatch.setenv("LMSPACE_CONFIG", str(config))
+    for name, value in online.items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    workspace = get_workspace()
+    space = workspace.create_space("policies")
+    workspace.ingest_text(space, "leave", "Employees get 25 days of paid leave a year.")
+    workspace.list_spaces()
+    # The same machine while Azure is unreachable (every endpoint a closed port): its changes wait in the outbox.
+    offline = Workspace(load_config(config, env={**online, "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT":
+                                                 "https://127.0.0.1:9/"}))
+    try:
+        [leave] = offline.documents(space)  # from the read cache: the space was created and filled here
+        offline.delete_document(space, leave)
+        offline.update_space(space, instructions="Answer briefly.")
+        offline.create_space("drafts")
+        # The document, its raw file, the space's instructions, the new space.
+        assert len(offline.store.outbox.file.pending()) == 4
+        warnings = [w.value for w in open_home().warning]
+        assert "Offline — 4 changes waiting for Azure." in warnings[0]
+    finally:
+        offline.close()
+        st.cache_resource.clear()
+        workspace.close()

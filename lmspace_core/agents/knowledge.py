@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import dspy
@@ -89,6 +90,15 @@ class KnowledgeAgent(BaseAgent):
         return answer
 
     def _answers(
+        self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn], stream: bool
+    ) -> Iterator[str | Answer]:
+        """The streamed text, then the answer, marked as possibly stale when its passages came from the local cache
+        of a space (Azure unreachable)."""
+        cached_at = min((hit.cached_at for hit in hits if hit.cached_at is not None), default=None)
+        for part in self._answer_parts(question, hits, space, history, stream):
+            yield replace(part, cached_at=cached_at) if isinstance(part, Answer) and cached_at else part
+
+    def _answer_parts(
         self, question: str, hits: Sequence[Hit], space: Space, history: Sequence[Turn], stream: bool
     ) -> Iterator[str | Answer]:
         lm = self.language_model(space)

@@ -11,20 +11,24 @@ from lmspace_core.stores.azure.clients import build_clients
 from lmspace_core.stores.azure.cosmos_store import CosmosKnowledgeStore
 from lmspace_core.stores.azure.jobs import TableJobStore
 from lmspace_core.stores.azure.offline import OfflineFile, Outbox, ResilientBlobStore, ResilientKnowledgeStore
+from lmspace_core.stores.azure.read_cache import SpaceCache
 
 OUTBOX_FILE = "azure_outbox.db"
+READ_CACHE_FILE = "azure_read_cache.db"
 
 
 def build_azure_stores(
     settings: AzureStoreSettings, data_dir: Path
 ) -> tuple[ResilientKnowledgeStore, ResilientBlobStore, TableJobStore]:
-    """The Azure stores, behind the outbox and remembered reads kept in `<data_dir>/azure_outbox.db`."""
+    """The Azure stores, behind the outbox and remembered reads kept in `<data_dir>/azure_outbox.db` and the read
+    cache of recently used spaces in `<data_dir>/azure_read_cache.db`."""
     clients = build_clients(settings)
     blobs = AzureBlobStore(clients.blobs, settings.blob_container)
     knowledge = CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index)
     outbox = Outbox(OfflineFile(data_dir / OUTBOX_FILE), knowledge, blobs)
+    cache = SpaceCache(data_dir / READ_CACHE_FILE, settings.read_cache_mb << 20)
     return (
-        ResilientKnowledgeStore(knowledge, outbox),
+        ResilientKnowledgeStore(knowledge, outbox, cache),
         ResilientBlobStore(blobs, outbox),
         TableJobStore(clients.tables, settings.jobs_table, blobs),
     )

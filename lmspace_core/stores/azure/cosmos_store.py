@@ -43,6 +43,7 @@ from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
 from lmspace_core.names import name_taken_error
 from lmspace_core.stores.azure.boundary import azure_call
 from lmspace_core.stores.azure.examples import EXAMPLE, PLAN_EXAMPLE, CosmosExampleStore
+from lmspace_core.stores.azure.read_cache import SpaceSnapshot
 from lmspace_core.stores.azure.retry import call_with_retries
 from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
 
@@ -58,7 +59,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _chunk_id(doc_id: str, version: int, ordinal: int) -> str:
+def chunk_id(doc_id: str, version: int, ordinal: int) -> str:
+    """Fixed per (document, version, ordinal): a retried write overwrites its own chunks."""
     return f"{doc_id}:{version}:{ordinal}"
 
 
@@ -115,6 +117,14 @@ def _filter_sql(search_filter: SearchFilter, params: list[dict]) -> str:
         params.extend([{"name": f"@mkey{i}", "value": key}, {"name": f"@mvalue{i}", "value": value}])
         clauses.append(f"c.metadata[@mkey{i}] = @mvalue{i}")
     return "".join(f" AND {clause}" for clause in clauses)
+
+
+def _ids_condition(field: str, ids: Sequence[str] | None) -> str:
+    return "" if ids is None else f" AND ARRAY_CONTAINS(@ids, {field})"
+
+
+def _ids_params(ids: Sequence[str] | None) -> list[dict]:
+    return [] if ids is None else [{"name": "@ids", "value": list(ids)}]
 
 
 def _batches(operations: Sequence[Any], size: int = BATCH_LIMIT) -> Iterator[Sequence[Any]]:
@@ -227,21 +237,26 @@ class CosmosKnowledgeStore:
 
     @_cosmos
     def create_space(
-        self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int
+        self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int,
+        space_id: str | None = None,
     ) -> Space:
+        """Create a space; with a `space_id` chosen by the caller (the outbox's), creating it again is a no-op."""
         now = _now()
-        space_id = uuid.uuid4().hex[:16]
+        space_id = space_id or uuid.uuid4().hex[:16]
         claim = _name_claim(name, enterprise_id, space_id)
         item = {"id": space_id, "enterprise_id": enterprise_id, "type": "space", "name": name,
                 "description": description, "instructions": instructions, "embedder_id": embedder_id,
                 "dimension": dimension, "created_at": now, "updated_at": now, "name_claim": claim["id"]}
         self._content(dimension)
-        if holder := self._name_holder(enterprise_id, name):
+        if holder := self._name_holder(enterprise_id, name, space_id):  # a replay finds its own space
             raise name_taken_error(holder, enterprise_id)
         try:
             self._batch(self._spaces(), [("create", (claim,)), ("create", (item,))], enterprise_id)
         except exceptions.CosmosBatchOperationError as error:
             if error.status_code == 409:
+                existing = self._read(self._spaces(), claim["id"], enterprise_id)
+                if existing is not None and existing["space_id"] == space_id:  # a replayed creation
+                    return self.get_space(Scope(enterprise_id, space_id))
                 raise name_taken_error(self._name_holder(enterprise_id, name) or name, enterprise_id) from None
             raise
         self._dimensions[Scope(enterprise_id, space_id)] = dimension
@@ -449,7 +464,7 @@ class CosmosKnowledgeStore:
                "chunk_count": len(draft.chunks), "codebase": draft.codebase, "metadata": metadata,
                "created_at": existing["created_at"] if existing else now, "updated_at": now}
         chunks = [
-            ("upsert", ({"id": _chunk_id(doc_id, version, ordinal), "enterprise_id": scope.enterprise_id,
+            ("upsert", ({"id": chunk_id(doc_id, version, ordinal), "enterprise_id": scope.enterprise_id,
                          "space_id": scope.space_id, "type": "chunk", "document_id": doc_id, "version": version,
                          "ordinal": ordinal, "content": chunk.text, "embedding": vector.tolist(),
                          "location": {key: getattr(chunk.location, key) for key in _LOCATION_KEYS},
@@ -475,8 +490,8 @@ class CosmosKnowledgeStore:
         return StoredDocument(_document(doc), outcome, existing["content_hash"] if existing else None)
 
     def _delete_chunks(self, content: Any, scope: Scope, doc: dict) -> None:
-        ids = [_chunk_id(doc["id"], doc["version"], ordinal) for ordinal in range(doc["chunk_count"])]
-        for part in _batches([("delete", (chunk_id,)) for chunk_id in ids]):
+        ids = [chunk_id(doc["id"], doc["version"], ordinal) for ordinal in range(doc["chunk_count"])]
+        for part in _batches([("delete", (item_id,)) for item_id in ids]):
             try:
                 self._batch(content, part, scope.enterprise_id)
             except exceptions.CosmosBatchOperationError as error:
@@ -500,25 +515,44 @@ class CosmosKnowledgeStore:
         self._delete_chunks(content, scope, existing)
         return _document(existing)
 
-    def _chunk_items(self, scope: Scope, document_id: str | None = None) -> list[dict]:
-        """Chunks at their document's current version (an interrupted write's leftovers are not theirs)."""
-        versions = {item["id"]: item["version"] for item in self._documents(scope)}
-        params = [{"name": "@space", "value": scope.space_id}]
-        query = "SELECT * FROM c WHERE c.type = 'chunk' AND c.space_id = @space"
-        if document_id is not None:
-            query += " AND c.document_id = @document"
-            params.append({"name": "@document", "value": document_id})
-        items = self._query(self._space_content(scope), scope.enterprise_id,
-                            query + " ORDER BY c.document_id, c.ordinal", params)
+    def _chunk_items(self, scope: Scope, document_ids: Sequence[str] | None = None,
+                     documents: Sequence[dict] | None = None) -> list[dict]:
+        """Chunks at their document's current version (an interrupted write's leftovers are not theirs), of every
+        document or of `document_ids`; `documents` are those documents' items when the caller has read them."""
+        if documents is None:
+            documents = self._documents(scope, extra=_ids_condition("c.id", document_ids),
+                                        extra_params=_ids_params(document_ids))
+        versions = {item["id"]: item["version"] for item in documents}
+        items = self._query(
+            self._space_content(scope), scope.enterprise_id,
+            "SELECT * FROM c WHERE c.type = 'chunk' AND c.space_id = @space"
+            f"{_ids_condition('c.document_id', document_ids)} ORDER BY c.document_id, c.ordinal",
+            [{"name": "@space", "value": scope.space_id}, *_ids_params(document_ids)])
         return [item for item in items if versions.get(item["document_id"]) == item["version"]]
 
     @_cosmos
     def list_chunks(self, scope: Scope, document_id: str | None = None) -> list[Chunk]:
-        return [_chunk(item) for item in self._chunk_items(scope, document_id)]
+        return [_chunk(item) for item in self._chunk_items(scope, None if document_id is None else [document_id])]
+
+    @_cosmos
+    def snapshot(self, scope: Scope, document_ids: Sequence[str] | None = None) -> SpaceSnapshot:
+        """Documents (all, or these) with their chunks and vectors, for the offline read cache.
+
+        `sequence` is the change log's position, read before the documents: a change they miss comes after it.
+        """
+        counter = self._read(self._space_content(scope), f"{scope.space_id}:counter", scope.enterprise_id)
+        documents = self._documents(scope, extra=_ids_condition("c.id", document_ids),
+                                    extra_params=_ids_params(document_ids))
+        chunks, vectors = self._with_vectors(scope, self._chunk_items(scope, document_ids, documents))
+        return SpaceSnapshot(counter["next_sequence"] - 1 if counter else 0, tuple(map(_document, documents)),
+                             tuple(chunks), vectors)
 
     @_cosmos
     def list_chunk_vectors(self, scope: Scope, document_id: str | None = None) -> tuple[list[Chunk], np.ndarray]:
-        items = self._chunk_items(scope, document_id)
+        return self._with_vectors(scope, self._chunk_items(scope, None if document_id is None else [document_id]))
+
+    def _with_vectors(self, scope: Scope, items: Sequence[dict]) -> tuple[list[Chunk], np.ndarray]:
+        """Chunk items as chunks, and their embeddings as one row each."""
         vectors = np.asarray([item["embedding"] for item in items], dtype=np.float32)
         return [_chunk(item) for item in items], vectors.reshape(len(items), self._space_item(scope)["dimension"])
 
@@ -552,8 +586,8 @@ class CosmosKnowledgeStore:
             raise LMSpaceError("The space changed while it was being re-embedded; run the re-embed again.")
         dimension = int(vectors.shape[1])
         new = self._content(dimension)
-        moved = [{**chunks[chunk_id], "embedding": vector.tolist()} for chunk_id, vector in zip(chunk_ids, vectors,
-                                                                                                strict=True)]
+        moved = [{**chunks[key], "embedding": vector.tolist()}
+                 for key, vector in zip(chunk_ids, vectors, strict=True)]
         if dimension != space["dimension"]:
             others = self._query(old, scope.enterprise_id, "SELECT * FROM c WHERE c.space_id = @space AND "
                                  "c.type != 'chunk'", [{"name": "@space", "value": scope.space_id}])

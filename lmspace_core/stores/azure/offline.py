@@ -2,28 +2,40 @@
 
 `ResilientKnowledgeStore` and `ResilientBlobStore` wrap the Azure stores. A write that fails because the service is
 unreachable (`ServiceUnreachableError`: no connection at all, after the retries) is queued in
-`<data_dir>/azure_outbox.db` and acknowledged with a provisional result, so an ingest completes; later writes queue
-behind it, so the order is kept. Each write first replays what is queued; `lmspace outbox replay` does it on demand.
-Replaying is safe to repeat: the Azure stores' writes are idempotent. Reads of spaces and documents that succeeded
-are remembered in the same file and served from it while Azure is unreachable; searches and everything else fail
-with the "Cannot reach" message. Errors other than unreachability are never queued: they would fail again.
+`<data_dir>/azure_outbox.db` and acknowledged with a provisional result, so an ingest, a document or space deletion,
+a new space or a settings change completes; later writes queue behind it, so the order is kept. Each write first
+replays what is queued; `lmspace outbox replay` does it on demand. Replaying is safe to repeat: the Azure stores'
+writes are idempotent (a new space's id is chosen here, before the first attempt).
+
+Reads that succeeded are remembered in the same file and served from it while Azure is unreachable; searches, and
+the documents of a space, come from the read cache of recently used spaces (`read_cache.py`), marked with the
+time it was last current. What was never read on this machine fails with an "offline and not cached" message.
+Errors other than unreachability are never queued: they would fail again.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lmspace_core.domain import Document, Outcome, Scope, SearchFilter, Space, SpaceStats
+import numpy as np
+
+from lmspace_core.domain import Chunk, Document, Hit, Outcome, Scope, SearchFilter, Space, SpaceStats, document_id
+from lmspace_core.errors import LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import ServiceUnreachableError
-from lmspace_core.stores.azure.cosmos_store import document_id
-from lmspace_core.stores.base import BlobPlacement, DocumentDraft, StoredDocument
+from lmspace_core.stores.azure.cosmos_store import chunk_id
+from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot, refresh
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft, SpaceEdit, StoredDocument
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL,
@@ -89,6 +101,10 @@ class OfflineFile:
             self._connection.execute("INSERT OR REPLACE INTO seen (key, value) VALUES (?, ?)",
                                      (key, pickle.dumps(value)))
 
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._connection.execute("DELETE FROM seen WHERE key = ?", (key,))
+
     def recall(self, key: str) -> tuple[bool, Any]:
         with self._lock:
             row = self._connection.execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
@@ -115,6 +131,10 @@ class Outbox:
                 seq, target, method, args = entry
                 try:
                     getattr(self._targets[target], method)(*args)
+                except NotFoundError:
+                    if not method.startswith("delete"):
+                        raise
+                    # Already gone: the deletion was applied before its answer was lost, or someone else did it.
                 except Exception as error:  # unreachable again, or refused: either way it stays first in line
                     return ReplayReport(replayed, len(self.file.pending()), str(error))
                 self.file.done(seq)
@@ -150,68 +170,186 @@ def _provisional(scope: Scope, draft: DocumentDraft, known: Document | None) -> 
     return StoredDocument(document, Outcome.REPLACED, known.content_hash)
 
 
-class ResilientKnowledgeStore:
-    """`KnowledgeStore` that queues writes and serves remembered reads while Azure is unreachable."""
+_MISSING = object()  # what an offline fallback returns when it does not know
 
-    def __init__(self, inner: Any, outbox: Outbox) -> None:
+
+def _not_cached(error: ServiceUnreachableError) -> ServiceUnreachableError:
+    return ServiceUnreachableError(
+        f"{error} Offline and not cached: this was never read on this machine while Azure answered, so there is no "
+        "local copy of it (a space is kept for offline use once it has been searched here).")
+
+
+def _written(scope: Scope, draft: DocumentDraft, document: Document) -> SpaceSnapshot:
+    """A document as a write leaves it, with its chunks under the ids Cosmos gives them: for the read cache."""
+    chunks = tuple(Chunk(chunk_id(document.id, document.version, ordinal), scope.enterprise_id, scope.space_id,
+                         document.id, ordinal, chunk.text, chunk.location)
+                   for ordinal, chunk in enumerate(draft.chunks))
+    return SpaceSnapshot(0, (document,), chunks, draft.vectors)
+
+
+class ResilientKnowledgeStore:
+    """`KnowledgeStore` that queues writes and serves remembered reads and the read cache while Azure is
+    unreachable."""
+
+    def __init__(self, inner: Any, outbox: Outbox, cache: SpaceCache) -> None:
         self._inner = inner
         self.outbox = outbox
+        self.cache = cache
         self._file = outbox.file
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # searches, chunks, change log, space edits: Azure must answer
+        return getattr(self._inner, name)  # chunks, change log, re-embedding: Azure must answer
 
-    def _read(self, key: str, read: Callable[[], Any], fallback: Callable[[], Any] | None = None) -> Any:
+    def _read(self, key: str, read: Callable[[], Any], cached: Callable[[], Any] = lambda: _MISSING,
+              default: Callable[[], Any] = lambda: _MISSING) -> Any:
+        """`read()` from Azure, remembered under `key`. Unreachable: the read cache's answer (`cached`), else the
+        remembered one, else `default`'s, else an "offline and not cached" error."""
         try:
             value = read()
-        except ServiceUnreachableError:
+        except ServiceUnreachableError as error:
+            if (value := cached()) is not _MISSING:
+                return value
             found, value = self._file.recall(key)
             if found:
                 return value
-            if fallback is None:
-                raise
-            return fallback()
+            if (value := default()) is not _MISSING:
+                return value
+            raise _not_cached(error) from None
         self._file.remember(key, value)
         return value
 
+    def _cached_documents(self, scope: Scope, pick: Callable[[list[Document]], Any]) -> Callable[[], Any]:
+        def answer() -> Any:
+            documents = self.cache.documents(scope)
+            return _MISSING if documents is None else pick(documents)
+
+        return answer
+
+    # -- spaces -----------------------------------------------------------------------------------------------
+
     def get_space(self, scope: Scope) -> Space:
-        return self._read(f"space:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.get_space(scope))
+        return self._read(f"space:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.get_space(scope),
+                          default=self._listed(scope.enterprise_id, lambda space: space.id == scope.space_id))
 
     def find_space(self, enterprise_id: str, name: str) -> Space | None:
-        return self._read(f"space-name:{enterprise_id}:{name}", lambda: self._inner.find_space(enterprise_id, name))
+        found = self._read(f"space-name:{enterprise_id}:{name}", lambda: self._inner.find_space(enterprise_id, name),
+                           default=self._listed(enterprise_id, lambda space: space.name == name))
+        if found is not None:
+            self._file.remember(f"space:{enterprise_id}:{found.id}", found)  # what an edit of it reads offline
+        return found
+
+    def _listed(self, enterprise_id: str, wanted: Callable[[Space], bool]) -> Callable[[], Any]:
+        """An offline answer from the remembered list of spaces (`spaces list` ran here while Azure answered)."""
+
+        def answer() -> Any:
+            found, spaces = self._file.recall(f"spaces:{enterprise_id}")
+            return next((space for space in spaces if wanted(space)), _MISSING) if found else _MISSING
+
+        return answer
 
     def list_spaces(self, enterprise_id: str) -> list[Space]:
         return self._read(f"spaces:{enterprise_id}", lambda: self._inner.list_spaces(enterprise_id))
 
     def space_stats(self, scope: Scope) -> SpaceStats:
-        return self._read(f"stats:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.space_stats(scope))
+        def stats(documents: list[Document]) -> SpaceStats:
+            return SpaceStats(len(documents), sum(d.chunk_count for d in documents),
+                              sum(d.size_bytes for d in documents), max((d.updated_at for d in documents), default=None))
+
+        return self._read(f"stats:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.space_stats(scope),
+                          self._cached_documents(scope, stats))
+
+    def create_space(
+        self, enterprise_id: str, name: str, description: str, instructions: str, embedder_id: str, dimension: int
+    ) -> Space:
+        space_id = uuid.uuid4().hex[:16]  # chosen here, so that a replay creates this very space
+
+        def queued() -> Space:
+            now = datetime.now(UTC)
+            return Space(id=space_id, enterprise_id=enterprise_id, name=name, description=description,
+                         instructions=instructions, embedder_id=embedder_id, created_at=now, updated_at=now)
+
+        space = self.outbox.write("knowledge", "create_space", f"{enterprise_id}: create space {name}",
+                                  (enterprise_id, name, description, instructions, embedder_id, dimension, space_id),
+                                  queued)
+        self._remember_space(space)
+        self.cache.fill(space.scope, SpaceSnapshot.empty())  # empty, and searchable offline from the start
+        return space
+
+    def update_space(self, scope: Scope, edit: SpaceEdit) -> Space:
+        current = self.get_space(scope)
+        changes = {key: value for key, value in vars(edit).items() if value is not None}
+
+        def queued() -> Space:
+            return replace(current, **changes, updated_at=datetime.now(UTC)) if changes else current
+
+        summary = f"{scope.enterprise_id}/{scope.space_id}: change {', '.join(changes) or 'nothing'} of {current.name}"
+        space = self.outbox.write("knowledge", "update_space", summary, (scope, edit), queued)
+        if space.name != current.name:
+            self._file.remember(f"space-name:{scope.enterprise_id}:{current.name}", None)
+        self._remember_space(space)
+        return space
+
+    def delete_space(self, scope: Scope) -> None:
+        space = self.get_space(scope)
+        self.outbox.write("knowledge", "delete_space", f"{scope.enterprise_id}: delete space {space.name}", (scope,),
+                          lambda: None)
+        self._file.forget(f"space:{scope.enterprise_id}:{scope.space_id}")
+        self._file.remember(f"space-name:{scope.enterprise_id}:{space.name}", None)
+        self._relist(space.enterprise_id, lambda spaces: [s for s in spaces if s.id != space.id])
+        self.cache.drop(scope)
+
+    def _remember_space(self, space: Space) -> None:
+        self._file.remember(f"space:{space.enterprise_id}:{space.id}", space)
+        self._file.remember(f"space-name:{space.enterprise_id}:{space.name}", space)
+        self._relist(space.enterprise_id, lambda spaces: sorted([*(s for s in spaces if s.id != space.id), space],
+                                                                key=lambda s: s.name))
+
+    def _relist(self, enterprise_id: str, change: Callable[[list[Space]], list[Space]]) -> None:
+        """Keep the remembered list of spaces in step with a space edit (offline, it is what `spaces list` shows)."""
+        found, spaces = self._file.recall(f"spaces:{enterprise_id}")
+        if found:
+            self._file.remember(f"spaces:{enterprise_id}", change(spaces))
+
+    # -- documents --------------------------------------------------------------------------------------------
 
     def find_document(self, scope: Scope, source: str) -> Document | None:
-        # Unknown while offline: treated as new; the replayed write finds out what it really is.
         return self._read(f"doc:{scope.enterprise_id}:{scope.space_id}:{source}",
-                          lambda: self._inner.find_document(scope, source), lambda: None)
+                          lambda: self._inner.find_document(scope, source), lambda: self._known(scope, source))
+
+    def _known(self, scope: Scope, source: str) -> Document | None:
+        """The document at `source` as this machine last saw it, without asking Azure (it is unreachable).
+
+        Unknown: None, treated as new; the replayed write finds out what it really is.
+        """
+        documents = self.cache.documents(scope)
+        if documents is not None:
+            return next((document for document in documents if document.source == source), None)
+        found, known = self._file.recall(f"doc:{scope.enterprise_id}:{scope.space_id}:{source}")
+        return known if found else None
 
     def get_document(self, scope: Scope, document_id: str) -> Document:
         return self._read(f"doc-id:{scope.enterprise_id}:{scope.space_id}:{document_id}",
-                          lambda: self._inner.get_document(scope, document_id))
+                          lambda: self._inner.get_document(scope, document_id),
+                          self._cached_documents(scope, lambda documents: next(
+                              (d for d in documents if d.id == document_id), _MISSING)))
 
     def list_documents(self, scope: Scope, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         key = f"docs:{scope.enterprise_id}:{scope.space_id}:{search_filter.doc_types}:{search_filter.tags}"
-        return self._read(key, lambda: self._inner.list_documents(scope, search_filter))
+        return self._read(key, lambda: self._inner.list_documents(scope, search_filter),
+                          self._cached_documents(scope, lambda documents: [
+                              d for d in documents if search_filter.admits(d)]))
 
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
         def queued() -> list[StoredDocument]:
-            results = []
-            for draft in drafts:
-                found, known = self._file.recall(f"doc:{scope.enterprise_id}:{scope.space_id}:{draft.source}")
-                results.append(_provisional(scope, draft, known if found else None))
-            return results
+            return [_provisional(scope, draft, self._known(scope, draft.source)) for draft in drafts]
 
         summary = f"{scope.enterprise_id}/{scope.space_id}: write {', '.join(d.source for d in drafts)}"
         results = self.outbox.write("knowledge", "put_documents", summary, (scope, list(drafts)), queued)
-        for result in results:
+        for draft, result in zip(drafts, results, strict=True):
             self._file.remember(f"doc:{scope.enterprise_id}:{scope.space_id}:{result.document.source}",
                                 result.document)
+            if result.outcome is not Outcome.UNCHANGED:
+                self.cache.apply(scope, _written(scope, draft, result.document))
         return results
 
     def delete_document(self, scope: Scope, document_id: str) -> Document:
@@ -219,15 +357,35 @@ class ResilientKnowledgeStore:
         summary = f"{scope.enterprise_id}/{scope.space_id}: delete {document.source}"
         self.outbox.write("knowledge", "delete_document", summary, (scope, document_id), lambda: document)
         self._file.remember(f"doc:{scope.enterprise_id}:{scope.space_id}:{document.source}", None)
+        self._file.forget(f"doc-id:{scope.enterprise_id}:{scope.space_id}:{document_id}")
+        self.cache.apply(scope, SpaceSnapshot.empty(), [document_id])
         return document
 
     def examples(self) -> Any:
         """The spaces' examples (`KeepsExamples`): Cosmos DB must answer, nothing of them is kept offline."""
         return self._inner.examples()
 
+    # -- search -----------------------------------------------------------------------------------------------
+
+    def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
+        """Cosmos' vector search; unreachable, the same exact search over the read cache, hits marked `cached_at`."""
+        try:
+            hits = self._inner.search(scope, query, k, search_filter)
+        except ServiceUnreachableError as error:
+            cached = self.cache.search(scope, query, k, search_filter)
+            if cached is None:
+                raise _not_cached(error) from None
+            return cached
+        try:
+            refresh(self.cache, self._inner, scope, query.shape[0])
+        except LMSpaceError as error:  # the answer stands; the copy catches up after a later search
+            log.warning("The offline copy of space %s was not refreshed: %s", scope.space_id, error)
+        return hits
+
     def close(self) -> None:
         self._inner.close()
         self._file.close()
+        self.cache.close()
 
 
 class ResilientBlobStore:
@@ -238,7 +396,7 @@ class ResilientBlobStore:
         self._outbox = outbox
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # get, delete_space, container(): Azure must answer
+        return getattr(self._inner, name)  # get, container(): Azure must answer
 
     def put(self, placement: BlobPlacement, data: bytes | Iterable[bytes]) -> None:
         if not isinstance(data, bytes):  # a stream being copied cannot wait in the outbox: it fails instead
@@ -249,6 +407,10 @@ class ResilientBlobStore:
     def delete(self, placement: BlobPlacement) -> None:
         self._outbox.write("blobs", "delete", f"{_where(placement)}: delete {placement.source}", (placement,),
                            lambda: None)
+
+    def delete_space(self, scope: Scope) -> None:
+        self._outbox.write("blobs", "delete_space", f"{scope.enterprise_id}/{scope.space_id}: delete its files",
+                           (scope,), lambda: None)
 
 
 def _where(placement: BlobPlacement) -> str:

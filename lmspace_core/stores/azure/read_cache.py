@@ -1,0 +1,263 @@
+"""The offline read cache: what search needs of recently used spaces, on disk, for when Cosmos DB is unreachable.
+
+Per space it keeps the documents, their chunks and vectors, the change-log sequence they are complete up to, and
+when they were last checked against Cosmos (the time an offline answer names). A space enters on its first
+successful search; after each later one the change log since that sequence says which documents to fetch again or
+drop. Writes made through this process (queued ones too) update it at once, so an ingest made offline can be asked
+about offline. It is bounded by `max_bytes`: the most recently used spaces that fit stay, a space that cannot fit
+alone is not kept. Its own file: deleting it loses nothing that is not on Azure or in the outbox.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmspace_core.domain import ChangeKind, Chunk, Document, Hit, Scope, SearchFilter
+from lmspace_core.stores.local.ranking import top_k
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spaces (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, sequence INTEGER NOT NULL,
+                                   checked_at TEXT NOT NULL, used_at REAL NOT NULL,
+                                   PRIMARY KEY (enterprise_id, space_id));
+CREATE TABLE IF NOT EXISTS documents (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, id TEXT NOT NULL,
+                                      document BLOB NOT NULL, size INTEGER NOT NULL,
+                                      PRIMARY KEY (enterprise_id, space_id, id));
+CREATE TABLE IF NOT EXISTS chunks (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, document_id TEXT NOT NULL,
+                                   ordinal INTEGER NOT NULL, chunk BLOB NOT NULL, vector BLOB NOT NULL,
+                                   size INTEGER NOT NULL, PRIMARY KEY (enterprise_id, space_id, document_id, ordinal));
+"""
+# What a chunk costs in the cache beyond its vector and text (pickled ids and location), to size a space up front.
+_CHUNK_OVERHEAD = 400
+
+
+@dataclass(frozen=True)
+class SpaceSnapshot:
+    """Documents of a space with their chunks and one vector per chunk (rows in chunk order), as Cosmos has them."""
+
+    sequence: int
+    documents: tuple[Document, ...]
+    chunks: tuple[Chunk, ...]
+    vectors: np.ndarray
+
+    @staticmethod
+    def empty() -> SpaceSnapshot:
+        return SpaceSnapshot(0, (), (), np.empty((0, 0), dtype=np.float32))
+
+
+class SpaceCache:
+    """The cached spaces in one SQLite file; every method is one transaction, safe from several threads."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    # -- what is cached ---------------------------------------------------------------------------------------
+
+    def sequence(self, scope: Scope) -> int | None:
+        """The change-log sequence the cached copy is complete up to; None when the space is not cached."""
+        with self._lock:
+            row = self._connection.execute("SELECT sequence FROM spaces WHERE enterprise_id = ? AND space_id = ?",
+                                           (scope.enterprise_id, scope.space_id)).fetchone()
+        return row[0] if row else None
+
+    def documents(self, scope: Scope) -> list[Document] | None:
+        """The cached documents of a space by source (as `list_documents` orders them); None when not cached."""
+        if self.sequence(scope) is None:
+            return None
+        with self._lock:
+            rows = self._connection.execute("SELECT document FROM documents WHERE enterprise_id = ? AND space_id = ?",
+                                            (scope.enterprise_id, scope.space_id)).fetchall()
+        return sorted((pickle.loads(row[0]) for row in rows), key=lambda document: document.source)
+
+    def fits(self, chunks: int, text_bytes: int, dimension: int) -> bool:
+        """Whether a space of this size could be cached at all (checked before downloading it)."""
+        return chunks * (dimension * 4 + _CHUNK_OVERHEAD) + text_bytes <= self.max_bytes
+
+    # -- filling and keeping it current -----------------------------------------------------------------------
+
+    def fill(self, scope: Scope, snapshot: SpaceSnapshot) -> None:
+        """Cache a whole space (replacing what was cached of it), checked against Cosmos now."""
+        with self._transaction() as connection:
+            self._forget(connection, scope)
+            connection.execute("INSERT INTO spaces VALUES (?, ?, ?, ?, ?)",
+                               (scope.enterprise_id, scope.space_id, snapshot.sequence, _now(), time.time()))
+            self._insert(connection, scope, snapshot)
+        self._evict()
+
+    def apply(self, scope: Scope, snapshot: SpaceSnapshot, removed: Sequence[str] = (),
+              sequence: int | None = None) -> None:
+        """Replace the snapshot's documents and drop `removed` ones in a cached space (no-op if it is not cached).
+
+        With `sequence` (a refresh from the change log) the copy is complete up to it and checked now; without it
+        (a write of this process), neither changes: the copy holds one more write, not Cosmos' latest state.
+        """
+        with self._transaction() as connection:
+            if not self._cached(connection, scope):
+                return
+            self._remove(connection, scope, [*removed, *(document.id for document in snapshot.documents)])
+            self._insert(connection, scope, snapshot)
+            if sequence is not None:
+                connection.execute("UPDATE spaces SET sequence = ?, checked_at = ? WHERE enterprise_id = ? AND "
+                                   "space_id = ?", (sequence, _now(), scope.enterprise_id, scope.space_id))
+        self._evict()
+
+    def checked(self, scope: Scope) -> None:
+        """Cosmos has no change after the cached sequence: the copy is current as of now."""
+        with self._transaction() as connection:
+            connection.execute("UPDATE spaces SET checked_at = ?, used_at = ? WHERE enterprise_id = ? AND "
+                               "space_id = ?", (_now(), time.time(), scope.enterprise_id, scope.space_id))
+
+    def drop(self, scope: Scope) -> None:
+        """Forget a space (it was deleted)."""
+        with self._transaction() as connection:
+            self._forget(connection, scope)
+
+    # -- search -----------------------------------------------------------------------------------------------
+
+    def search(self, scope: Scope, query: np.ndarray, k: int,
+               search_filter: SearchFilter = SearchFilter()) -> list[Hit] | None:
+        """Exact cosine top-k over the cached vectors, filter applied before ranking; None when not cached.
+
+        Hits carry `cached_at`, the last time the copy was checked against Cosmos: they may miss later changes.
+        """
+        with self._transaction() as connection:
+            space = connection.execute(
+                "SELECT checked_at FROM spaces WHERE enterprise_id = ? AND space_id = ?",
+                (scope.enterprise_id, scope.space_id)).fetchone()
+            if space is None:
+                return None
+            connection.execute("UPDATE spaces SET used_at = ? WHERE enterprise_id = ? AND space_id = ?",
+                               (time.time(), scope.enterprise_id, scope.space_id))
+            documents = {row[0]: pickle.loads(row[1]) for row in connection.execute(
+                "SELECT id, document FROM documents WHERE enterprise_id = ? AND space_id = ?",
+                (scope.enterprise_id, scope.space_id))}
+            rows = connection.execute(
+                "SELECT document_id, chunk, vector FROM chunks WHERE enterprise_id = ? AND space_id = ? "
+                "ORDER BY document_id, ordinal", (scope.enterprise_id, scope.space_id)).fetchall()
+        checked_at = datetime.fromisoformat(space[0])
+        if not rows:
+            return []
+        matrix = _unit_rows(np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), -1))
+        allowed = None
+        if not search_filter.is_empty:
+            allowed = np.fromiter((search_filter.admits(documents[row[0]]) for row in rows), dtype=bool, count=len(rows))
+        ranked = top_k(matrix, _unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0], k, allowed)
+        return [Hit(pickle.loads(rows[row][1]), documents[rows[row][0]], score, cached_at=checked_at)
+                for row, score in ranked]
+
+    # -- rows -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _cached(connection: sqlite3.Connection, scope: Scope) -> bool:
+        return connection.execute("SELECT 1 FROM spaces WHERE enterprise_id = ? AND space_id = ?",
+                                  (scope.enterprise_id, scope.space_id)).fetchone() is not None
+
+    @staticmethod
+    def _forget(connection: sqlite3.Connection, scope: Scope) -> None:
+        for table in ("spaces", "documents", "chunks"):
+            connection.execute(f"DELETE FROM {table} WHERE enterprise_id = ? AND space_id = ?",
+                               (scope.enterprise_id, scope.space_id))
+
+    @staticmethod
+    def _remove(connection: sqlite3.Connection, scope: Scope, document_ids: Sequence[str]) -> None:
+        keys = [(scope.enterprise_id, scope.space_id, document_id) for document_id in document_ids]
+        connection.executemany("DELETE FROM documents WHERE enterprise_id = ? AND space_id = ? AND id = ?", keys)
+        connection.executemany("DELETE FROM chunks WHERE enterprise_id = ? AND space_id = ? AND document_id = ?",
+                               keys)
+
+    @staticmethod
+    def _insert(connection: sqlite3.Connection, scope: Scope, snapshot: SpaceSnapshot) -> None:
+        documents = [pickle.dumps(document) for document in snapshot.documents]
+        connection.executemany(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
+            [(scope.enterprise_id, scope.space_id, document.id, blob, len(blob))
+             for document, blob in zip(snapshot.documents, documents, strict=True)])
+        rows = []
+        for chunk, vector in zip(snapshot.chunks, np.asarray(snapshot.vectors, dtype=np.float32), strict=True):
+            blob, raw = pickle.dumps(chunk), vector.tobytes()
+            rows.append((scope.enterprise_id, scope.space_id, chunk.document_id, chunk.ordinal, blob, raw,
+                         len(blob) + len(raw)))
+        connection.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _evict(self) -> None:
+        """Keep the most recently used spaces whose sizes add up to at most `max_bytes`; forget the others."""
+        with self._transaction() as connection:
+            sizes = connection.execute(
+                "SELECT s.enterprise_id, s.space_id, "
+                "(SELECT COALESCE(SUM(size), 0) FROM chunks c WHERE c.enterprise_id = s.enterprise_id AND "
+                "c.space_id = s.space_id) + (SELECT COALESCE(SUM(size), 0) FROM documents d WHERE "
+                "d.enterprise_id = s.enterprise_id AND d.space_id = s.space_id) "
+                "FROM spaces s ORDER BY s.used_at DESC").fetchall()
+            total = 0
+            for enterprise_id, space_id, size in sizes:
+                total += size
+                if total > self.max_bytes:
+                    self._forget(connection, Scope(enterprise_id, space_id))
+                    total -= size
+
+
+def refresh(cache: SpaceCache, store: Any, scope: Scope, dimension: int) -> None:
+    """Bring a space's cached copy up to date after a successful search of it (the space is in use).
+
+    `store` is the Cosmos store (`snapshot`, `changes`, `space_stats`). Not cached yet: the whole space is
+    fetched, if it fits. Cached: the change log after its sequence names the documents to fetch again or drop;
+    a document already cached at the logged version and hash (written through this process) is not fetched.
+    """
+    sequence = cache.sequence(scope)
+    if sequence is None:
+        stats = store.space_stats(scope)
+        if cache.fits(stats.chunks, stats.bytes, dimension):
+            cache.fill(scope, store.snapshot(scope))
+        return
+    changes = store.changes(scope, sequence)
+    if not changes:
+        cache.checked(scope)
+        return
+    latest = {change.document_id: change for change in changes}
+    cached = {document.id: (document.version, document.content_hash) for document in cache.documents(scope) or ()}
+    removed = [doc_id for doc_id, change in latest.items() if change.kind is ChangeKind.DELETED]
+    stale = [doc_id for doc_id, change in latest.items()
+             if change.kind is not ChangeKind.DELETED and cached.get(doc_id) != (change.version, change.content_hash)]
+    fetched = store.snapshot(scope, stale) if stale else SpaceSnapshot.empty()
+    gone = set(stale) - {document.id for document in fetched.documents}  # deleted after the changes were read
+    cache.apply(scope, fetched, [*removed, *gone], changes[-1].sequence)
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, so that the inner product `top_k` ranks by is the cosine Cosmos ranks by."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

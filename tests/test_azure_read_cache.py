@@ -1,0 +1,78 @@
+"""The offline read cache ranks and filters exactly as the embedded store does, and keeps only the most recently
+used spaces that fit in its size bound."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmspace_core.domain import Chunk, Document, Location, Scope, SearchFilter
+from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot
+from tests.test_ranking import DIM, random_space, random_unit
+
+
+def test_cached_search_ranks_and_filters_as_the_embedded_store_does(tmp_path: Path):
+    rng = np.random.default_rng(11)
+    store, space, drafts = random_space(tmp_path, rng, 40, 20)
+    vectors = {(d.source, ordinal): vector for d in drafts for ordinal, vector in enumerate(d.vectors)}
+    documents = store.list_documents(space.scope)
+    sources = {document.id: document.source for document in documents}
+    chunks = store.list_chunks(space.scope)
+    cache = SpaceCache(tmp_path / "cache.db", 1 << 30)
+    cache.fill(space.scope, SpaceSnapshot(7, tuple(documents), tuple(chunks), np.stack(
+        [vectors[sources[chunk.document_id], chunk.ordinal] for chunk in chunks])))
+    filters = [SearchFilter(), SearchFilter(doc_types=("pdf",)), SearchFilter(tags=("hr",)),
+               SearchFilter.where(team="a"), SearchFilter(doc_types=("text",), tags=("hr",), metadata=(("team", "b"),))]
+    for query in random_unit(rng, 5):
+        for search_filter in filters:
+            expected = store.search(space.scope, query, 8, search_filter)
+            cached = cache.search(space.scope, query * 3, 8, search_filter)  # any length: ranked by cosine
+            assert [hit.chunk.id for hit in cached] == [hit.chunk.id for hit in expected]
+            assert [hit.score for hit in cached] == pytest.approx([hit.score for hit in expected], abs=1e-5)
+            assert all(hit.cached_at is not None and hit.document == e.document for hit, e in zip(cached, expected))
+    assert cache.search(Scope("acme", "never-searched"), random_unit(rng, 1)[0], 8) is None
+    store.close()
+
+
+def _snapshot(rng: np.random.Generator, scope: Scope, chunks: int) -> SpaceSnapshot:
+    """A space of `chunks` chunks in one document, as Cosmos would hand it over."""
+    now = datetime.now(UTC)
+    document = Document(id="d", enterprise_id=scope.enterprise_id, space_id=scope.space_id, source="a.txt",
+                        title="a", doc_type="text", tags=(), content_hash="h", size_bytes=10, version=1,
+                        chunk_count=chunks, codebase=None, created_at=now, updated_at=now)
+    return SpaceSnapshot(1, (document,), tuple(
+        Chunk(f"d:1:{n}", scope.enterprise_id, scope.space_id, "d", n, f"passage {n}", Location())
+        for n in range(chunks)), random_unit(rng, chunks))
+
+
+def test_the_cache_keeps_the_most_recently_used_spaces_that_fit(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    a, b, c, huge = (Scope("acme", name) for name in ("a", "b", "c", "huge"))
+    one_space = 100 * (DIM * 4 + 250)  # about what 100 chunks of this size take, pickles included
+    cache = SpaceCache(tmp_path / "cache.db", int(one_space * 2.5))
+    cache.fill(a, _snapshot(rng, a, 100))
+    cache.fill(b, _snapshot(rng, b, 100))
+    assert cache.search(a, random_unit(rng, 1)[0], 3)  # a is used: b is now the least recently used
+    cache.fill(c, _snapshot(rng, c, 100))
+    assert [cache.sequence(scope) for scope in (a, b, c)] == [1, None, 1]
+    cache.fill(huge, _snapshot(rng, huge, 400))  # larger than the whole bound: not kept, the others stay
+    assert [cache.sequence(scope) for scope in (a, c, huge)] == [1, 1, None]
+    assert not cache.fits(400, 0, DIM) and cache.fits(100, 0, DIM)
+
+
+def test_a_cached_space_follows_writes_and_deletions_made_here(tmp_path: Path):
+    rng = np.random.default_rng(9)
+    scope = Scope("acme", "s")
+    cache = SpaceCache(tmp_path / "cache.db", 1 << 30)
+    first = _snapshot(rng, scope, 3)
+    cache.apply(scope, first)  # not cached yet: a write alone does not make a (partial) copy
+    assert cache.sequence(scope) is None
+    cache.fill(scope, SpaceSnapshot.empty())
+    cache.apply(scope, first)
+    assert [hit.chunk.id for hit in cache.search(scope, first.vectors[2], 1)] == ["d:1:2"]
+    assert cache.sequence(scope) == 0  # still complete only up to the sequence it was filled at
+    cache.apply(scope, SpaceSnapshot.empty(), ["d"])
+    assert cache.search(scope, first.vectors[2], 1) == [] and cache.documents(scope) == []
