@@ -167,7 +167,9 @@ def models_panel(manager: SyncManager, space: Space) -> None:
     versions = manager.models(space)
     active = next((v for v in versions if v.active), None)
     st.markdown(f"Active model: **{active.reference if active else 'base model'}**"
-                + (f" (version {active.id}, {active.backend})" if active else ""))
+                + (f" (version {active.id}, {active.backend})" if active else "")
+                + (" · answers with the compiled prompts of this version" if active and active.kind == "program"
+                   else ""))
     if not versions:
         st.caption("No sync has produced a model for this space yet.")
         return

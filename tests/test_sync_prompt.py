@@ -203,3 +203,22 @@ def test_the_cli_refuses_a_prompt_sync_without_a_language_model(tmp_path):
     assert result.exit_code == ModelError.exit_code
     assert "Prompt optimisation needs a language model" in result.output
     assert json.loads(lmspace(config, "sync", "status", "team", "--json").stdout) == []
+
+
+def test_a_mipro_prompt_sync_is_cancelled_between_its_trials(workspace, manager):
+    many = {f"Question {n}: how long are invoices kept?": "Invoices are kept for seven years." for n in range(28)}
+    space = space_with(workspace, "many", many)
+    lm = FewShotLM(known=set(many), examples=many)
+    complete, calls = lm._engine_spec._complete_messages, []
+
+    def cancel_on_the_twelfth_call(messages):  # by then MIPROv2 is bootstrapping its demo sets
+        calls.append(1)
+        if len(calls) == 12:
+            manager.cancel(manager.jobs(space)[0].id)
+        return complete(messages)
+
+    lm._engine_spec._complete_messages = cancel_on_the_twelfth_call
+    workspace.use_lm(lm)
+    job = manager.sync_to_llm(space=space, kind="prompt")
+    assert job.status is SyncStatus.CANCELLED, job.error
+    assert 0 < len(manager.metrics(job.id)) < 21 and manager.models(space) == []

@@ -135,7 +135,7 @@ def test_the_page_starts_a_prompt_sync_and_shows_its_trials(app_workspace):
     table = next(d.value for d in at.dataframe if "Job" in d.value)
     assert table["Backend"].tolist() == ["prompt"] and table["Score after"].tolist() == ["1.000"]
     assert at.get("plotly_chart"), "the trials' scores are drawn"
-    assert any("Active model" in md.value and "version" in md.value for md in at.markdown)
+    assert any("Active model" in md.value and "compiled prompts of this version" in md.value for md in at.markdown)
 
 
 def test_a_prompt_sync_without_a_language_model_shows_why_it_is_refused(app_workspace):

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from lmspace_core.workspace import Workspace
 
 PROGRAM = "program"  # the `ModelVersion.kind` of a compiled program
+_STAGES = {  # the optimisation's progress stages, as events of the job
+    "score before": "scoring the program in use on the held-out examples",
+    "compile": "compiling with {message}: each trial's score is a metric point",
+    "score after": "scoring the compiled program on the held-out examples",
+}
 
 
 class _Cancelled(BaseException):
@@ -59,9 +64,9 @@ class PromptSync:
         def progress(event: Progress) -> None:
             if reporter.cancel_requested():
                 raise _Cancelled
-            if event.stage not in stages:
+            if event.stage in _STAGES and event.stage not in stages:
                 stages.add(event.stage)
-                reporter.event(event.stage + (f" ({event.message})" if event.message else ""))
+                reporter.event(_STAGES[event.stage].format(message=event.message))
 
         def on_trial(score: float) -> None:
             reporter.metrics([Metric(next(trials), accuracy=score)])
