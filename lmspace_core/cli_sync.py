@@ -241,10 +241,12 @@ def models(space: SpaceArg, as_json: JsonFlag = False) -> None:
 @sync_app.command("activate")
 @_handles_errors
 def activate(space: SpaceArg, version: Annotated[str, typer.Argument(help="Model version id.")],
+             force: Annotated[bool, typer.Option("--force", help="Switch to a remote model even if it is not "
+                                                 "deployed yet.")] = False,
              as_json: JsonFlag = False) -> None:
     """Switch the space to a model version (an embedder version re-embeds the space)."""
     with _manager() as manager:
-        activated = manager.activate(version, space)
+        activated = manager.activate(version, space, force=force)
     if as_json:
         return _print_json(activated)
     console.print(f"Space '{shown(space)}' now uses model version {activated.id} ({shown(activated.reference)}).")

@@ -312,6 +312,7 @@ class AzureOpenAIDeploySettings(_Settings):
     sku: str = "Standard"  # Standard, GlobalStandard or Developer, as the region offers for fine-tuned models
     capacity: int = Field(1, ge=1)  # thousands of tokens per minute
     management_endpoint: Url | None = None  # Azure Resource Manager; None: the public cloud's
+    timeout_s: float = Field(1800.0, gt=0)  # how long a sync waits for the deployment to serve before giving up
 
 
 class AzureOpenAISyncSettings(_Settings):
@@ -339,6 +340,7 @@ class AzureMLSyncSettings(_Settings):
     model: str = "azureml://registries/azureml/models/Phi-4-mini-instruct/labels/latest"
     task: Literal["chat_completion", "text_completion"] = "chat_completion"
     experiment: str = "lmspace-sync"
+    instance_type: str = "Standard_NC24ads_A100_v4"  # what the online deployment of a fine-tuned model runs on
 
     @model_validator(mode="after")
     def _is_complete(self) -> AzureMLSyncSettings:

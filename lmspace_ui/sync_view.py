@@ -197,7 +197,11 @@ def models_panel(manager: SyncManager, space: Space) -> None:
             st.toast(f"Now using {back.reference if back else BASE_MODEL}")
             st.rerun()
     if version.kind == "deployment" and version.job_id and version.score_after is None:
-        _evaluate_form(manager, space, version)
+        if version.backend == "azure_ml":
+            st.caption("LMSpace does not evaluate Azure ML models: deploy it to an online endpoint (its job's last "
+                       "message gives the commands), then Activate it.")
+        else:
+            _evaluate_form(manager, space, version)
 
 
 def _evaluate_form(manager: SyncManager, space: Space, version: ModelVersion) -> None:

@@ -20,7 +20,7 @@ def test_an_activated_deployment_answers_in_its_space_and_rollback_restores_the_
         space = agent.workspace.create_space("travel")
         other = agent.workspace.create_space("hr")
         assert agent.language_model(space).model == "azure/gpt-4o-mini"
-        agent.pull_llm_updates("gpt-4o-mini-2024-07-18.ft-travel", space)
+        agent.pull_llm_updates("gpt-4o-mini-2024-07-18.ft-travel", space, force=True)
         assert agent.language_model(space).model == "azure/gpt-4o-mini-2024-07-18.ft-travel"
         assert agent.language_model(other).model == "azure/gpt-4o-mini"
         agent.sync_manager.rollback(space, to="base")

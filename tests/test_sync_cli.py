@@ -58,8 +58,8 @@ def test_a_refused_dataset_exits_with_its_reasons_and_the_job_shows_failed(confi
 def test_models_activate_and_rollback(config):
     workspace = Workspace(load_config(config, env={}))
     manager = SyncManager(workspace)
-    first = manager.pull_llm_updates("gpt-4o-mini.ft-first", "travel")
-    second = manager.pull_llm_updates("gpt-4o-mini.ft-second", "travel")
+    first = manager.pull_llm_updates("gpt-4o-mini.ft-first", "travel", force=True)
+    second = manager.pull_llm_updates("gpt-4o-mini.ft-second", "travel", force=True)
     manager.close()
     workspace.close()
     versions = json.loads(lmspace(config, "models", "travel", "--json").output)

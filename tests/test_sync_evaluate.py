@@ -66,8 +66,9 @@ def settings_yaml(endpoint: str, deploy: bool) -> str:
 {sync_yaml(endpoint)}{deploy_section}"""
 
 
-def open_space(tmp_path: Path, endpoint: str, deploy: bool):
-    workspace = Workspace(load_config(write_config(tmp_path, settings_yaml(endpoint, deploy)), env={}))
+def open_space(tmp_path: Path, endpoint: str, deploy: bool, extra: str = ""):
+    """A travel space with four documents and a saved example (`extra`: more settings, after the deploy section)."""
+    workspace = Workspace(load_config(write_config(tmp_path, settings_yaml(endpoint, deploy) + extra), env={}))
     workspace.use_lm(None)  # training examples from the documents' structure, not written by the model
     space = workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
     for number in range(4):

@@ -56,15 +56,18 @@ def test_events_from_an_untrusted_topic_are_refused(handled):
     assert reply.status == 403 and manager.models(space) == []
 
 
-def test_a_registered_lmspace_model_becomes_the_space_s_active_version(handled):
+def test_a_registered_lmspace_model_is_recorded_with_its_deployment_steps_but_not_activated(handled):
     handler, manager, space = handled
     reply = deliver(handler, event("Microsoft.MachineLearningServices.ModelRegistered",
                                    {"modelName": f"lmspace-{space.id}", "modelVersion": "3"}),
                     event("Microsoft.MachineLearningServices.ModelRegistered", {"modelName": "someone-else"}))
     assert reply.status == 200
-    assert reply.body["handled"] == [f"activated lmspace-{space.id}:3", "ignored: not an LMSpace model"]
     [version] = manager.models(space)
-    assert version.active and version.reference == f"lmspace-{space.id}:3"
+    assert not version.active and version.reference == f"lmspace-{space.id}:3" and version.backend == "azure_ml"
+    recorded, ignored = reply.body["handled"]
+    assert recorded.startswith(f"recorded lmspace-{space.id}:3 as model version {version.id}, not activated: deploy "
+                               "it to an online endpoint with `az ml online-endpoint create")
+    assert ignored == "ignored: not an LMSpace model"
 
 
 def test_a_run_status_change_polls_the_sync_job_of_that_run(handled):
@@ -92,7 +95,8 @@ def test_the_asgi_app_serves_the_handshake_and_deliveries(handled):
 
     options, posted, missing = asyncio.run(exchange())
     assert options.headers["webhook-allowed-origin"] == "eventgrid.azure.net"
-    assert posted.status_code == 200 and posted.json() == {"handled": ["activated ft-7"]}
+    [version] = manager.models(space)
+    assert posted.status_code == 200 and version.reference == "ft-7" and not version.active
+    assert posted.json()["handled"][0].startswith(f"recorded ft-7 as model version {version.id}, not activated")
     assert missing.status_code == 404
-    assert manager.models(space)[0].reference == "ft-7"
 

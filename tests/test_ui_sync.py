@@ -32,7 +32,7 @@ def finished_job(manager: SyncManager, space, status=SyncStatus.SUCCEEDED):
                              dataset_id=dataset.id, remote_id="ftjob-1")
     manager.store.record_metrics(job.id, [Metric(1, 1.9, 2.0, 0.5), Metric(2, 1.2, 1.4, 0.6), Metric(3, 0.8, 1.0, 0.7)])
     if status is SyncStatus.SUCCEEDED:
-        manager.pull_llm_updates("gpt-4o-mini.ft-1", space)
+        manager.pull_llm_updates("gpt-4o-mini.ft-1", space, force=True)
         manager.store.update_job(job.enterprise_id, job.id, status, "model recorded", model_id="gpt-4o-mini.ft-1",
                                  score_before=0.61, score_after=0.72)
     return manager.job(job.id)

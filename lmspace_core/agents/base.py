@@ -87,9 +87,11 @@ class BaseAgent(dspy.Module):
         """
         return self.sync_manager.sync_to_llm(dataset, space, wait=wait, **options)
 
-    def pull_llm_updates(self, model_id: str, space: str | Space | None = None) -> ModelVersion:
-        """Record a model fine-tuned elsewhere (a deployment name) as the space's active model."""
-        return self.sync_manager.pull_llm_updates(model_id, space)
+    def pull_llm_updates(self, model_id: str, space: str | Space | None = None, **options) -> ModelVersion:
+        """Take up a model deployed outside this process (a fine-tuned model id or deployment name): the version a
+        sync made of it is evaluated and activated only if it scores better; any other model is recorded and
+        activated only with `force=True` (options: `deployment`, `force`; see `SyncManager.pull_llm_updates`)."""
+        return self.sync_manager.pull_llm_updates(model_id, space, **options)
 
     def language_model(self, space: Space):
         """The model that answers in `space`: the configured one, or the fine-tuned Azure OpenAI deployment a sync

@@ -5,10 +5,15 @@ With `sync.azure_openai.deploy` set, `Deployer` creates the deployment through A
 `deploy_command` writes the exact `az` command the user runs instead, filled in as far as the settings allow.
 Each fine-tuning job gets its own deployment (`<name>-<job id>`): deploying over the space's current model would
 leave nothing to compare the new one with, and nothing to roll back to.
+
+Creating a deployment takes minutes: the wait checks the job's cancel flag every second and gives up after
+`deploy.timeout_s`, and either way says what Azure may still be doing and what to run next.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from lmspace_core.config import AzureOpenAIDeploySettings, AzureOpenAISyncSettings
@@ -18,6 +23,15 @@ MODEL_FORMAT = "OpenAI"
 MODEL_VERSION = "1"  # a fine-tuned model has one version
 DEFAULT_NAME = "lmspace"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CANCEL_CHECK_S = 1.0  # how often a deployment being created checks whether its job was cancelled
+
+
+class DeploymentCancelledError(ModelError):
+    """The job was cancelled while its deployment was being created."""
+
+
+class DeploymentUnfinishedError(ModelError):
+    """The deployment did not serve within `deploy.timeout_s`; Azure may still finish it."""
 
 
 def deployment_name(prefix: str, remote_job_id: str) -> str:
@@ -32,16 +46,27 @@ def account_of(endpoint: str | None) -> str | None:
     return account if domain in ("openai.azure.com", "cognitiveservices.azure.com") else None
 
 
-def deploy_command(settings: AzureOpenAISyncSettings, model_id: str, remote_job_id: str) -> str:
-    """The `az` command that deploys `model_id` as `deploy` would; <placeholders> for what the settings lack."""
-    deploy = settings.deploy
-    account = deploy.account if deploy else account_of(settings.endpoint) or "<azure-openai-account>"
-    group = deploy.resource_group if deploy else "<resource-group>"
-    name = deployment_name(deploy.name if deploy else DEFAULT_NAME, remote_job_id)
+def _account(settings: AzureOpenAISyncSettings | None) -> str:
+    """`--name <account> --resource-group <group>` of the settings' Azure OpenAI resource (placeholders if unknown)."""
+    deploy = settings.deploy if settings else None
+    account = deploy.account if deploy else account_of(settings and settings.endpoint) or "<azure-openai-account>"
+    return f"--name {account} --resource-group {deploy.resource_group if deploy else '<resource-group>'}"
+
+
+def deploy_command(settings: AzureOpenAISyncSettings | None, model_id: str, name: str) -> str:
+    """The `az` command that deploys `model_id` as `name` the way `deploy` would; <placeholders> for what the
+    settings lack."""
+    deploy = settings.deploy if settings else None
     sku, capacity = (deploy.sku, deploy.capacity) if deploy else ("Standard", 1)
-    return (f"az cognitiveservices account deployment create --name {account} --resource-group {group} "
-            f"--deployment-name {name} --model-name {model_id} --model-version {MODEL_VERSION} "
-            f"--model-format {MODEL_FORMAT} --sku-name {sku} --sku-capacity {capacity}")
+    return (f"az cognitiveservices account deployment create {_account(settings)} --deployment-name {name} "
+            f"--model-name {model_id} --model-version {MODEL_VERSION} --model-format {MODEL_FORMAT} "
+            f"--sku-name {sku} --sku-capacity {capacity}")
+
+
+def show_command(settings: AzureOpenAISyncSettings | None, name: str) -> str:
+    """The `az` command that tells whether deployment `name` is still being created."""
+    return (f"az cognitiveservices account deployment show {_account(settings)} --deployment-name {name} "
+            "--query properties.provisioningState")
 
 
 def management_client(settings: AzureOpenAIDeploySettings, credential):
@@ -65,8 +90,11 @@ class Deployer:
     def name_for(self, remote_job_id: str) -> str:
         return deployment_name(self._settings.name, remote_job_id)
 
-    def deploy(self, model_id: str, remote_job_id: str) -> str:
-        """Deploy the fine-tuned `model_id`; return the deployment's name once it has succeeded."""
+    def deploy(self, model_id: str, remote_job_id: str, cancelled: Callable[[], bool] = lambda: False) -> str:
+        """Deploy the fine-tuned `model_id`; return the deployment's name once it has succeeded.
+
+        Raises `DeploymentCancelledError` as soon as `cancelled()` (checked every `CANCEL_CHECK_S`),
+        `DeploymentUnfinishedError` after `timeout_s`, `ModelError` when Azure refuses or the deployment fails."""
         from azure.core.exceptions import AzureError
         from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
@@ -80,6 +108,7 @@ class Deployer:
             poller = self._client.deployments.begin_create_or_update(
                 self._settings.resource_group, self._settings.account, name, deployment,
                 polling_interval=self._poll_s, **self._options)
+            self._wait(poller, name, model_id, cancelled)
             result = poller.result()
         except AzureError as error:
             raise ModelError(f"Azure refused to deploy {model_id} as '{name}' in account "
@@ -88,3 +117,21 @@ class Deployer:
         if state not in (None, "Succeeded"):
             raise ModelError(f"Deployment '{name}' of {model_id} ended {state}.")
         return name
+
+    def _wait(self, poller, name: str, model_id: str, cancelled: Callable[[], bool]) -> None:
+        """Wait for the deployment's operation (polled by `poller` on its own thread), checking for a cancel."""
+        deadline = time.monotonic() + self._settings.timeout_s
+        account = f"account '{self._settings.account}'"
+        while not poller.done():
+            if cancelled():
+                raise DeploymentCancelledError(
+                    f"Cancelled while deployment '{name}' of {model_id} was being created in {account}; Azure may "
+                    f"still finish creating it (`az cognitiveservices account deployment delete --name "
+                    f"{self._settings.account} --resource-group {self._settings.resource_group} --deployment-name "
+                    f"{name}` removes it).")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeploymentUnfinishedError(
+                    f"Deployment '{name}' of {model_id} in {account} did not serve within "
+                    f"{self._settings.timeout_s:g} s (sync.azure_openai.deploy.timeout_s); Azure may still finish it.")
+            poller.wait(min(CANCEL_CHECK_S, left))

@@ -6,10 +6,15 @@ request whose `WebHook-Request-Origin` must be allowed. After that each delivery
 from the configured sources (topics) are acted on, and only these types:
 
 - `Microsoft.MachineLearningServices.ModelRegistered` / `ModelDeployed` for a model named `lmspace-<space id>`
-  (what the azure_ml backend registers): the model becomes the space's active version (`pull_llm_updates`);
+  (what the azure_ml backend registers): the model is recorded as a version of the space (`pull_llm_updates`); LMSpace
+  does not evaluate Azure ML models, so the reply gives the commands that deploy and activate it;
 - `Microsoft.MachineLearningServices.RunStatusChanged` for a sync job's Azure ML run: the job is polled now;
-- `LMSpace.Sync.ModelReady` (`{"space": ..., "model_id": ...}`, e.g. sent when an Azure OpenAI deployment exists):
-  the model becomes the space's active version.
+- `LMSpace.Sync.ModelReady` (`{"space": ..., "model_id": ..., "deployment": ...}`, e.g. sent once an Azure OpenAI
+  deployment exists; `model_id` is the fine-tuned model or the deployment, `deployment` is optional): the version a
+  sync made of that model is evaluated through the deployment against the space's current model and activated only
+  if it scores better, exactly as at the end of a sync. A model no sync of the space made is recorded, not activated.
+
+An event never forces a switch: `lmspace sync activate` (or `pull_llm_updates(..., force=True)`) does.
 
 Anything else is acknowledged and ignored, so Event Grid does not retry it.
 """
@@ -79,11 +84,11 @@ class EventHandler:
                 if not name.startswith(f"{MODEL_PREFIX}-"):
                     return "ignored: not an LMSpace model"
                 model_id = f"{name}:{data['modelVersion']}" if data.get("modelVersion") else name
-                version = self._manager.pull_llm_updates(model_id, name.removeprefix(f"{MODEL_PREFIX}-"))
-                return f"activated {version.reference}"
+                return self._pulled(self._manager.pull_llm_updates(
+                    model_id, name.removeprefix(f"{MODEL_PREFIX}-"), backend="azure_ml"))
             if kind == MODEL_READY:
-                version = self._manager.pull_llm_updates(data["model_id"], data["space"])
-                return f"activated {version.reference}"
+                return self._pulled(self._manager.pull_llm_updates(data["model_id"], data["space"],
+                                                                   deployment=data.get("deployment")))
             if kind == RUN_STATUS_CHANGED:
                 job = self._manager.poll_remote(data.get("runId") or "")
                 return f"polled {job.id}" if job else "ignored: not a sync job"
@@ -91,6 +96,15 @@ class EventHandler:
             log.warning("event %s not applied: %s", kind, error)
             return f"not applied: {error}"
         return "ignored"
+
+    def _pulled(self, version) -> str:
+        """What became of a model an event named: activated, or why not (scores, or the step still to take)."""
+        if version.active:
+            return f"activated {version.reference}"
+        if version.job_id and version.score_after is not None:
+            return self._manager.job(version.job_id).message
+        return (f"recorded {version.reference} as model version {version.id}, not activated: "
+                f"{self._manager.pending_step(version)}")
 
 
 Receive = Callable[[], Awaitable[dict]]

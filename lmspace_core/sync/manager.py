@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 
 from lmspace_core.config import Settings
 from lmspace_core.domain import ProgressCallback, Space, ignore_progress
-from lmspace_core.errors import LMSpaceError, NotAvailableYetError, NotFoundError
+from lmspace_core.errors import LMSpaceError, ModelError, NotAvailableYetError, NotFoundError
 from lmspace_core.jobs import _owner_alive, _this_process
 from lmspace_core.stores.local.database import Database
 from lmspace_core.sync import auto, tuned
 from lmspace_core.sync.backends.base import Outcome, SyncBackend
 from lmspace_core.sync.dataset import DatasetRules, assemble, build_dataset, check_dataset
 from lmspace_core.sync.delta import space_delta
+from lmspace_core.sync.deployment import deploy_command
 from lmspace_core.sync.model import (
     Dataset,
     DatasetCheck,
@@ -37,6 +38,7 @@ from lmspace_core.sync.model import (
     SyncKind,
     SyncStatus,
 )
+from lmspace_core.sync.next_steps import azure_ml_deploy, evaluate_after
 from lmspace_core.sync.prompt import switch_program
 from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
@@ -320,13 +322,15 @@ class SyncManager:
     def _finish(self, job: SyncJob, runner: SyncBackend, outcome: Outcome, force: bool) -> None:
         if outcome.status is not SyncStatus.SUCCEEDED:
             self.store.update_job(job.enterprise_id, job.id, outcome.status,
-                                  outcome.error or outcome.status.value, error=outcome.error)
+                                  outcome.error or outcome.status.value, error=outcome.error, model_id=outcome.model_id)
             return
+        served = outcome.deployment if outcome.deployed else None
         version = self.store.add_model(ModelVersion(
             id=new_id(), enterprise_id=job.enterprise_id, space_id=job.space_id, job_id=job.id,
             dataset_id=self.job(job.id).dataset_id, backend=runner.name, kind=runner.model_kind,
-            reference=outcome.model_id or "", score_before=outcome.score_before, score_after=outcome.score_after,
-            active=False, created_at=datetime.now(UTC),
+            reference=served or outcome.model_id or "", score_before=outcome.score_before,
+            score_after=outcome.score_after, active=False, created_at=datetime.now(UTC),
+            deployment=outcome.deployment,
         ))
         self.store.update_job(job.enterprise_id, job.id, model_id=outcome.model_id, model_version_id=version.id,
                               score_before=outcome.score_before, score_after=outcome.score_after)
@@ -334,20 +338,19 @@ class SyncManager:
             with suppress(LMSpaceError):  # a failed evaluation is recorded on the job, which still succeeded
                 self.evaluate(version.id, outcome.deployment, force=force, runner=runner)
             return
+        pending = ""
         if outcome.deployment and outcome.next_step:
             space = self.workspace.space(job.space_id)
-            pending = (f"{outcome.next_step}, then `lmspace sync evaluate {space.name} {version.id} --deployment "
-                       f"{outcome.deployment}` (it is activated if it scores better than the current model)")
-        else:
-            pending = (f"{runner.name} models are not evaluated here; deploy {outcome.model_id} and run "
-                       f"`lmspace sync activate SPACE {version.id}`")
+            pending = evaluate_after(outcome.next_step, space.name, version.id, outcome.deployment)
+        elif version.score_after is None:
+            pending = self.pending_step(version)
         self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
                               f"model {version.id} {self._switch(version, force, pending)}")
 
     def _switch(self, version: ModelVersion, force: bool, pending: str = "") -> str:
         """Activate the version if it scored better than the current model (or `force`); say what happened."""
         if force or version.improved:
-            self.activate(version.id)
+            self.activate(version.id, force=force)
             return "activated" + (" (forced)" if force and not version.improved else "")
         if version.score_after is None:
             return f"not activated: {pending}"
@@ -447,11 +450,16 @@ class SyncManager:
         return self.store.lineage(version.dataset_id) if version.dataset_id else []
 
     def activate(self, version_id: str, space: str | Space | None = None,
-                 progress: ProgressCallback = ignore_progress) -> ModelVersion:
+                 progress: ProgressCallback = ignore_progress, *, force: bool = False) -> ModelVersion:
         """Make a model version the space's active one; an embedder version re-embeds the space with it first, so
-        search never compares vectors of two models. `space`, when given, must be the version's space."""
+        search never compares vectors of two models. `space`, when given, must be the version's space. A remote
+        model that is not deployed yet is refused with the commands that deploy and evaluate it, unless `force`."""
         version = self._version(version_id, space)
         space = self.workspace.space(version.space_id)
+        if version.awaiting_deployment and not force:
+            raise ModelError(f"Model version {version.id} is the fine-tuned model {version.reference}, which is not "
+                             f"deployed yet, so the space's agent could not call it: {self.pending_step(version)}. "
+                             f"`lmspace sync activate {space.name} {version.id} --force` switches to it as it is.")
         if version.kind == "embedder":
             embedder_id = tuned.tuned_id(version.reference, self.workspace.embedder_id())
             embedder = tuned.TunedEmbedder(embedder_id, tuned.model_folder(self.settings.data_dir, version.reference),
@@ -488,18 +496,46 @@ class SyncManager:
         self.store.activate_model(target.scope, None)
         return None
 
+    def pending_step(self, version: ModelVersion) -> str:
+        """What the user runs to bring a version that was neither evaluated nor activated into use."""
+        space = self.workspace.space(version.space_id).name
+        if version.awaiting_deployment and version.deployment:
+            command = deploy_command(self.settings.sync.azure_openai, version.reference, version.deployment)
+            return evaluate_after(f"deploy it with `{command}`", space, version.id, version.deployment)
+        if version.backend == "azure_ml":
+            return azure_ml_deploy(version, self.settings.sync.azure_ml, self.settings.data_dir / "sync", space)
+        return (f"no sync of this space made it, so there are no held-out questions to evaluate it on; `lmspace "
+                f"sync activate {space} {version.id}` switches to it as it is")
+
     def pull_llm_updates(self, model_id: str, space: str | Space | None = None, *, kind: str = "deployment",
-                         backend: str = "external") -> ModelVersion:
-        """Record a model produced outside this process (a fine-tuned deployment, a registered model) as the
-        space's new active version; used by the Event Grid endpoint when a remote job or deployment finishes."""
+                         backend: str = "external", deployment: str | None = None,
+                         force: bool = False) -> ModelVersion:
+        """Take up a model that became available outside this process (an Event Grid model event, a deployment
+        made by hand). The version a sync made of it (found by its model id or deployment) is evaluated through
+        `deployment` (default: the one it was to be deployed as) and activated only if it scores better, as at the
+        end of a sync; a model LMSpace cannot evaluate (not made by a sync of the space, or an Azure ML model) is
+        recorded as a version and activated only with `force`. Returns the version; when it is not active, its
+        job's message or `pending_step` says why."""
         target = self.space(space)
-        existing = next((v for v in self.models(target) if v.reference == model_id and v.kind == kind), None)
-        version = existing or self.store.add_model(ModelVersion(
+        version = self._version_named(target, {model_id, deployment} - {None}) or self.store.add_model(ModelVersion(
             id=new_id(), enterprise_id=target.enterprise_id, space_id=target.id, job_id=None, dataset_id=None,
-            backend=backend, kind=kind, reference=model_id, score_before=None, score_after=None, active=False,
-            created_at=datetime.now(UTC),
+            backend=backend, kind=kind, reference=deployment or model_id, score_before=None, score_after=None,
+            active=False, created_at=datetime.now(UTC), deployment=deployment,
         ))
-        return self.activate(version.id)
+        serving = deployment or version.deployment
+        if version.active or (version.score_after is not None and not force):
+            return version  # decided already (Event Grid delivers an event at least once)
+        if version.job_id and serving and version.score_after is None:
+            return self.evaluate(version.id, serving, force=force)
+        return self.activate(version.id, force=True) if force else version
+
+    def _version_named(self, space: Space, names: set[str]) -> ModelVersion | None:
+        """The space's version whose reference, deployment or job's model id is one of `names`."""
+        for version in self.models(space):
+            produced = self.job(version.job_id).model_id if version.job_id else None
+            if names & {version.reference, version.deployment, produced}:
+                return version
+        return None
 
     def space(self, space: str | Space | None = None) -> Space:
         """A space by name or id (the default space when None)."""

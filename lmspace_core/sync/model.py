@@ -195,6 +195,11 @@ class ModelVersion:
     `kind` says what the space's agent switches when it is activated: an `embedder` (a fine-tuned local embedding
     model, `reference` is its folder), a `deployment` (an Azure OpenAI / Azure ML fine-tuned model id) or a
     `program` (the answering program a `prompt` sync compiled, `reference` names its saved version).
+
+    `deployment` links a remote model to the deployment that serves it, or is to serve it (an Azure OpenAI
+    deployment of the job's model, named before it exists), so a model event naming either finds the version. Until
+    that deployment is known to answer, `reference` is still the model id, which the agent cannot call
+    (`awaiting_deployment`).
     """
 
     id: str
@@ -209,6 +214,11 @@ class ModelVersion:
     score_after: float | None
     active: bool
     created_at: datetime
+    deployment: str | None = None
+
+    @property
+    def awaiting_deployment(self) -> bool:
+        return self.deployment is not None and self.reference != self.deployment
 
     @property
     def improved(self) -> bool:

@@ -55,7 +55,7 @@ def _model(row: sqlite3.Row) -> ModelVersion:
         id=row["id"], enterprise_id=row["enterprise_id"], space_id=row["space_id"], job_id=row["job_id"],
         dataset_id=row["dataset_id"], backend=row["backend"], kind=row["kind"], reference=row["reference"],
         score_before=row["score_before"], score_after=row["score_after"], active=bool(row["active"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
+        created_at=datetime.fromisoformat(row["created_at"]), deployment=row["deployment"],
     )
 
 
@@ -266,19 +266,22 @@ class SyncStore:
         with self._db.write() as connection:
             connection.execute(
                 "INSERT INTO sync_models (id, enterprise_id, space_id, job_id, dataset_id, backend, kind, reference, "
-                "score_before, score_after, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                "score_before, score_after, active, created_at, deployment) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (model.id, model.enterprise_id, model.space_id, model.job_id, model.dataset_id, model.backend,
-                 model.kind, model.reference, model.score_before, model.score_after, model.created_at.isoformat()),
+                 model.kind, model.reference, model.score_before, model.score_after, model.created_at.isoformat(),
+                 model.deployment),
             )
         return self.get_model(model.enterprise_id, model.id)
 
     def record_evaluation(self, enterprise_id: str, model_id: str, reference: str, score_before: float | None,
                           score_after: float) -> ModelVersion:
-        """Record how a model version scored, and under which reference (its deployment) it was evaluated."""
+        """Record how a model version scored, and the deployment that answered (now its reference)."""
         with self._db.write() as connection:
             connection.execute(
-                "UPDATE sync_models SET reference = ?, score_before = ?, score_after = ? WHERE enterprise_id = ? "
-                "AND id = ?", (reference, score_before, score_after, enterprise_id, model_id),
+                "UPDATE sync_models SET reference = ?, deployment = ?, score_before = ?, score_after = ? "
+                "WHERE enterprise_id = ? AND id = ?", (reference, reference, score_before, score_after, enterprise_id,
+                                                        model_id),
             )
         return self.get_model(enterprise_id, model_id)
 

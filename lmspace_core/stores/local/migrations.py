@@ -288,6 +288,11 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE spaces SET name_clash = '' WHERE id = new.id;
     END;
     """,
+    # 10: a remote model version remembers the deployment that serves it (or is to serve it), so a model event that
+    # names the deployment finds the version and its held-out questions.
+    """
+    ALTER TABLE sync_models ADD COLUMN deployment TEXT;
+    """,
 )
 
 

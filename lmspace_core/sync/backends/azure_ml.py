@@ -119,8 +119,9 @@ class AzureMLBackend:
         if status is SyncStatus.SUCCEEDED:
             output = (getattr(job, "outputs", None) or {}).get("registered_model")
             model = getattr(output, "name", None) or f"{MODEL_PREFIX}-{job.name}"
-            reporter.event(f"registered model {model}: deploy it to an endpoint, then activate it with "
-                           "`lmspace sync activate`")
+            if getattr(output, "version", None):
+                model = f"{model}:{output.version}"
+            reporter.event(f"registered model {model}")
             return Outcome(status, model_id=model)
         error = getattr(getattr(job, "error", None), "message", None) or job.status
         return Outcome(status, error=f"Azure ML job {name} ended {job.status}: {error}")

@@ -20,7 +20,15 @@ from lmspace_core.config import AzureOpenAISyncSettings
 from lmspace_core.errors import ModelError
 from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finished
 from lmspace_core.sync.dataset import to_jsonl
-from lmspace_core.sync.deployment import DEFAULT_NAME, Deployer, deploy_command, deployment_name
+from lmspace_core.sync.deployment import (
+    DEFAULT_NAME,
+    Deployer,
+    DeploymentCancelledError,
+    DeploymentUnfinishedError,
+    deploy_command,
+    deployment_name,
+    show_command,
+)
 from lmspace_core.sync.model import Dataset, DatasetFormat, Metric, Split, SyncStatus
 
 _STATUSES = {
@@ -159,17 +167,23 @@ class AzureOpenAIBackend:
         return self._deployed(job.fine_tuned_model, job.id, reporter)
 
     def _deployed(self, model: str, job_id: str, reporter: Reporter) -> Outcome:
-        """Deploy the fine-tuned model when deployment settings are given; otherwise say how to."""
-        command = f"deploy it with `{deploy_command(self._settings, model, job_id)}`"
+        """Deploy the fine-tuned model when deployment settings are given; otherwise say how to. A cancel while it
+        is being deployed cancels the job; a deployment still unfinished after its timeout is left to finish."""
+        name = self._deployer.name_for(job_id) if self._deployer else deployment_name(DEFAULT_NAME, job_id)
+        command = f"deploy it with `{deploy_command(self._settings, model, name)}`"
         if self._deployer is None:
             reporter.event(f"fine-tuned model {model} is not deployed (sync.azure_openai.deploy is not set), so it "
                            f"cannot be evaluated yet: {command}")
-            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=deployment_name(DEFAULT_NAME, job_id),
-                           next_step=command)
-        name = self._deployer.name_for(job_id)
+            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=command)
         reporter.event(f"deploying fine-tuned model {model} as '{name}'")
         try:
-            self._deployer.deploy(model, job_id)
+            self._deployer.deploy(model, job_id, reporter.cancel_requested)
+        except DeploymentCancelledError as error:
+            return Outcome(SyncStatus.CANCELLED, model_id=model, error=str(error))
+        except DeploymentUnfinishedError as error:
+            reporter.event(str(error))
+            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name,
+                           next_step=f"wait until `{show_command(self._settings, name)}` says Succeeded")
         except ModelError as error:
             reporter.event(f"{error} It cannot be evaluated until it is deployed: {command}")
             return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=command)
