@@ -65,17 +65,22 @@ def measure(store, documents: list[DocumentDraft], queries: np.ndarray) -> dict[
             **timings}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def workload(description: str, queries: int) -> tuple[argparse.Namespace, list[DocumentDraft], np.ndarray]:
+    """The command line (`--docs`, `--chunks`, `--queries`), the synthetic documents and the random unit queries."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--docs", type=int, default=100)
     parser.add_argument("--chunks", type=int, default=10)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=queries)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     rng = np.random.default_rng(0)
     documents = drafts(args.docs, args.chunks, rng)
-    queries = rng.standard_normal((args.queries, DIM)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    vectors = rng.standard_normal((args.queries, DIM)).astype(np.float32)
+    return args, documents, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def main() -> None:
+    args, documents, queries = workload(__doc__.splitlines()[0], 200)
     emulators = start_emulators()
     try:
         results = {}

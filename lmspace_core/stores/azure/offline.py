@@ -253,7 +253,8 @@ class ResilientKnowledgeStore:
     def space_stats(self, scope: Scope) -> SpaceStats:
         def stats(documents: list[Document]) -> SpaceStats:
             return SpaceStats(len(documents), sum(d.chunk_count for d in documents),
-                              sum(d.size_bytes for d in documents), max((d.updated_at for d in documents), default=None))
+                              sum(d.size_bytes for d in documents),
+                              max((d.updated_at for d in documents), default=None))
 
         return self._read(f"stats:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.space_stats(scope),
                           self._cached_documents(scope, stats))
@@ -367,7 +368,9 @@ class ResilientKnowledgeStore:
 
     # -- search -----------------------------------------------------------------------------------------------
 
-    def search(self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()) -> list[Hit]:
+    def search(
+        self, scope: Scope, query: np.ndarray, k: int, search_filter: SearchFilter = SearchFilter()
+    ) -> list[Hit]:
         """Cosmos' vector search; unreachable, the same exact search over the read cache, hits marked `cached_at`."""
         try:
             hits = self._inner.search(scope, query, k, search_filter)

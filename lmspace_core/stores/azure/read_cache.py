@@ -63,6 +63,10 @@ class SpaceCache:
         self.max_bytes = max_bytes
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._connection.execute("PRAGMA journal_mode=WAL")
+        # No fsync per commit: a power cut may lose the last changes to a copy that can always be fetched again,
+        # and every search records its use (bench_offline.py, 1,000 chunks: 24 ms a cached search with fsyncs, 18
+        # without).
+        self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.executescript(_SCHEMA)
         self._lock = threading.RLock()
 
@@ -162,17 +166,22 @@ class SpaceCache:
                 "SELECT id, document FROM documents WHERE enterprise_id = ? AND space_id = ?",
                 (scope.enterprise_id, scope.space_id))}
             rows = connection.execute(
-                "SELECT document_id, chunk, vector FROM chunks WHERE enterprise_id = ? AND space_id = ? "
+                "SELECT rowid, document_id, vector FROM chunks WHERE enterprise_id = ? AND space_id = ? "
                 "ORDER BY document_id, ordinal", (scope.enterprise_id, scope.space_id)).fetchall()
+            if not rows:
+                return []
+            vectors = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32)
+            matrix = _unit_rows(vectors.reshape(len(rows), -1))
+            allowed = None
+            if not search_filter.is_empty:
+                allowed = np.fromiter((search_filter.admits(documents[row[1]]) for row in rows), dtype=bool,
+                                      count=len(rows))
+            ranked = top_k(matrix, _unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0], k, allowed)
+            found = [rows[row][0] for row, _ in ranked]  # only the hits' chunks are read and unpickled
+            chunks = dict(connection.execute(
+                f"SELECT rowid, chunk FROM chunks WHERE rowid IN ({','.join('?' * len(found))})", found).fetchall())
         checked_at = datetime.fromisoformat(space[0])
-        if not rows:
-            return []
-        matrix = _unit_rows(np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32).reshape(len(rows), -1))
-        allowed = None
-        if not search_filter.is_empty:
-            allowed = np.fromiter((search_filter.admits(documents[row[0]]) for row in rows), dtype=bool, count=len(rows))
-        ranked = top_k(matrix, _unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))[0], k, allowed)
-        return [Hit(pickle.loads(rows[row][1]), documents[rows[row][0]], score, cached_at=checked_at)
+        return [Hit(pickle.loads(chunks[rows[row][0]]), documents[rows[row][1]], score, cached_at=checked_at)
                 for row, score in ranked]
 
     # -- rows -------------------------------------------------------------------------------------------------
