@@ -4,7 +4,8 @@ On the embedded store it checks SQLite's integrity, every space's vector file ag
 committed, and that every document's raw file is there; it removes what nothing refers to any more: raw files of
 deleted documents (a kill between the commit and the file's removal), temporary files of unfinished writes, raw files
 of deleted spaces, and the staging folders of upload jobs whose process died. On Azure it runs the checks that apply
-there: raw files in Blob Storage against the documents in Cosmos DB, and jobs left running by a stopped process. Raw
+there: raw files in Blob Storage against the documents in Cosmos DB, jobs left running by a stopped process, and
+this machine's upload staging folders (the job table is shared, the folders are local). Raw
 files in the old content-addressed layout are moved to their documents' names. What it cannot repair (a damaged
 database or vector file, a lost raw file) it reports with the command that repairs it.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmspace_core.config import Settings
-from lmspace_core.jobs import _owner_alive
+from lmspace_core.jobs import _owned_here, _owner_alive
 from lmspace_core.stores.base import BlobPlacement, BlobStore, JobStore, KnowledgeStore, StoredBlob
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
@@ -69,7 +70,8 @@ def examine(settings: Settings, grace_seconds: float = GRACE_SECONDS) -> DoctorR
     if settings.store.backend != "embedded":
         store, blobs, job_store = build_stores(settings)
         try:
-            return DoctorReport(settings.data_dir, (_blobs(store, blobs, stale), _jobs(job_store)))
+            return DoctorReport(settings.data_dir, (_blobs(store, blobs, stale), _jobs(job_store),
+                                                    _uploads(job_store, settings.data_dir / "uploads", stale)))
         finally:
             store.close()
     data_dir = settings.data_dir
@@ -157,14 +159,15 @@ def _jobs(job_store: JobStore) -> Check:
     return Check("jobs", "no job left running by a stopped process", fixed)
 
 
-def _uploads(job_store: LocalJobStore, uploads: Path, stale: float) -> Check:
+def _uploads(job_store: JobStore, uploads: Path, stale: float) -> Check:
     """Remove the staging folders of upload jobs that can no longer finish.
 
     A folder is not tied to its job by name, so folders are removed only while no job is queued or running in any
-    process (`_jobs` has marked those of dead processes interrupted by then).
+    process of this machine (`_jobs` has marked those of dead processes interrupted by then). Jobs of other machines
+    sharing an Azure job table never use this machine's folders, so they do not keep them.
     """
     folders = sorted(path for path in uploads.glob("*") if path.is_dir()) if uploads.is_dir() else []
-    if job_store.has_unfinished_jobs():
+    if job_store.has_unfinished_jobs(_owned_here):
         return Check("uploads", f"{len(folders)} staging folders kept while jobs run")
     fixed = []
     for folder in folders:

@@ -28,11 +28,16 @@ def _this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _owned_here(owner: str) -> bool:
+    """Whether the job owner `host:pid` is a process of this machine (which alone uses this machine's folders)."""
+    return owner.rpartition(":")[0] == socket.gethostname()
+
+
 def _owner_alive(owner: str) -> bool:
     """Whether the process named `host:pid` still runs; owners on other hosts are assumed alive."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
+    if not _owned_here(owner):
         return True
+    pid = owner.rpartition(":")[2]
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from lmspace_core.doctor import examine
+from lmspace_core.doctor import Check, examine
 from lmspace_core.domain import JobStatus
 from lmspace_core.stores.base import BlobPlacement
 from tests.conftest import write_config
@@ -85,11 +85,27 @@ def test_on_azure_the_doctor_checks_raw_files_and_jobs(workspace, backend):
     workspace.blobs.remove(next(blob for blob in workspace.blobs.inventory() if blob.document_id == lost.id))
     job = workspace.job_store.create_job(space.scope, "ingest", "stopped", f"{socket.gethostname()}:{2**22 + 7}")
     report = examine(workspace.settings, grace_seconds=0)
-    assert [check.name for check in report.checks] == ["blobs", "jobs"] and not report.ok
-    blobs, jobs = report.checks
+    assert [check.name for check in report.checks] == ["blobs", "jobs", "uploads"] and not report.ok
+    blobs, jobs, _ = report.checks
     assert blobs.fixed == (f"removed default/docs/{YEAR}/{gone.id}/gone.txt, a blob no document refers to",)
     assert blobs.problems == (f"space {space.id} (enterprise 'default') lost the raw file of handbook/lost.md; "
                               "ingest those files again to restore them",)
     assert jobs.fixed == ("marked 1 job(s) interrupted: their process stopped",)
     assert workspace.job_store.get_job("default", job.id).status is JobStatus.INTERRUPTED
     assert examine(workspace.settings, grace_seconds=0).fixed == ()
+
+
+@pytest.mark.parametrize("backend", ["azure"])
+def test_on_azure_staging_folders_are_kept_while_a_job_of_this_machine_runs(workspace, backend):
+    space = workspace.create_space("s")
+    staging = workspace.settings.data_dir / "uploads" / "job"
+    staging.mkdir(parents=True)
+    workspace.job_store.create_job(space.scope, "ingest", "elsewhere", "another-machine:12")  # not its folders
+    job = workspace.job_store.create_job(space.scope, "ingest", "running", THIS_PROCESS)
+    report = examine(workspace.settings, grace_seconds=0)
+    assert staging.exists() and report.fixed == ()
+    assert report.checks[-1] == Check("uploads", "1 staging folders kept while jobs run")
+    workspace.job_store.finish_job("default", job.id, JobStatus.SUCCEEDED)
+    report = examine(workspace.settings, grace_seconds=0)
+    assert not staging.exists()
+    assert report.checks[-1].fixed == (f"removed {staging}, the staging folder of a job that stopped",)

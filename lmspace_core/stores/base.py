@@ -242,3 +242,7 @@ class JobStore(Protocol):
     def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
         """Mark unfinished jobs whose owning process is gone as interrupted; return how many."""
         ...
+
+    def has_unfinished_jobs(self, owned_here: Callable[[str], bool]) -> bool:
+        """Whether a job of any enterprise whose owner passes `owned_here` is still queued or running."""
+        ...

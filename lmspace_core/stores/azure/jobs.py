@@ -173,11 +173,19 @@ class TableJobStore:
             for entity in self._event_entities(job_id, after_sequence)
         ]
 
+    def _unfinished(self) -> list[dict]:
+        """Queued and running jobs of every enterprise (a query across partitions: for maintenance, not pages)."""
+        query = " or ".join(f"status eq {_quoted(status)}" for status in _UNFINISHED)
+        return call_with_retries(lambda: list(self._jobs().query_entities(query, select=["PartitionKey", "RowKey",
+                                                                                          "owner"])))
+
+    @_tables
+    def has_unfinished_jobs(self, owned_here: Callable[[str], bool]) -> bool:
+        return any(owned_here(entity["owner"]) for entity in self._unfinished())
+
     @_tables
     def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
-        query = " or ".join(f"status eq {_quoted(status)}" for status in _UNFINISHED)
-        unfinished = call_with_retries(lambda: list(self._jobs().query_entities(query)))
-        orphans = [entity for entity in unfinished if not owner_alive(entity["owner"])]
+        orphans = [entity for entity in self._unfinished() if not owner_alive(entity["owner"])]
         for entity in orphans:
             update = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
                       "status": JobStatus.INTERRUPTED.value,

@@ -106,10 +106,10 @@ class LocalJobStore:
             for row in rows
         ]
 
-    def has_unfinished_jobs(self) -> bool:
-        """Whether any job of any enterprise is still queued or running."""
+    def has_unfinished_jobs(self, owned_here: Callable[[str], bool]) -> bool:
         placeholders = ",".join("?" * len(_UNFINISHED))
-        return self._db.fetch_one(f"SELECT 1 FROM jobs WHERE status IN ({placeholders}) LIMIT 1", _UNFINISHED) is not None
+        rows = self._db.fetch_all(f"SELECT owner FROM jobs WHERE status IN ({placeholders})", _UNFINISHED)
+        return any(owned_here(row["owner"]) for row in rows)
 
     def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
         with self._db.write() as connection:
