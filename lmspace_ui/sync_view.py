@@ -174,8 +174,9 @@ def models_panel(manager: SyncManager, space: Space) -> None:
         st.caption("No sync has produced a model for this space yet.")
         return
     rows = [{"Active": "●" if v.active else "", "Version": v.id, "Backend": v.backend, "Kind": v.kind,
-             "Model": v.reference, "Score before": _score(v.score_before), "Score after": _score(v.score_after),
-             "Created": v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")} for v in versions]
+             "Model": v.reference, "Deployment": v.deployment or "", "Score before": _score(v.score_before),
+             "Score after": _score(v.score_after), "Created": v.created_at.astimezone().strftime("%Y-%m-%d %H:%M")}
+            for v in versions]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [v.id for v in versions]
     chosen = st.selectbox("Model version", ids, key="sync_model_version")

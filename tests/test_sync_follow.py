@@ -129,6 +129,8 @@ def test_the_sync_jobs_page_refuses_to_activate_a_model_that_is_not_deployed(tmp
     try:
         at = AppTest.from_file(APP).run(timeout=30)
         at = at.switch_page("pages/sync_jobs.py").run(timeout=30)
+        models = next(table.value for table in at.dataframe if "Deployment" in table.value)
+        assert models["Model"].tolist() == [FINE_TUNED] and models["Deployment"].tolist() == [NEW]
         next(button for button in at.button if button.label == "Activate").click().run(timeout=60)
         assert not at.exception
         [error] = at.error
@@ -155,7 +157,7 @@ def deploying(tmp_path: Path, service, monkeypatch, request):  # noqa: F811
     workspace.close()
 
 
-@pytest.mark.parametrize("deploying", [DEPLOY_TIMEOUT], indirect=True)
+@pytest.mark.parametrize("deploying", [DEPLOY_TIMEOUT], indirect=True, ids=["timeout_s 0.5"])
 def test_a_deployment_that_does_not_serve_in_time_leaves_the_model_unactivated_with_the_next_step(deploying):
     fake, manager, space = deploying
     job = manager.wait(manager.sync_to_llm(space=space, wait=False).id, timeout=30)  # never waits for ever
