@@ -43,8 +43,9 @@ def answer_from_json(text: str) -> Answer:
     citations = tuple(
         Citation(**{**cited, "location": Location(**cited["location"])}) for cited in data["citations"]
     )
+    cached_at = datetime.fromisoformat(data["cached_at"]) if data.get("cached_at") else None
     return Answer(question=data["question"], text=data["text"], mode=AnswerMode(data["mode"]),
-                  citations=citations, space_id=data["space_id"])
+                  citations=citations, space_id=data["space_id"], cached_at=cached_at)
 
 
 class ConversationStore:

@@ -91,7 +91,8 @@ def render_answer(answer: Answer) -> None:
     else:
         st.markdown(plain(answer.text))
     if answer.offline_notice:
-        st.caption(f":material/cloud_off: {answer.offline_notice.capitalize()}")
+        notice = answer.offline_notice
+        st.caption(f":material/cloud_off: {notice[0].upper()}{notice[1:]}")
     render_citations(answer.citations)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import dspy
 import pytest
 from dspy.utils import DummyLM
@@ -201,3 +204,23 @@ def test_a_space_answering_with_optimised_prompts_says_so(policies, app_workspac
                                                                      KNOWLEDGE))
     assert any("Answers use prompts optimised on this space's examples (lmspace optimize policies --reset goes back)"
                in read(caption.value) for caption in open_chat().caption)
+
+
+def test_an_answer_from_the_offline_cache_says_so_also_when_the_conversation_is_reloaded():
+    def page() -> None:
+        import json
+        from datetime import UTC, datetime
+
+        from lmspace_core.conversations import answer_from_json
+        from lmspace_core.domain import Answer, AnswerMode, to_json_data
+        from lmspace_ui.answers import render_answer
+
+        answered = Answer("How much leave?", "25 days.", AnswerMode.GENERATED, (), "s",
+                          cached_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+        render_answer(answer_from_json(json.dumps(to_json_data(answered))))  # as the history shows it
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    assert [c.value for c in at.caption if "local cache" in c.value] == [
+        f":material/cloud_off: Offline: answered from the local cache of "
+        f"{datetime(2026, 11, 30, 12, 0, tzinfo=UTC).astimezone():%Y-%m-%d %H:%M %Z}"]
