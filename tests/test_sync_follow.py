@@ -7,6 +7,7 @@ tests/fake_azure_openai.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ def test_a_model_ready_event_for_a_worse_model_records_both_scores_but_does_not_
 
     forced = manager.pull_llm_updates(FINE_TUNED, "travel", force=True)
     assert forced.active and forced.id == version.id
+
+
+def test_a_delivery_retried_while_its_model_is_evaluated_does_not_evaluate_it_again(undeployed):
+    fake, manager, version = undeployed
+    fake.replies = {NEW: learnt, CURRENT: says(VAGUE)}
+    handler = EventHandler(manager, [TOPIC])
+    ready = event(MODEL_READY, {"space": "travel", "model_id": FINE_TUNED})
+    with ThreadPoolExecutor(3) as pool:  # Event Grid retries what it had no answer to within 30 s
+        replies = list(pool.map(lambda _: deliver(handler, ready), range(3)))
+
+    assert [reply.body["handled"] for reply in replies] == [[f"activated {NEW}"]] * 3
+    questions = len(manager.dataset(manager.job(version.job_id)).validation) + 1
+    assert len(asked(fake, NEW)) == len(asked(fake, CURRENT)) == questions
 
 
 def evaluated_scope(manager: SyncManager):

@@ -14,15 +14,19 @@ from the configured sources (topics) are acted on, and only these types:
   sync made of that model is evaluated through the deployment against the space's current model and activated only
   if it scores better, exactly as at the end of a sync. A model no sync of the space made is recorded, not activated.
 
-An event never forces a switch: `lmspace sync activate` (or `pull_llm_updates(..., force=True)`) does.
+An event never forces a switch: `lmspace sync activate` (or `pull_llm_updates(..., force=True)`) does. Event Grid
+retries a delivery it had no answer to within 30 s, and an evaluation can take longer; model events are therefore
+applied one at a time, so a retry waits for the first delivery and then finds its model already decided.
 
 Anything else is acknowledged and ignored, so Event Grid does not retry it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +54,7 @@ class EventHandler:
 
     def __init__(self, manager, sources: Sequence[str]) -> None:
         self._manager, self._sources = manager, tuple(sources)
+        self._pulling = threading.Lock()  # one model event at a time (see the module docstring)
 
     def options(self, origin: str | None) -> Reply:
         """The CloudEvents webhook handshake: allow the origin that asks."""
@@ -84,11 +89,13 @@ class EventHandler:
                 if not name.startswith(f"{MODEL_PREFIX}-"):
                     return "ignored: not an LMSpace model"
                 model_id = f"{name}:{data['modelVersion']}" if data.get("modelVersion") else name
-                return self._pulled(self._manager.pull_llm_updates(
-                    model_id, name.removeprefix(f"{MODEL_PREFIX}-"), backend="azure_ml"))
+                with self._pulling:
+                    return self._pulled(self._manager.pull_llm_updates(
+                        model_id, name.removeprefix(f"{MODEL_PREFIX}-"), backend="azure_ml"))
             if kind == MODEL_READY:
-                return self._pulled(self._manager.pull_llm_updates(data["model_id"], data["space"],
-                                                                   deployment=data.get("deployment")))
+                with self._pulling:
+                    return self._pulled(self._manager.pull_llm_updates(data["model_id"], data["space"],
+                                                                       deployment=data.get("deployment")))
             if kind == RUN_STATUS_CHANGED:
                 job = self._manager.poll_remote(data.get("runId") or "")
                 return f"polled {job.id}" if job else "ignored: not a sync job"
@@ -129,7 +136,7 @@ def asgi_app(handler: EventHandler, path: str = "/api/events"):
                 body += message.get("body", b"")
                 if not message.get("more_body"):
                     break
-            reply = handler.deliver(body)
+            reply = await asyncio.to_thread(handler.deliver, body)  # an evaluation must not stall the server
         else:
             reply = Reply(405, {"error": "use POST (events) or OPTIONS (handshake)"})
         payload = json.dumps(reply.body).encode()
