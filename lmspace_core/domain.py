@@ -197,7 +197,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered reference in an answer: which document, where in it, and the quoted passage."""
+    """A numbered reference in an answer: which document, where in it, what is quoted and how well it matched.
+
+    `quote` is what the answer relies on (a sentence of the passage for an extracted answer, the whole passage for a
+    generated one); `passage` is the whole chunk it comes from and `ordinal` that chunk's position in its document,
+    so the quote can be shown in its context and the chunk opened. Citations stored before they carried a passage
+    have `passage` empty and `ordinal` None.
+    """
 
     number: int
     document_id: str
@@ -205,6 +211,8 @@ class Citation:
     location: Location
     quote: str
     score: float
+    ordinal: int | None = None
+    passage: str = ""
 
 
 class AnswerMode(StrEnum):

@@ -2,7 +2,7 @@
 
 An answer is shown the way it was produced: generated text as written, extracted passages under a visible label
 (nobody should take them for a model's words), "not found in this space" as a warning. Every citation expands to
-the quoted passage and where it sits in its source.
+the whole passage it comes from, the quote highlighted, and links to that passage among its document's chunks.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from collections.abc import Iterator, Sequence
 
 import streamlit as st
 
+from lmspace_core.agents.citations import quote_span
 from lmspace_core.agents.extractive import EXTRACTED_LABEL
 from lmspace_core.agents.programs import KNOWLEDGE, program_path
 from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
 from lmspace_core.workspace import Workspace
+from lmspace_ui.chunk_links import ChunkLink, chunk_link
 from lmspace_ui.components import reported_errors
 from lmspace_ui.resources import knowledge_agent
-from lmspace_ui.text import plain
+from lmspace_ui.text import highlighted, plain
 
 
 def has_language_model(workspace: Workspace) -> bool:
@@ -93,17 +95,24 @@ def render_answer(answer: Answer) -> None:
     if answer.offline_notice:
         notice = answer.offline_notice
         st.caption(f":material/cloud_off: {notice[0].upper()}{notice[1:]}")
-    render_citations(answer.citations)
+    render_citations(answer.citations, answer.space_id)
 
 
-def render_citations(citations: Sequence[Citation]) -> None:
-    """One expander per numbered citation: the quoted passage, its location and how well it matched."""
+def render_citations(citations: Sequence[Citation], space_id: str) -> None:
+    """One expander per citation, numbered by relevance: the whole passage with what the answer quotes from it
+    highlighted, where it sits, how well it matched, and a link that opens it among its document's chunks."""
     for citation in citations:
         where = citation.location.describe()
         with st.expander(f"\\[{citation.number}\\] " + plain(citation.source + (f" — {where}" if where else ""))):
-            st.markdown(plain(citation.quote))
+            if citation.passage and citation.quote != citation.passage:
+                st.markdown(highlighted(citation.passage, quote_span(citation.passage, citation.quote)))
+            else:  # the whole passage is cited (or the citation was stored before it carried its passage)
+                st.markdown(plain(citation.passage or citation.quote))
             place = f"{citation.source}, {where}" if where else citation.source
             st.caption(f"{plain(place)} · similarity {citation.score:.2f}")
+            if citation.ordinal is not None:
+                chunk_link(ChunkLink(space_id, citation.document_id, citation.ordinal),
+                           f"Open chunk {citation.ordinal + 1} of {plain(citation.source)}")
 
 
 def ask(workspace: Workspace, space: Space, question: str, earlier: Sequence[Answer]) -> Answer:

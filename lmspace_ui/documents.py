@@ -116,6 +116,13 @@ def document_query(documents: Sequence[Document], key: str) -> DocumentQuery:
     return DocumentQuery(SearchFilter(doc_types=tuple(chosen_types), tags=tuple(chosen_tags)), name)
 
 
+def reset_document_query(key: str) -> None:
+    """Clear the filters `document_query(..., key)` draws (before they render), so that every document is listed."""
+    st.session_state[f"{key}_types"] = []
+    st.session_state[f"{key}_tags"] = []
+    st.session_state[f"{key}_name"] = ""
+
+
 CHUNKS_PER_PAGE = 10
 
 
@@ -125,14 +132,29 @@ def matching_chunks(chunks: Sequence[Chunk], text: str) -> list[Chunk]:
     return [chunk for chunk in chunks if wanted in chunk.text.casefold()]
 
 
-def chunk_viewer(document: Document, chunks: Sequence[Chunk]) -> None:
+def _search_key(document: Document) -> str:
+    return f"chunk_search_{document.id}"
+
+
+def _page_key(document: Document, text: str) -> str:
+    return f"chunk_page_{document.id}_{text}"  # per search: a new search starts on its first page
+
+
+def turn_to_chunk(document: Document, ordinal: int) -> None:
+    """Set the chunk viewer of `document` (before it renders) to show every chunk, on the page holding `ordinal`."""
+    st.session_state[_search_key(document)] = ""
+    st.session_state[_page_key(document, "")] = ordinal // CHUNKS_PER_PAGE + 1
+
+
+def chunk_viewer(document: Document, chunks: Sequence[Chunk], cited: int | None = None) -> None:
     """A document's chunks in order, with where each sits in the source, as the agents will cite them; searchable
-    and shown a page at a time (a long document made one page thousands of pixels tall)."""
+    and shown a page at a time (a long document made one page thousands of pixels tall). The chunk whose ordinal is
+    `cited` (the one a citation link opened) is marked."""
     search, paging = st.columns([3, 1], vertical_alignment="bottom")
-    text = search.text_input("Search in the chunks", key=f"chunk_search_{document.id}", placeholder="e.g. refund")
+    text = search.text_input("Search in the chunks", key=_search_key(document), placeholder="e.g. refund")
     found = matching_chunks(chunks, text)
     pages = max(1, -(-len(found) // CHUNKS_PER_PAGE))
-    page = paging.number_input("Page", min_value=1, max_value=pages, step=1, key=f"chunk_page_{document.id}_{text}",
+    page = paging.number_input("Page", min_value=1, max_value=pages, step=1, key=_page_key(document, text),
                                disabled=pages == 1)
     first = (page - 1) * CHUNKS_PER_PAGE
     shown = found[first:first + CHUNKS_PER_PAGE]
@@ -142,6 +164,8 @@ def chunk_viewer(document: Document, chunks: Sequence[Chunk]) -> None:
     for chunk in shown:
         with st.container(border=True):
             where = chunk.location.describe() or "whole document"
+            if chunk.ordinal == cited:
+                st.badge("Cited passage", icon=":material/format_quote:", color="orange")
             st.caption(f"Chunk {chunk.ordinal + 1} · {plain(where)}")
             st.code(chunk.text, language=None, wrap_lines=True)
 

@@ -11,6 +11,7 @@ from lmspace_core.overview import space_summaries
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
+from lmspace_ui.chunk_links import ChunkLink, link_to_follow, opened_link
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
 from lmspace_ui.documents import (
     chunk_viewer,
@@ -18,7 +19,9 @@ from lmspace_ui.documents import (
     documents_table,
     matching_name,
     original_download,
+    reset_document_query,
     spaces_table,
+    turn_to_chunk,
 )
 from lmspace_ui.frame import frame
 from lmspace_ui.resources import workspace_or_stop
@@ -85,8 +88,27 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
             with reported_errors():
                 workspace.delete_document(space, document)
                 announce_and_rerun(f"Deleted {document.source} from '{space.name}'.")
-        chunk_viewer(document, workspace.chunks(space, document))
+        link = opened_link()
+        cited = link.ordinal if link is not None and link.document_id == document.id else None
+        chunk_viewer(document, workspace.chunks(space, document), cited)
     bulk_delete(workspace, space, shown)
+
+
+def follow(workspace: Workspace, link: ChunkLink) -> None:
+    """Open the chunk a citation links to: select its space and document, and turn the chunk viewer to it."""
+    space = next((space for space in workspace.list_spaces() if space.id == link.space_id), None)
+    document = next((doc for doc in workspace.documents(space) if doc.id == link.document_id), None) if space else None
+    if document is None:
+        st.warning("The cited passage is no longer in this workspace: its space or document was deleted or replaced.",
+                   icon=":material/link_off:")
+        return
+    st.session_state[ACTIVE_SPACE] = st.session_state[PICKER] = space.name
+    st.session_state[f"spaces_tabs_{space.id}"] = "Documents"
+    reset_document_query(f"documents_{space.id}")
+    st.session_state[f"open_{space.id}"] = document.source
+    turn_to_chunk(document, link.ordinal)
+    st.info(f"Opened from a citation: chunk {link.ordinal + 1} of {plain(document.source)}, marked below as the "
+            "cited passage.", icon=":material/format_quote:")
 
 
 def bulk_delete(workspace: Workspace, space: Space, shown: list[Document]) -> None:
@@ -165,6 +187,8 @@ spaces = workspace.list_spaces()
 if not spaces:
     st.stop()
 spaces_table(space_summaries(workspace))
+if followed := link_to_follow():
+    follow(workspace, followed)
 chosen = space_picker(workspace, label="Space to inspect", key=PICKER)
 if chosen.description:
     st.caption(plain(chosen.description))

@@ -85,17 +85,23 @@ def upload_and_ask(dashboard: str, browser, tmp_path: Path) -> None:
     page.get_by_role("link", name="Chat").click()
     settle(page)
     page.get_by_text("No language model is configured").first.wait_for()  # the notice says answers are quoted
-    chat_input = page.get_by_placeholder("Ask browser-space")
-    chat_input.fill("Who must escort visitors in the data centre?")
-    chat_input.press("Enter")
-    citation = page.get_by_text(re.compile(r"\[1\] visitor-policy\.md"))
-    citation.first.wait_for(timeout=120_000)
-    citation.first.click()
+    citation = ask_and_open_first_citation(page, "browser-space", "visitor-policy.md")
     page.get_by_text("escorted by a badge holder").first.wait_for()
     page.reload()  # the conversation is kept: the question and its cited answer come back
     page.get_by_text("Who must escort visitors in the data centre?").first.wait_for(timeout=60_000)
     citation.first.wait_for(timeout=60_000)
     page.close()
+
+
+def ask_and_open_first_citation(page, space: str, source: str):
+    """On the Chat page of `space`, ask who escorts visitors and expand citation [1] (of `source`); return it."""
+    chat_input = page.get_by_placeholder(f"Ask {space}")
+    chat_input.fill("Who must escort visitors in the data centre?")
+    chat_input.press("Enter")
+    citation = page.get_by_text(re.compile(rf"\[1\] {re.escape(source)}"))
+    citation.first.wait_for(timeout=120_000)
+    citation.first.click()
+    return citation
 
 
 PAGES = (("", "LMSpace"), ("spaces", "Spaces"), ("upload", "Upload"), ("chat", "Chat"), ("research", "Research"),
@@ -229,4 +235,41 @@ def test_an_opened_document_downloads_as_it_was_uploaded(browser, tmp_path: Path
             page.get_by_role("button", name="Download the original").click()
         assert download.value.suggested_filename == "visitor-policy.md"
         assert Path(download.value.path()).read_bytes() == original
+        page.close()
+
+
+def test_a_citation_expands_to_its_whole_passage_and_opens_it_among_the_documents_chunks(browser, tmp_path: Path):
+    """Ask without a model: citation [1] shows the whole passage with the quote highlighted, and its link opens the
+    Spaces page on the document, at the page of chunks that holds it, marked as the cited passage."""
+    from lmspace_core.config import load_config
+    from lmspace_core.workspace import Workspace
+
+    steps = [f"## Step {n}\n\nTurn valve {n} a quarter clockwise and wait for the gauge to settle." for n in range(1, 24)]
+    steps[16] = f"## Visitors\n\nThe site office keeps the visitor log. {PASSAGE} Badges are returned at the exit."
+    workspace = Workspace(load_config(write_config(tmp_path), env={}))
+    space = workspace.create_space("manual")
+    workspace.ingest(space, {"site-manual.md": "# Site manual\n\n" + "\n\n".join(steps) + "\n"})
+    document = workspace.document(space, "site-manual.md")
+    [cited] = [chunk for chunk in workspace.chunks(space, document) if PASSAGE in chunk.text]
+    workspace.close()
+    assert cited.ordinal >= 10, "the cited chunk is not on the chunk viewer's first page"
+    with dashboard_server(tmp_path) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/chat")
+        ask_and_open_first_citation(page, "manual", "site-manual.md")
+        expander = page.locator("[data-testid=stExpander]").first
+        expander.get_by_text("The site office keeps the visitor log.").wait_for()  # the whole passage
+        quote = expander.locator("span", has_text="escorted by a badge holder").last
+        assert quote.evaluate("node => getComputedStyle(node).backgroundColor") not in ("rgba(0, 0, 0, 0)", "")
+        assert "site office" not in quote.inner_text(), "only the quoted sentence is highlighted"
+
+        expander.get_by_role("link", name=f"Open chunk {cited.ordinal + 1} of site-manual.md").click()
+        page.get_by_role("heading", name="Spaces", exact=True).first.wait_for(timeout=30_000)
+        settle(page)
+        assert f"document={document.id}" in page.url and f"chunk={cited.ordinal + 1}" in page.url
+        page.get_by_text(f"Opened from a citation: chunk {cited.ordinal + 1} of site-manual.md").first.wait_for()
+        page.get_by_text("Cited passage").first.wait_for(timeout=30_000)
+        page.get_by_text(f"Chunk {cited.ordinal + 1} ·").first.wait_for()
+        assert page.get_by_text("page 2 of 3").count() == 1
+        assert page.locator("[data-testid=stException]").count() == 0
         page.close()

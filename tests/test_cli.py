@@ -222,7 +222,8 @@ def test_without_a_model_ask_answers_with_cited_extracted_sentences(lmspace, pol
     assert answer["mode"] == "extracted"
     assert answer["citations"]
     first = answer["citations"][0]
-    assert set(first) == {"number", "document_id", "source", "location", "quote", "score"}
+    assert set(first) == {"number", "document_id", "source", "location", "quote", "score", "ordinal", "passage"}
+    assert first["quote"] in first["passage"]
     assert (first["number"], first["source"]) == (1, "docs/retention.md")
     assert "90 days" in first["quote"]
 

@@ -42,3 +42,13 @@ def test_deleting_a_space_deletes_its_conversations(workspace, store):
     workspace.delete_space(space)
     assert store.list(space.scope) == []
     assert store.answers(conversation.id) == []
+
+
+def test_an_answer_stored_before_citations_carried_their_passage_still_loads():
+    from lmspace_core.conversations import answer_from_json
+
+    stored = ('{"question": "Q?", "text": "A [1].", "mode": "generated", "space_id": "s1", "citations": [{"number": 1,'
+              ' "document_id": "d1", "source": "a.md", "location": {"page": null, "heading": "Intro", "start_line": 1,'
+              ' "end_line": 2}, "quote": "The passage.", "score": 0.5}]}')
+    [cited] = answer_from_json(stored).citations
+    assert (cited.quote, cited.passage, cited.ordinal) == ("The passage.", "", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lmspace_core.agents.citations import quote_span
 from lmspace_core.agents.extractive import extract_answer, split_sentences
 from lmspace_core.agents.knowledge import KnowledgeAgent
 
@@ -48,3 +49,27 @@ def test_quotes_carry_no_bold_markers():
 def test_quotes_keep_underscores_in_names():
     assert split_sentences("The package entry point is requests/__init__.py in the source tree.") == [
         "The package entry point is requests/__init__.py in the source tree."]
+
+
+def test_extracted_citations_are_numbered_by_relevance_and_located_in_their_whole_passage(workspace):
+    space = workspace.create_space("serial")
+    workspace.ingest(space, {"serial.md": SERIAL, "list.md": "# Groups\n\n- **dialout**: serial ports and modems.\n"
+                             "- **plugdev**: removable devices such as USB sticks.\n"})
+    answer = KnowledgeAgent(workspace).query("Which group gives access to the serial port?", space)
+
+    assert [c.number for c in answer.citations] == [1, 2, 3]
+    assert [c.score for c in answer.citations] == sorted((c.score for c in answer.citations), reverse=True)
+    chunks = {(d.id, c.ordinal): c.text for d in workspace.documents(space) for c in workspace.chunks(space, d)}
+    for cited in answer.citations:
+        assert cited.passage == chunks[(cited.document_id, cited.ordinal)]  # the whole chunk, and which one it is
+        start, end = quote_span(cited.passage, cited.quote)
+        assert " ".join(cited.passage[start:end].replace("**", "").split()).lstrip("- ") == cited.quote
+
+
+def test_a_quote_is_found_across_the_line_breaks_and_markers_it_dropped():
+    passage = "# Serial ports\n\nAdd your user to the following group:\n\n- dialout\n\nLog out afterwards."
+    start, end = quote_span(passage, "Add your user to the following group: dialout")
+    assert passage[start:end] == "Add your user to the following group:\n\n- dialout"
+    start, end = quote_span("- **Financial records** (invoices): 7 years.", "Financial records (invoices): 7 years.")
+    assert (start, end) == (4, 44)
+    assert quote_span("Invoices are kept for seven years.", "Chats are deleted after 90 days.") is None

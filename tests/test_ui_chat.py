@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import dspy
@@ -71,15 +72,39 @@ def test_without_a_model_a_notice_says_answers_are_extracted_and_links_to_settin
     assert at.page_link[0].value == "Configure a language model in Settings"
 
 
+HIGHLIGHT = re.compile(r":orange-background\[((?:\\.|[^\]\\])*)\]")
+
+
+def highlights(markdown: str) -> list[str]:
+    """What a person reads in the highlighted parts of `markdown`."""
+    return [read(part) for part in HIGHLIGHT.findall(markdown)]
+
+
 def test_without_a_model_the_answer_is_labelled_extracted_with_its_quotes_in_expanders(policies):
     at = ask(open_chat())
     assert "Extracted passages" in at.caption[0].value
     assert at.expander, "an extracted answer cites its passages"
     for expander in at.expander:
-        quote = read(expander.markdown[0].value)
-        assert quote and quote in POLICY
+        passage = read(HIGHLIGHT.sub(lambda part: part.group(1), expander.markdown[0].value))
+        [quote] = highlights(expander.markdown[0].value)
+        assert quote in passage and passage.replace("\n", " ") in " ".join(POLICY.split()), "the whole passage"
         assert "retention.md" in read(expander.caption[0].value)
-    assert any("seven years" in read(expander.markdown[0].value) for expander in at.expander)
+    assert any("seven years" in " ".join(highlights(expander.markdown[0].value)) for expander in at.expander)
+
+
+def test_citations_are_numbered_by_relevance_and_link_to_their_chunk(policies, app_workspace):
+    at = ask(open_chat())
+    labels = [read(expander.label) for expander in at.expander]
+    assert [label.split("]")[0] for label in labels] == [f"[{n}" for n in range(1, len(labels) + 1)]
+    similarities = [float(read(e.caption[0].value).rsplit(" ", 1)[1]) for e in at.expander]
+    assert similarities == sorted(similarities, reverse=True)
+    document = app_workspace.document(policies, "retention.md")
+    links = [link for expander in at.expander for link in expander.get("page_link")]
+    assert len(links) == len(labels)
+    first = links[0].proto
+    assert first.page.endswith("spaces") and read(first.label).startswith("Open chunk ")
+    assert dict(first.query_string and [pair.split("=") for pair in first.query_string.split("&")]) == {
+        "space": policies.id, "document": document.id, "chunk": read(first.label).split()[2]}
 
 
 def test_a_model_answer_shows_its_text_and_its_citation(policies, app_workspace):

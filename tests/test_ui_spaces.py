@@ -260,3 +260,34 @@ def test_a_space_created_elsewhere_between_the_check_and_the_insert_is_reported_
     assert not at.exception
     assert "'Docs' already exists" in read(at.error[0].value) and "ignoring case" in read(at.error[0].value)
     assert [space.name for space in app_workspace.list_spaces()] == ["Docs"]
+
+
+def test_a_citation_link_opens_its_document_at_the_page_holding_the_cited_chunk(app_workspace):
+    space = app_workspace.create_space("manual")
+    sections = "\n\n".join(f"## Section {n}\n\nStep {n} of the procedure: turn valve {n}." for n in range(1, 24))
+    app_workspace.ingest(space, {"manual.md": f"# Manual\n\n{sections}\n", "other.md": ONBOARDING})
+    document = app_workspace.document(space, "manual.md")
+    cited = next(chunk for chunk in app_workspace.chunks(space, document) if "turn valve 17." in chunk.text)
+    at = AppTest.from_file(APP).run(timeout=30)
+    at.query_params.update(space=space.id, document=document.id, chunk=str(cited.ordinal + 1))
+    at = at.switch_page("pages/spaces.py").run(timeout=30)
+
+    assert not at.exception
+    assert at.selectbox(key=f"open_{space.id}").value == "manual.md"
+    assert at.number_input(key=f"chunk_page_{document.id}_").value == cited.ordinal // 10 + 1
+    [badge] = [markdown for markdown in at.markdown if "Cited passage" in markdown.value]
+    assert any(f"Chunk {cited.ordinal + 1} ·" in read(caption.value) for caption in at.caption)
+
+    at = at.selectbox(key=f"open_{space.id}").select("other.md").run(timeout=30)  # the user browses on
+    assert at.selectbox(key=f"open_{space.id}").value == "other.md"
+    assert not [markdown for markdown in at.markdown if "Cited passage" in markdown.value]
+
+
+def test_a_link_to_a_deleted_document_says_so(app_workspace):
+    space = app_workspace.create_space("manual")
+    app_workspace.ingest(space, {"other.md": ONBOARDING})
+    at = AppTest.from_file(APP).run(timeout=30)
+    at.query_params.update(space=space.id, document="gone", chunk="1")
+    at = at.switch_page("pages/spaces.py").run(timeout=30)
+    assert not at.exception
+    assert "no longer in this workspace" in at.warning[0].value

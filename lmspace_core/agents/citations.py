@@ -28,19 +28,41 @@ def without_markers(text: str) -> str:
     return " ".join(_MARKER.sub("", text).split()).replace(" .", ".").replace(" ,", ",")
 
 
-def citation(number: int, hit: Hit, quote: str | None = None) -> Citation:
+def citation(number: int, hit: Hit, quote: str | None = None, score: float | None = None) -> Citation:
+    """Citation `number` of `hit`'s passage, quoting all of it unless `quote` says which part, scored by the search
+    unless `score` says how well the quote itself matched."""
     return Citation(
         number=number,
         document_id=hit.document.id,
         source=hit.document.source,
         location=hit.chunk.location,
         quote=hit.chunk.text if quote is None else quote,
-        score=hit.score,
+        score=hit.score if score is None else score,
+        ordinal=hit.chunk.ordinal,
+        passage=hit.chunk.text,
     )
 
 
+# What may separate two words of a quote in its passage: the quote joined lines and dropped list, heading and table
+# markers and bold `**` (see `extractive`).
+_GAP = r"[\s*#|+\-]+"
+
+
+def quote_span(passage: str, quote: str) -> tuple[int, int] | None:
+    """Where `quote` sits in `passage` as (start, end) offsets, or None when it is not there.
+
+    Words must follow each other as in the quote; line breaks, list and table markers and bold markers between or
+    around them do not count, since an extracted quote drops them.
+    """
+    kept = [index for index, character in enumerate(passage) if character != "*"]
+    stripped = "".join(passage[index] for index in kept)
+    words = quote.replace("*", "").split()
+    found = re.search(_GAP.join(re.escape(word) for word in words), stripped) if words else None
+    return (kept[found.start()], kept[found.end() - 1] + 1) if found else None
+
+
 def renumber(answer: str, numbers: Sequence[int]) -> str:
-    """Rewrite inline markers so the cited passages read [1], [2], ... in the order they are listed."""
+    """Rewrite inline markers so that the passages `numbers` lists read [1], [2], ... in that order."""
     mapping = {old: new for new, old in enumerate(numbers, start=1)}
     return _MARKER.sub(lambda m: f"[{mapping.get(int(m.group(1)), int(m.group(1)))}]", answer)
 

@@ -90,8 +90,9 @@ def extract_answer(
     vectors = embedder.embed([question] + [sentence for _, sentence in candidates])
     scores = vectors[1:] @ vectors[0]
     chosen = np.argsort(-scores, kind="stable")[:max_sentences]
-    citations = tuple(
-        citation(number, candidates[i][0], quote=candidates[i][1]) for number, i in enumerate(chosen, start=1)
+    citations = tuple(  # most relevant first: each numbered and scored by its own similarity to the question
+        citation(number, candidates[i][0], quote=candidates[i][1], score=float(scores[i]))
+        for number, i in enumerate(chosen, start=1)
     )
     lines = [EXTRACTED_LABEL] + [
         f"[{c.number}] “{c.quote}” — {c.source}" + (f" ({c.location.describe()})" if c.location.describe() else "")

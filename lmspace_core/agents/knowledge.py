@@ -117,7 +117,8 @@ class KnowledgeAgent(BaseAgent):
                 prediction = self._prediction(respond, lm, inputs, attempt)
             if prediction is None:
                 continue
-            numbers = cited_numbers(prediction.answer, prediction.cited)
+            # Passages are numbered by relevance: in the order the search ranked them, whatever order they are used.
+            numbers = sorted(cited_numbers(prediction.answer, prediction.cited))
             if numbers and all(1 <= n <= len(hits) for n in numbers):
                 citations = tuple(citation(new, hits[old - 1]) for new, old in enumerate(numbers, start=1))
                 yield Answer(question, renumber(prediction.answer, numbers), AnswerMode.GENERATED, citations, space.id)
