@@ -249,3 +249,33 @@ def test_an_answer_from_the_offline_cache_says_so_also_when_the_conversation_is_
     assert [c.value for c in at.caption if "local cache" in c.value] == [
         f":material/cloud_off: Offline: answered from the local cache of "
         f"{datetime(2026, 11, 30, 12, 0, tzinfo=UTC).astimezone():%Y-%m-%d %H:%M %Z}"]
+
+
+def test_offline_the_chat_answers_from_the_cache_and_the_banner_counts_edits(tmp_path, monkeypatch, azure_emulators):
+    import streamlit as st
+
+    from lmspace_core.config import load_config
+    from lmspace_core.workspace import Workspace
+    from lmspace_ui.resources import get_workspace
+    from tests.conftest import azure_environment, write_config
+
+    config = write_config(tmp_path)
+    online = azure_environment(azure_emulators)
+    earlier = Workspace(load_config(config, env=online))  # this machine, while Azure answered
+    earlier.ingest_text(earlier.create_space("policies"), "leave", "Employees get 25 days of paid leave a year.")
+    earlier.list_spaces()
+    earlier.close()
+    monkeypatch.setenv("LMSPACE_CONFIG", str(config))
+    for name, value in {**online, "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://127.0.0.1:9/"}.items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    workspace = get_workspace()  # the dashboard's own, Azure unreachable
+    try:
+        at = ask(open_chat(), "How many days of paid leave?")
+        assert [c.value for c in at.caption if c.value.startswith(":material/cloud_off: Offline: answered from")]
+        assert "25 days" in read(at.markdown[-1].value)
+        workspace.update_space(workspace.space("policies"), description="Leave and travel.")
+        assert "Offline — 1 change waiting for Azure." in [w.value for w in open_chat().warning][0]
+    finally:
+        st.cache_resource.clear()
+        workspace.close()
