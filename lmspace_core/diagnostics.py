@@ -161,7 +161,7 @@ def check_store(settings: Settings) -> ServiceCheck:
     from lmspace_core.stores.azure import probe_azure_stores
 
     try:
-        found = probe_azure_stores(settings.store.azure, settings.data_dir, settings.enterprise)
+        found = probe_azure_stores(settings.store.azure, settings.enterprise)
         return ServiceCheck(name, True, f"azure: {found}")
     except LMSpaceError as error:
         return ServiceCheck(name, False, f"azure: {_short(error)}")

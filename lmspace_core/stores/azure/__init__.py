@@ -34,11 +34,18 @@ def build_azure_stores(
     )
 
 
-def probe_azure_stores(settings: AzureStoreSettings, data_dir: Path, enterprise_id: str) -> str:
-    """One request to each service (containers and tables are created if missing); a sentence for the checks."""
-    store, blobs, jobs = build_azure_stores(settings, data_dir)
-    spaces = store.list_spaces(enterprise_id)
+def probe_azure_stores(settings: AzureStoreSettings, enterprise_id: str) -> str:
+    """One request to each service (containers and tables are created if missing); a sentence for the checks.
+
+    The services are asked directly, not through the read cache: a check must fail while Azure is unreachable,
+    however much of it this machine remembers.
+    """
+    clients = build_clients(settings)
+    blobs = AzureBlobStore(clients.blobs, settings.blob_container)
+    spaces = CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index).list_spaces(
+        enterprise_id
+    )
     blobs.probe()
-    jobs.list_jobs(enterprise_id, limit=1)
+    TableJobStore(clients.tables, settings.jobs_table, blobs).list_jobs(enterprise_id, limit=1)
     return (f"Cosmos DB {settings.cosmos_endpoint} (database {settings.cosmos_database}, {len(spaces)} space(s) "
             f"in '{enterprise_id}'), blob container {settings.blob_container}, table {settings.jobs_table}")
