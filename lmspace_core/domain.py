@@ -87,6 +87,9 @@ class Document:
     created_at: datetime
     updated_at: datetime
     metadata: Mapping[str, Any] = field(default_factory=dict)  # a knowledge entity's metadata, any JSON object
+    # The year in its raw file's Azure name, recorded by the write that named it (the embedded store does not name
+    # files by year and leaves it None, as do documents written before it was recorded): see `BlobPlacement.of`.
+    raw_year: int | None = None
 
 
 def document_id(space_id: str, source: str) -> str:

@@ -77,6 +77,15 @@ def azure_environment(emulators) -> dict[str, str]:
     }
 
 
+def unreachable_environment(emulators, online: dict[str, str]) -> dict[str, str]:
+    """`online`'s settings with every Azure endpoint a closed loopback port: Azure as an outage shows it."""
+    storage = online["LMSPACE_STORE__AZURE__CONNECTION_STRING"]
+    for port in (emulators.blob_port, emulators.queue_port, emulators.table_port):
+        storage = storage.replace(f":{port}/", ":9/")
+    return {**online, "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://127.0.0.1:9/",
+            "LMSPACE_STORE__AZURE__CONNECTION_STRING": storage}
+
+
 @pytest.fixture(params=["embedded", "azure"])
 def backend(request) -> str:
     """Run a test once per store backend: the embedded default and Azure on the emulators."""

@@ -15,18 +15,14 @@ from lmspace_core.config import load_config
 from lmspace_core.domain import Outcome
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
-from tests.conftest import azure_environment, write_config
+from tests.conftest import azure_environment, unreachable_environment, write_config
 
 
 @pytest.fixture
 def lmspace(tmp_path: Path, monkeypatch, azure_emulators):
     """The CLI on one data directory, online (the emulators) or offline (every endpoint a closed port)."""
     online = azure_environment(azure_emulators)
-    storage = online["LMSPACE_STORE__AZURE__CONNECTION_STRING"]
-    for port in (azure_emulators.blob_port, azure_emulators.queue_port, azure_emulators.table_port):
-        storage = storage.replace(f":{port}/", ":9/")
-    offline = {**online, "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://127.0.0.1:9/",
-               "LMSPACE_STORE__AZURE__CONNECTION_STRING": storage}
+    offline = unreachable_environment(azure_emulators, online)
     config = write_config(tmp_path)
 
     def run(*args: str, reachable: bool = True, code: int = 0):

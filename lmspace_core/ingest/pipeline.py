@@ -154,9 +154,11 @@ class IngestPipeline:
         if not chunks:
             raise IngestError(f"{item.source} has no text to index.")
         # The raw file is stored before the document that names it, so it is named by the id the document will have.
+        # A replaced file keeps its name; the year used is recorded on the document (see `BlobPlacement`).
         placement = BlobPlacement(
             scope, existing.id if existing else document_id(scope.space_id, item.source), item.source, content_hash,
-            (existing.created_at if existing else datetime.now(UTC)).year, item.codebase, self._uploader)
+            BlobPlacement.of(existing).uploaded_year if existing else datetime.now(UTC).year, item.codebase,
+            self._uploader)
         return _Prepared(item, data, placement, loaded, chunks)
 
     def _write(
@@ -213,4 +215,5 @@ class IngestPipeline:
             chunks=prepared.chunks,
             vectors=vectors,
             metadata=prepared.item.metadata,
+            raw_year=prepared.placement.uploaded_year,
         )

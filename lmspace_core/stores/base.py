@@ -46,6 +46,7 @@ class DocumentDraft:
     chunks: tuple[ChunkDraft, ...]
     vectors: np.ndarray
     metadata: Mapping[str, Any] | None = None  # None keeps what the document had (a re-ingested file)
+    raw_year: int | None = None  # the year its raw file was named by; None: the one recorded, else this year
 
 
 @dataclass(frozen=True)
@@ -155,21 +156,27 @@ class BlobPlacement:
     `{enterprise}/code/{space}/{codebase}/{path}`) and labels it with the hash, space, document and uploader; the
     embedded store keeps `<enterprise>/<space>/<document>/<hash>` on disk. An ingest builds one before the document
     is written (its id is known by then, see `domain.document_id`); readers build one with `of(document)`.
+
+    The year is chosen by the writer, which may not know the document's creation date: a new document's first
+    write can cross midnight on 31 December, and an offline ingest may not know that the document exists already.
+    So the write records the year it used on the document (`DocumentDraft.raw_year` -> `Document.raw_year`) and
+    `of` reads it back: the name and the read agree by construction, not by two clocks agreeing.
     """
 
     scope: Scope
     document_id: str
     source: str  # the document's name in the space; `codebase/path` for a file of a codebase
     content_hash: str
-    uploaded_year: int  # the year the document was first added: a replaced file keeps its name
+    uploaded_year: int  # the year the raw file was first named by: a replaced file keeps its name
     codebase: str | None = None
     uploader: str = ""  # who ingested it; a label only, not part of the name
 
     @classmethod
     def of(cls, document: Document, uploader: str = "") -> BlobPlacement:
-        """Where `document`'s current raw file is."""
+        """Where `document`'s current raw file is (a document written before the year was recorded was named by
+        its creation year)."""
         return cls(Scope(document.enterprise_id, document.space_id), document.id, document.source,
-                   document.content_hash, document.created_at.year, document.codebase, uploader)
+                   document.content_hash, document.raw_year or document.created_at.year, document.codebase, uploader)
 
 
 @dataclass(frozen=True)

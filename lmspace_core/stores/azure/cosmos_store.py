@@ -45,7 +45,7 @@ from lmspace_core.stores.azure.boundary import azure_call
 from lmspace_core.stores.azure.examples import EXAMPLE, PLAN_EXAMPLE, CosmosExampleStore
 from lmspace_core.stores.azure.read_cache import SpaceSnapshot
 from lmspace_core.stores.azure.retry import call_with_retries
-from lmspace_core.stores.base import DocumentDraft, SpaceEdit, StoredDocument
+from lmspace_core.stores.base import BlobPlacement, DocumentDraft, SpaceEdit, StoredDocument
 
 BATCH_LIMIT = 100  # operations per Cosmos transactional batch
 _COMMIT_OPERATIONS = 3  # document, change-log entry, counter
@@ -89,7 +89,18 @@ def _document(item: dict) -> Document:
         size_bytes=item["size_bytes"], version=item["version"], chunk_count=item["chunk_count"],
         codebase=item.get("codebase"), created_at=datetime.fromisoformat(item["created_at"]),
         updated_at=datetime.fromisoformat(item["updated_at"]), metadata=item.get("metadata") or {},
+        raw_year=item.get("raw_year"),
     )
+
+
+def _raw_year(draft: DocumentDraft, existing: dict | None, now: str) -> int:
+    """The year in the document's raw-file name: the one the writer used (it may have named the blob before
+    knowing this document existed), else the one recorded (a replaced file keeps its name), else this year."""
+    if draft.raw_year is not None:
+        return draft.raw_year
+    if existing is not None:
+        return BlobPlacement.of(_document(existing)).uploaded_year
+    return datetime.fromisoformat(now).year
 
 
 def _chunk(item: dict) -> Chunk:
@@ -462,7 +473,8 @@ class CosmosKnowledgeStore:
                "source": draft.source, "title": draft.title, "doc_type": draft.doc_type, "tags": tags,
                "content_hash": draft.content_hash, "size_bytes": draft.size_bytes, "version": version,
                "chunk_count": len(draft.chunks), "codebase": draft.codebase, "metadata": metadata,
-               "created_at": existing["created_at"] if existing else now, "updated_at": now}
+               "created_at": existing["created_at"] if existing else now, "updated_at": now,
+               "raw_year": _raw_year(draft, existing, now)}
         chunks = [
             ("upsert", ({"id": chunk_id(doc_id, version, ordinal), "enterprise_id": scope.enterprise_id,
                          "space_id": scope.space_id, "type": "chunk", "document_id": doc_id, "version": version,

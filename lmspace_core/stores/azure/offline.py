@@ -164,7 +164,7 @@ def _provisional(scope: Scope, draft: DocumentDraft, known: Document | None) -> 
         space_id=scope.space_id, source=draft.source, title=draft.title, doc_type=draft.doc_type,
         tags=tuple(sorted(set(draft.tags))), content_hash=draft.content_hash, size_bytes=draft.size_bytes,
         version=known.version + 1 if known else 1, chunk_count=len(draft.chunks), codebase=draft.codebase,
-        created_at=known.created_at if known else now, updated_at=now)
+        created_at=known.created_at if known else now, updated_at=now, raw_year=draft.raw_year)
     if known is None:
         return StoredDocument(document, Outcome.ADDED)
     return StoredDocument(document, Outcome.REPLACED, known.content_hash)
