@@ -221,3 +221,31 @@ def test_changes_made_elsewhere_reach_the_cache_with_the_next_online_search(lmsp
     assert added["citations"][0]["source"] == "b.md"
     listed = json.loads(lmspace("docs", "list", "kb", "--json", reachable=False).stdout)
     assert [d["source"] for d in listed] == ["a.md", "b.md"]
+
+
+def test_a_space_deleted_offline_is_gone_after_the_replay_and_replays_are_idempotent(lmspace, tmp_path: Path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nBackups run nightly.\n")
+    lmspace("spaces", "create", "old")
+    lmspace("ingest", "old", str(notes))
+    lmspace("spaces", "list")
+    lmspace("spaces", "delete", "old", "--yes", reachable=False)
+    assert json.loads(lmspace("spaces", "list", "--json", reachable=False).stdout) == []
+    workspace = lmspace.online()
+    try:
+        outbox = workspace.store.outbox
+        # A creation whose answer was lost is replayed again: the space id is fixed, so it is made once.
+        args = (workspace.enterprise_id, "again", "", "", workspace.embedder_id(), workspace.embedder.dimension,
+                "fixedspaceid0001")
+        for _ in range(2):
+            outbox.file.queue("knowledge", "create_space", "create space again", args)
+        assert [(p.target, p.method) for p in outbox.file.pending()] == [
+            ("knowledge", "delete_space"), ("blobs", "delete_space"), ("knowledge", "create_space"),
+            ("knowledge", "create_space")]
+        assert outbox.replay().remaining == 0
+        assert [s.name for s in workspace.list_spaces()] == ["again"]
+        assert workspace.space("again").id == "fixedspaceid0001"
+        outbox.file.queue("knowledge", "delete_document", "delete gone.md", (workspace.space("again").scope, "nope"))
+        assert outbox.replay().remaining == 0  # deleting what is already gone counts as done
+    finally:
+        workspace.close()
