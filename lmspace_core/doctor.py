@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmspace_core.config import Settings
-from lmspace_core.jobs import _owned_here, _owner_alive
+from lmspace_core.jobs import owner_is_alive, owner_is_on_this_host
 from lmspace_core.stores.base import BlobPlacement, BlobStore, JobStore, KnowledgeStore, StoredBlob
 from lmspace_core.stores.local.blobs import LocalBlobStore
 from lmspace_core.stores.local.database import Database
@@ -154,7 +154,7 @@ def _leftover(blob: StoredBlob, space_deleted: bool) -> str:
 
 
 def _jobs(job_store: JobStore) -> Check:
-    interrupted = job_store.interrupt_orphans(_owner_alive)
+    interrupted = job_store.interrupt_orphans(owner_is_alive)
     fixed = (f"marked {interrupted} job(s) interrupted: their process stopped",) if interrupted else ()
     return Check("jobs", "no job left running by a stopped process", fixed)
 
@@ -167,7 +167,7 @@ def _uploads(job_store: JobStore, uploads: Path, stale: float) -> Check:
     sharing an Azure job table never use this machine's folders, so they do not keep them.
     """
     folders = sorted(path for path in uploads.glob("*") if path.is_dir()) if uploads.is_dir() else []
-    if job_store.has_unfinished_jobs(_owned_here):
+    if job_store.has_unfinished_jobs(owner_is_on_this_host):
         return Check("uploads", f"{len(folders)} staging folders kept while jobs run")
     fixed = []
     for folder in folders:

@@ -11,8 +11,9 @@ hookspec = pluggy.HookspecMarker("lmspace")
 
 @hookspec
 def register_store_backends(register):
-    """`register(name, factory)`: `factory(settings: Settings)` returns `(KnowledgeStore, BlobStore, JobStore)`;
-    chosen with `store.backend: <name>`."""
+    """`register(name, factory, sync_store=None)`: `factory(settings: Settings)` returns `(KnowledgeStore, BlobStore,
+    JobStore)`; `sync_store(settings)` a `SyncStore` (without it, sync is not available on that backend); chosen
+    with `store.backend: <name>`."""
 
 
 @hookspec

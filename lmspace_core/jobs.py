@@ -24,18 +24,24 @@ log = logging.getLogger(__name__)
 JobWork = Callable[[ProgressCallback], dict | None]
 
 
-def _this_process() -> str:
+def this_process_owner() -> str:
+    """How jobs name the process that runs them (`host:pid`), so that a later process can tell whether it died."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owned_here(owner: str) -> bool:
-    """Whether the job owner `host:pid` is a process of this machine (which alone uses this machine's folders)."""
+def owner_is_on_this_host(owner: str) -> bool:
+    """Whether the job owner `host:pid` (see `this_process_owner`) is a process of this machine, which alone uses
+    this machine's folders."""
     return owner.rpartition(":")[0] == socket.gethostname()
 
 
-def _owner_alive(owner: str) -> bool:
-    """Whether the process named `host:pid` still runs; owners on other hosts are assumed alive."""
-    if not _owned_here(owner):
+def owner_is_alive(owner: str) -> bool:
+    """Whether the process a job names as its owner (`host:pid`, see `this_process_owner`) still runs.
+
+    Owners on other hosts are assumed alive: this machine cannot see their processes, and marking a job of a
+    running process interrupted would be wrong, while an orphan elsewhere is found by a process on its own host.
+    """
+    if not owner_is_on_this_host(owner):
         return True
     pid = owner.rpartition(":")[2]
     try:
@@ -66,11 +72,11 @@ class JobRunner:
 
     def __init__(self, store: JobStore, workers: int = 2) -> None:
         self._store = store
-        self._owner = _this_process()
+        self._owner = this_process_owner()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lmspace-job")
         self._futures: dict[str, Future] = {}
         self._cancels: dict[str, threading.Event] = {}
-        interrupted = store.interrupt_orphans(_owner_alive)
+        interrupted = store.interrupt_orphans(owner_is_alive)
         if interrupted:
             log.warning("marked %d job(s) interrupted: their process stopped", interrupted)
 

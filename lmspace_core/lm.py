@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +137,7 @@ def _route(settings: LMSettings) -> tuple[str, dict[str, Any]]:
     if settings.provider == "azure_openai":
         connection: dict[str, Any] = {"api_base": settings.endpoint, "api_version": settings.api_version}
         if settings.auth == "entra":
-            connection["azure_ad_token_provider"] = _entra_token_provider()
+            connection["azure_ad_token_provider"] = entra_token_provider()
         else:
             assert settings.api_key is not None  # LMSettings requires it for auth=key
             connection["api_key"] = resolve_secret(settings.api_key)
@@ -151,11 +152,18 @@ def _route(settings: LMSettings) -> tuple[str, dict[str, Any]]:
     return settings.model, {**connection, "engine": "litellm"}
 
 
-def _entra_token_provider() -> Any:
-    """A callable LiteLLM asks for a fresh Entra ID token (`azure_ad_token_provider`), so no key is stored."""
-    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+def entra_token_provider(scope: str = AZURE_OPENAI_SCOPE) -> Callable[[], str]:
+    """A callable that returns a fresh Entra ID bearer token for `scope` (Azure OpenAI by default), so no key is
+    stored: pass it as `azure_ad_token_provider` to LiteLLM or to `openai.AzureOpenAI`.
 
-    return get_bearer_token_provider(DefaultAzureCredential(), AZURE_OPENAI_SCOPE)
+    Tokens come from the process's one `DefaultAzureCredential` (`stores.azure.clients.default_credential`), so the
+    language model, the embedder and the sync backends share its token cache instead of signing in once each.
+    """
+    from azure.identity import get_bearer_token_provider
+
+    from lmspace_core.stores.azure.clients import default_credential
+
+    return get_bearer_token_provider(default_credential(), scope)
 
 
 class LlamaCppEngine:

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,7 +35,14 @@ from lmspace_core.domain import (
     to_json_data,
 )
 from lmspace_core.embeddings.base import Embedder
-from lmspace_core.errors import ConfigError, EmbedderMismatchError, IngestError, LMSpaceError, NotFoundError
+from lmspace_core.errors import (
+    ConfigError,
+    EmbedderMismatchError,
+    IngestError,
+    LMSpaceError,
+    NotAvailableYetError,
+    NotFoundError,
+)
 from lmspace_core.ingest.entities import FORMS, is_entity, items_from_entities, parse_entity
 from lmspace_core.ingest.inputs import IngestItem, items_from_mapping, items_from_path, memory_source, upload_names
 from lmspace_core.ingest.pipeline import IngestPipeline, embedding_text
@@ -59,6 +67,9 @@ from lmspace_core.stores.local.jobs import LocalJobStore
 from lmspace_core.stores.local.sqlite_store import LocalKnowledgeStore
 from lmspace_core.sync import auto as auto_sync
 from lmspace_core.telemetry import configure_telemetry, operation
+
+if TYPE_CHECKING:
+    from lmspace_core.sync.store import SyncStore
 
 _MIB = 1024 * 1024
 IngestSource = str | Path | Mapping[str, str | bytes]
@@ -87,6 +98,17 @@ def uploader() -> str:
 def build_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobStore]:
     """The knowledge, blob and job stores `store.backend` names, from the plugin registry."""
     return registry().get("store_backend", settings.store.backend).target(settings)
+
+
+def build_sync_store(settings: Settings) -> SyncStore:
+    """Where sync state lives for `store.backend`: the `sync_store` factory its registration names."""
+    factory = registry().get("store_backend", settings.store.backend).options.get("sync_store")
+    if factory is None:
+        raise NotAvailableYetError(
+            f"The '{settings.store.backend}' store backend keeps no sync state (its plugin registers no sync_store); "
+            "sync needs store.backend: embedded or azure."
+        )
+    return factory(settings)
 
 
 def _onnx_int8_embedder(settings: Settings) -> Embedder:
@@ -141,6 +163,18 @@ def _azure_stores(settings: Settings) -> tuple[KnowledgeStore, BlobStore, JobSto
     return build_azure_stores(settings.store.azure, settings.data_dir)
 
 
+def _embedded_sync_store(settings: Settings) -> SyncStore:
+    from lmspace_core.sync.store import SqliteSyncStore
+
+    return SqliteSyncStore(Database(settings.data_dir / "lmspace.db"))
+
+
+def _azure_sync_store(settings: Settings) -> SyncStore:
+    from lmspace_core.stores.azure import build_azure_sync_store
+
+    return build_azure_sync_store(settings.store.azure)
+
+
 @hookimpl
 def register_embedders(register) -> None:
     register("onnx_int8", _onnx_int8_embedder, token_counter=_minilm_counter)
@@ -150,8 +184,8 @@ def register_embedders(register) -> None:
 
 @hookimpl
 def register_store_backends(register) -> None:
-    register("embedded", _embedded_stores)
-    register("azure", _azure_stores)
+    register("embedded", _embedded_stores, sync_store=_embedded_sync_store)
+    register("azure", _azure_stores, sync_store=_azure_sync_store)
 
 
 class Workspace:

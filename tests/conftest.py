@@ -102,12 +102,18 @@ def _keep_the_main_module():
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request) -> Settings:
-    """Embedded settings, or Azure ones on the emulators when the test also asks for the `backend` parameter."""
-    env = {}
+def backend_environment(request) -> dict[str, str]:
+    """The `LMSPACE_*` settings of the test's store: none for the embedded default, the emulators' (with fresh
+    names) when the test asks for the `backend` parameter and it is `azure`."""
     if "backend" in request.fixturenames and request.getfixturevalue("backend") == "azure":
-        env = azure_environment(request.getfixturevalue("azure_emulators"))
-    return load_config(write_config(tmp_path), env=env)
+        return azure_environment(request.getfixturevalue("azure_emulators"))
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend_environment) -> Settings:
+    """Embedded settings, or Azure ones on the emulators when the test also asks for the `backend` parameter."""
+    return load_config(write_config(tmp_path), env=backend_environment)
 
 
 @pytest.fixture
@@ -118,13 +124,16 @@ def workspace(settings: Settings):
 
 
 @pytest.fixture
-def app_workspace(tmp_path: Path, monkeypatch):
-    """The workspace the dashboard pages use, on a fresh data directory (LMSPACE_CONFIG points at it)."""
+def app_workspace(tmp_path: Path, monkeypatch, backend_environment):
+    """The workspace the dashboard pages use, on a fresh data directory (LMSPACE_CONFIG points at it); on the
+    emulators when the test asks for the `backend` parameter and it is `azure`."""
     import streamlit as st
 
     from lmspace_ui.resources import get_workspace
 
     monkeypatch.setenv("LMSPACE_CONFIG", str(write_config(tmp_path)))
+    for name, value in backend_environment.items():
+        monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     workspace = get_workspace()
     yield workspace

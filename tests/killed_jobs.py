@@ -26,9 +26,11 @@ def kill_when_it_prints(script: str) -> str:
     return job_id
 
 
-def after_restart(config: Path, job_id: str) -> tuple[SyncJob, list[SyncEvent], list[Metric]]:
-    """The job, its events and its metrics as a new `SyncManager` on the same data leaves them."""
-    workspace = Workspace(load_config(config, env={}))
+def after_restart(config: Path, job_id: str, env: dict[str, str] | None = None
+                  ) -> tuple[SyncJob, list[SyncEvent], list[Metric]]:
+    """The job, its events and its metrics as a new `SyncManager` on the same data (and `env` settings) leaves
+    them."""
+    workspace = Workspace(load_config(config, env=env or {}))
     manager = SyncManager(workspace)
     try:
         return manager.job(job_id), manager.events(job_id), manager.metrics(job_id)

@@ -4,6 +4,7 @@ backends (SQLite, and Table + Blob Storage on Azurite)."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from lmspace_core.domain import FileOutcome, IngestReport, JobStatus, Outcome, Progress, Scope, to_json_data
 from lmspace_core.errors import IngestError
-from lmspace_core.jobs import JobRunner
+from lmspace_core.jobs import JobRunner, owner_is_alive, this_process_owner
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -73,6 +74,14 @@ def test_unfinished_jobs_of_a_dead_process_are_marked_interrupted(workspace):
     JobRunner(workspace.job_store).shutdown()
     assert workspace.job_store.get_job(scope.enterprise_id, orphan.id).status is JobStatus.INTERRUPTED
     assert workspace.job_store.get_job(scope.enterprise_id, remote.id).status is JobStatus.QUEUED
+
+
+def test_a_job_owner_is_alive_while_its_process_runs_and_elsewhere_is_assumed_alive():
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert this_process_owner() == f"{socket.gethostname()}:{os.getpid()}"
+    assert owner_is_alive(this_process_owner())
+    assert not owner_is_alive(f"{socket.gethostname()}:{dead.stdout.strip()}")
+    assert owner_is_alive("another-host:1")
 
 
 def test_jobs_are_listed_newest_first_within_their_enterprise(workspace):

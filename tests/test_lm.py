@@ -83,6 +83,8 @@ def test_azure_openai_with_a_key_builds_an_azure_deployment_model(tmp_path):
 def test_azure_openai_with_entra_passes_a_token_provider_and_no_key(tmp_path, monkeypatch):
     import azure.identity
 
+    from lmspace_core.stores.azure import clients
+
     requested = []
 
     def token_provider():
@@ -92,7 +94,7 @@ def test_azure_openai_with_entra_passes_a_token_provider_and_no_key(tmp_path, mo
         requested.append((credential, scope))
         return token_provider
 
-    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda: "credential")
+    monkeypatch.setattr(clients, "default_credential", lambda: "credential")
     monkeypatch.setattr(azure.identity, "get_bearer_token_provider", fake_get_bearer_token_provider)
     lm = build_lm(LMSettings(provider="azure_openai", auth="entra", **AZURE), tmp_path)
     assert lm.kwargs["azure_ad_token_provider"] is token_provider

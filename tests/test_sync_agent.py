@@ -7,14 +7,15 @@ from lmspace_core.config import load_config
 from tests.conftest import write_config
 
 
-def test_an_activated_deployment_answers_in_its_space_and_rollback_restores_the_configured_one(tmp_path):
+def test_an_activated_deployment_answers_in_its_space_and_rollback_restores_the_configured_one(
+        tmp_path, backend, backend_environment):
     settings = load_config(write_config(tmp_path, """lm:
   provider: azure_openai
   endpoint: http://127.0.0.1:9
   deployment: gpt-4o-mini
   api_version: "2024-10-21"
   api_key: test-key-0123456789
-"""), env={})
+"""), env=backend_environment)
     agent = KnowledgeAgent(settings)
     try:
         space = agent.workspace.create_space("travel")

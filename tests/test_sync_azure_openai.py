@@ -38,8 +38,8 @@ def sync_yaml(endpoint: str) -> str:
 """
 
 
-def open_workspace(tmp_path: Path, endpoint: str) -> Workspace:
-    return Workspace(load_config(write_config(tmp_path, sync_yaml(endpoint)), env={}))
+def open_workspace(tmp_path: Path, endpoint: str, env: dict[str, str]) -> Workspace:
+    return Workspace(load_config(write_config(tmp_path, sync_yaml(endpoint)), env=env))
 
 
 @pytest.fixture
@@ -51,9 +51,10 @@ def service(request):
 
 
 @pytest.fixture
-def synced(tmp_path: Path, service):
+def synced(tmp_path: Path, service, backend, backend_environment):
+    """A space of four documents on each store backend, and a sync manager pointed at the stand-in service."""
     fake, endpoint = service
-    workspace = open_workspace(tmp_path, endpoint)
+    workspace = open_workspace(tmp_path, endpoint, backend_environment)
     space = workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
     for number in range(4):
         put(workspace, space, f"travel-{number}.md", POLICY.replace("Travel", f"Travel {number}"), f"h{number}")

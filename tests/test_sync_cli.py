@@ -17,9 +17,13 @@ from tests.test_sync_plan import POLICY, put
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config(tmp_path: Path, backend, backend_environment, monkeypatch) -> Path:
+    """A config with a space of two documents, on each store backend (the CLI reads the Azure settings from the
+    environment, as it would from `lmspace dev emulators`' exports)."""
+    for name, value in backend_environment.items():
+        monkeypatch.setenv(name, value)
     path = write_config(tmp_path)
-    workspace = Workspace(load_config(path, env={}))
+    workspace = Workspace(load_config(path))
     space = workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
     put(workspace, space, "travel.md", POLICY, "h1")
     put(workspace, space, "visa.md", "# Visa\n\n## Applications\n\nVisa applications go through the travel desk.", "h2")
@@ -56,7 +60,7 @@ def test_a_refused_dataset_exits_with_its_reasons_and_the_job_shows_failed(confi
 
 
 def test_models_activate_and_rollback(config):
-    workspace = Workspace(load_config(config, env={}))
+    workspace = Workspace(load_config(config))
     manager = SyncManager(workspace)
     first = manager.pull_llm_updates("gpt-4o-mini.ft-first", "travel", force=True)
     second = manager.pull_llm_updates("gpt-4o-mini.ft-second", "travel", force=True)

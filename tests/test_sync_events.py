@@ -26,7 +26,7 @@ class FinishedRemotely:
 
 
 @pytest.fixture
-def handled(workspace):
+def handled(workspace, backend):
     space = workspace.create_space("travel")
     manager = SyncManager(workspace, backends={"azure_ml": lambda _: FinishedRemotely()})
     yield EventHandler(manager, [TOPIC]), manager, space

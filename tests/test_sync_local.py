@@ -31,9 +31,9 @@ SETTINGS = """sync:
 
 
 @pytest.fixture
-def routed(tmp_path: Path):
-    """A workspace with a space of one document per help-desk route, and its sync manager."""
-    workspace = Workspace(load_config(write_config(tmp_path, SETTINGS), env={}))
+def routed(tmp_path: Path, backend, backend_environment):
+    """A workspace with a space of one document per help-desk route, and its sync manager (on each store backend)."""
+    workspace = Workspace(load_config(write_config(tmp_path, SETTINGS), env=backend_environment))
     space = workspace.create_space("helpdesk", instructions="Route the request to the right desk.")
     workspace.ingest(space, {f"desk-{n}.txt": passage for n, (passage, _) in enumerate(ROUTES)})
     manager = SyncManager(workspace)
@@ -89,7 +89,7 @@ def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
     assert not any(model.active for model in manager.models(space))
 
 
-def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: Path):
+def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: Path, backend, backend_environment):
     config = write_config(tmp_path, SETTINGS)
     script = textwrap.dedent(f"""
         import time
@@ -98,7 +98,7 @@ def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: 
         from lmspace_core.workspace import Workspace
         from tests.sync_data import ROUTES
         from tests.test_sync_local import routing_dataset
-        workspace = Workspace(load_config({str(config)!r}, env={{}}))
+        workspace = Workspace(load_config({str(config)!r}, env={backend_environment!r}))
         space = workspace.create_space("helpdesk", instructions="Route the request to the right desk.")
         workspace.ingest(space, {{f"desk-{{n}}.txt": passage for n, (passage, _) in enumerate(ROUTES)}})
         manager = SyncManager(workspace)
@@ -108,7 +108,7 @@ def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: 
         print(job.id, flush=True)
         time.sleep(600)
     """)
-    job, events, metrics = after_restart(config, kill_when_it_prints(script))
+    job, events, metrics = after_restart(config, kill_when_it_prints(script), backend_environment)
     assert job.status is SyncStatus.INTERRUPTED and "stopped before it finished" in job.error
     assert metrics, "it was killed while training"
     assert events[-1].status is SyncStatus.INTERRUPTED

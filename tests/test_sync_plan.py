@@ -45,7 +45,8 @@ def put(workspace, space, source: str, text: str, content_hash: str, doc_type: s
 
 
 @pytest.fixture
-def manager(workspace):
+def manager(workspace, backend):
+    """The sync manager, once on each store backend (embedded, and Azure on the emulators)."""
     opened = SyncManager(workspace)
     yield opened
     opened.close()
@@ -81,7 +82,7 @@ def test_a_successful_sync_moves_the_plan_base_and_keeps_lineage(workspace, mana
     assert {item.source: item.change for item in delta.items} == {
         "travel.md": ChangeKind.REPLACED, "old.md": ChangeKind.DELETED, "new.md": ChangeKind.ADDED}
     assert delta.base_sequence == dataset.through_sequence
-    lineage = manager.store.lineage(dataset.id)
+    lineage = manager.store.lineage(space.enterprise_id, dataset.id)
     assert [(item.source, item.version, item.content_hash) for item in lineage] == [
         ("old.md", 1, "h2"), ("travel.md", 1, "h1")]
 

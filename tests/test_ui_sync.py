@@ -14,7 +14,7 @@ from tests.test_sync_plan import POLICY, put
 
 
 @pytest.fixture
-def synced(app_workspace):
+def synced(app_workspace, backend):
     space = app_workspace.create_space("travel", instructions="Answer as Acme's travel assistant.")
     for number in range(2):
         put(app_workspace, space, f"travel-{number}.md", POLICY.replace("Travel", f"Travel {number}"), f"h{number}")
@@ -30,7 +30,8 @@ def finished_job(manager: SyncManager, space, status=SyncStatus.SUCCEEDED):
     job = manager.store.create_job(space.scope, "azure_openai", "test")
     manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "Training started.",
                              dataset_id=dataset.id, remote_id="ftjob-1")
-    manager.store.record_metrics(job.id, [Metric(1, 1.9, 2.0, 0.5), Metric(2, 1.2, 1.4, 0.6), Metric(3, 0.8, 1.0, 0.7)])
+    manager.store.record_metrics(job.enterprise_id, job.id,
+                                 [Metric(1, 1.9, 2.0, 0.5), Metric(2, 1.2, 1.4, 0.6), Metric(3, 0.8, 1.0, 0.7)])
     if status is SyncStatus.SUCCEEDED:
         manager.pull_llm_updates("gpt-4o-mini.ft-1", space, force=True)
         manager.store.update_job(job.enterprise_id, job.id, status, "model recorded", model_id="gpt-4o-mini.ft-1",
@@ -76,7 +77,7 @@ def test_a_running_job_can_be_cancelled_from_the_page(synced):
     at = render()
     next(b for b in at.button if b.label == "Cancel").click().run(timeout=30)
     assert not at.exception
-    assert manager.store.cancel_requested(job.id)
+    assert manager.store.cancel_requested(job.enterprise_id, job.id)
 
 
 def test_rollback_returns_the_space_to_its_base_model(synced):
@@ -102,13 +103,13 @@ def test_a_workspace_whose_sync_state_cannot_open_shows_the_reason_not_a_traceba
     from lmspace_core.sync import manager
 
     def unavailable(settings):
-        raise NotAvailableYetError("Sync state is kept in the embedded store only; use store.backend: embedded.")
+        raise NotAvailableYetError("The 'custom' store backend keeps no sync state.")
 
     app_workspace.create_space("travel")
-    monkeypatch.setattr(manager, "open_sync_store", unavailable)
+    monkeypatch.setattr(manager, "build_sync_store", unavailable)
     at = render()
     assert not at.exception
-    assert "embedded store only" in at.error[0].value
+    assert "keeps no sync state" in at.error[0].value
 
 
 def test_the_page_starts_a_prompt_sync_and_shows_its_trials(app_workspace):

@@ -76,13 +76,9 @@ def build_azure_openai_embedder(settings: EmbedderSettings) -> AzureOpenAIEmbedd
         from openai import AzureOpenAI
 
         if settings.auth == "entra":
-            from azure.identity import get_bearer_token_provider
+            from lmspace_core.lm import entra_token_provider
 
-            from lmspace_core.lm import AZURE_OPENAI_SCOPE
-            from lmspace_core.stores.azure.clients import default_credential
-
-            credential = {"azure_ad_token_provider": get_bearer_token_provider(default_credential(),
-                                                                               AZURE_OPENAI_SCOPE)}
+            credential = {"azure_ad_token_provider": entra_token_provider()}
         else:
             from lmspace_core.lm import resolve_secret
 

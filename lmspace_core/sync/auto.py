@@ -68,10 +68,10 @@ def after_ingest(workspace: Workspace, space: Space, report: IngestReport) -> In
     settings = workspace.settings
     if not is_auto_synced(settings, space):
         return report
-    from lmspace_core.sync.manager import open_sync_store  # here: the manager imports this module
+    from lmspace_core.workspace import build_sync_store  # here: the workspace calls this module after an ingest
 
     try:
-        store = open_sync_store(settings)
+        store = build_sync_store(settings)
         try:
             queue = build_queue(settings, space.enterprise_id)
             request = enqueue_if_due(settings, workspace.store, store, queue, space)

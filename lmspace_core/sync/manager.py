@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from lmspace_core.config import Settings
 from lmspace_core.domain import ProgressCallback, Space, ignore_progress
 from lmspace_core.errors import LMSpaceError, ModelError, NotAvailableYetError, NotFoundError
-from lmspace_core.jobs import _owner_alive, _this_process
-from lmspace_core.stores.local.database import Database
+from lmspace_core.jobs import owner_is_alive, this_process_owner
 from lmspace_core.sync import auto, tuned
 from lmspace_core.sync.backends.base import Outcome, SyncBackend
 from lmspace_core.sync.dataset import DatasetRules, assemble, build_dataset, check_dataset
@@ -44,7 +43,7 @@ from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
 from lmspace_core.sync.structure import structure_examples
 from lmspace_core.telemetry import operation
-from lmspace_core.workspace import Workspace
+from lmspace_core.workspace import Workspace, build_sync_store
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +55,6 @@ class DatasetRejectedError(LMSpaceError):
     """A dataset failed its checks; nothing was uploaded."""
 
     exit_code = 11
-
-
-def open_sync_store(settings: Settings) -> SyncStore:
-    """The sync store of a configuration: the embedded database (sync state stays on this machine for now)."""
-    if settings.store.backend != "embedded":
-        raise NotAvailableYetError("Sync state is kept in the embedded store only; use store.backend: embedded.")
-    return SyncStore(Database(settings.data_dir / "lmspace.db"))
 
 
 def dataset_rules(settings: Settings) -> DatasetRules:
@@ -81,16 +73,16 @@ class _JobReporter:
 
     def event(self, message: str) -> None:
         current = self._store.get_job(self._job.enterprise_id, self._job.id).status
-        self._store.add_event(self._job.id, current, message)
+        self._store.add_event(self._job.enterprise_id, self._job.id, current, message)
 
     def metrics(self, metrics: Sequence[Metric]) -> None:
-        self._store.record_metrics(self._job.id, metrics)
+        self._store.record_metrics(self._job.enterprise_id, self._job.id, metrics)
 
     def remote_id(self, remote_id: str) -> None:
         self._store.update_job(self._job.enterprise_id, self._job.id, remote_id=remote_id)
 
     def cancel_requested(self) -> bool:
-        return self._store.cancel_requested(self._job.id)
+        return self._store.cancel_requested(self._job.enterprise_id, self._job.id)
 
 
 class SyncManager:
@@ -110,12 +102,13 @@ class SyncManager:
     ) -> None:
         self.workspace = workspace
         self.settings = workspace.settings
-        self.store = store or open_sync_store(workspace.settings)
+        self.store = store or build_sync_store(workspace.settings)
         self._backends = backends or {}
-        self._owner = _this_process()
+        self._owner = this_process_owner()
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
-        for job in self.store.claim_orphans(self._owner, _owner_alive, claim_remote=resume):
+        orphans = self.store.claim_orphans(workspace.enterprise_id, self._owner, owner_is_alive, claim_remote=resume)
+        for job in orphans:
             self._resume(job)
 
     def close(self) -> None:
@@ -256,11 +249,11 @@ class SyncManager:
 
     def events(self, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
         self.job(job_id)
-        return self.store.events(job_id, after_sequence)
+        return self.store.events(self.workspace.enterprise_id, job_id, after_sequence)
 
     def metrics(self, job_id: str) -> list[Metric]:
         self.job(job_id)
-        return self.store.metrics(job_id)
+        return self.store.metrics(self.workspace.enterprise_id, job_id)
 
     def dataset(self, job: SyncJob) -> Dataset:
         if job.dataset_id is None:
@@ -274,7 +267,7 @@ class SyncManager:
             return job
         if job.status in (SyncStatus.CREATED, SyncStatus.VALIDATING):
             return self.store.update_job(job.enterprise_id, job.id, SyncStatus.CANCELLED, "cancelled on request")
-        self.store.add_event(job.id, job.status, "cancel requested")
+        self.store.add_event(job.enterprise_id, job.id, job.status, "cancel requested")
         return self.store.request_cancel(job.enterprise_id, job.id)
 
     def poll_remote(self, remote_id: str) -> SyncJob | None:
@@ -447,7 +440,7 @@ class SyncManager:
 
     def lineage(self, version: ModelVersion) -> list[DeltaItem]:
         """Which documents, at which versions, went into the dataset a model version was trained on."""
-        return self.store.lineage(version.dataset_id) if version.dataset_id else []
+        return self.store.lineage(version.enterprise_id, version.dataset_id) if version.dataset_id else []
 
     def activate(self, version_id: str, space: str | Space | None = None,
                  progress: ProgressCallback = ignore_progress, *, force: bool = False) -> ModelVersion:
@@ -468,7 +461,8 @@ class SyncManager:
         switch_program(self.workspace, space, self.store.active_model(space.scope), version)
         self.store.activate_model(space.scope, version.id)
         if version.job_id:
-            self.store.add_event(version.job_id, self.job(version.job_id).status, f"model {version.id} activated")
+            self.store.add_event(version.enterprise_id, version.job_id, self.job(version.job_id).status,
+                                 f"model {version.id} activated")
         return self.store.get_model(version.enterprise_id, version.id)
 
     def _version(self, version_id: str, space: str | Space | None) -> ModelVersion:

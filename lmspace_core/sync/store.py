@@ -1,7 +1,10 @@
-"""Sync state in the embedded SQLite database: datasets with lineage, sync jobs with events and metrics, models.
+"""Where sync state lives: the `SyncStore` protocol, and its implementation in the embedded SQLite database.
 
-It shares the `Database` (and so the migrations and the write lock) with the knowledge and job stores; the tables
-are created by migration 3.
+Sync state is the datasets with their lineage, sync jobs with events and metrics, and a space's model versions.
+`workspace.build_sync_store` picks the implementation for `store.backend` (this one for `embedded`,
+`sync.table_store.TableSyncStore` for `azure`). Every call names the enterprise, so an implementation can keep each
+tenant in its own partition. The SQLite one shares the `Database` (and so the migrations and the write lock) with
+the knowledge and job stores; its tables are created by migration 3.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from lmspace_core.domain import ChangeKind, Scope
 from lmspace_core.errors import NotFoundError
@@ -26,13 +30,116 @@ from lmspace_core.sync.model import (
     SyncStatus,
 )
 
-_UNFINISHED = tuple(status.value for status in SyncStatus if not status.finished)
+UNFINISHED = tuple(status.value for status in SyncStatus if not status.finished)
 _JOB_FIELDS = frozenset({"dataset_id", "remote_id", "model_id", "model_version_id", "score_before", "score_after",
                          "error"})
+ORPHANED = "The process running this job stopped before it finished."
 
 
 def new_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def check_job_fields(fields: dict) -> None:
+    """Refuse job fields `update_job` does not know (a typo would otherwise be lost silently)."""
+    unknown = set(fields) - _JOB_FIELDS
+    if unknown:
+        raise ValueError(f"unknown sync job fields: {sorted(unknown)}")
+
+
+def job_not_found(enterprise_id: str, job_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"No sync job {job_id} in enterprise '{enterprise_id}'; list them with `lmspace sync status SPACE`."
+    )
+
+
+def dataset_not_found(enterprise_id: str, dataset_id: str) -> NotFoundError:
+    return NotFoundError(f"No sync dataset {dataset_id} in enterprise '{enterprise_id}'.")
+
+
+def model_not_found(enterprise_id: str, model_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"No model version {model_id} in enterprise '{enterprise_id}'; list them with `lmspace sync models`."
+    )
+
+
+class SyncStore(Protocol):
+    """Sync state of every space of an enterprise. Writes are atomic per call: a job's status and the event that
+    records the change are stored together or not at all."""
+
+    def close(self) -> None:
+        """Release the store's connections."""
+
+    def save_dataset(self, dataset: Dataset, lineage: Sequence[DeltaItem]) -> None:
+        """Store a dataset, its examples and which document versions went into it (its lineage)."""
+
+    def get_dataset(self, enterprise_id: str, dataset_id: str) -> Dataset:
+        """The dataset with its examples in order; `NotFoundError` when the enterprise has none of that id."""
+
+    def lineage(self, enterprise_id: str, dataset_id: str) -> list[DeltaItem]:
+        """Which documents, at which versions, went into a dataset (by source; empty for an unknown dataset)."""
+
+    def synced_through(self, scope: Scope) -> int:
+        """The change-log position the space's last successful sync included (0 when it never synced)."""
+
+    def create_job(self, scope: Scope, backend: str, owner: str) -> SyncJob:
+        """A new job in status `created` (its first event), run by the process `owner` (`jobs.this_process_owner`)."""
+
+    def update_job(self, enterprise_id: str, job_id: str, status: SyncStatus | None = None, message: str = "",
+                   **fields: str | float | None) -> SyncJob:
+        """Change a job's status and/or fields (`remote_id`, `model_id`, `error`, scores...) and log `message`.
+
+        A finished job keeps its final status: a late poll cannot turn a cancelled job back into a running one.
+        """
+
+    def request_cancel(self, enterprise_id: str, job_id: str) -> SyncJob:
+        """Flag a job for cancelling; the process running it sees the flag at its next step or poll."""
+
+    def cancel_requested(self, enterprise_id: str, job_id: str) -> bool: ...
+
+    def get_job(self, enterprise_id: str, job_id: str) -> SyncJob:
+        """The job; `NotFoundError` when the enterprise has none of that id."""
+
+    def job_by_remote_id(self, enterprise_id: str, remote_id: str) -> SyncJob | None:
+        """The newest job of the enterprise that a backend knows by `remote_id`."""
+
+    def list_jobs(self, enterprise_id: str, space_id: str | None = None, limit: int = 50) -> list[SyncJob]:
+        """Jobs newest first: of one space, or of every space of the enterprise when `space_id` is None."""
+
+    def events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
+        """A job's events after `after_sequence` (1 is its first), in order."""
+
+    def add_event(self, enterprise_id: str, job_id: str, status: SyncStatus, message: str) -> None: ...
+
+    def record_metrics(self, enterprise_id: str, job_id: str, metrics: Sequence[Metric]) -> None:
+        """Store metrics per step; a step reported again (a re-poll after a restart) replaces the earlier one."""
+
+    def metrics(self, enterprise_id: str, job_id: str) -> list[Metric]:
+        """A job's metrics by step."""
+
+    def claim_orphans(self, enterprise_id: str, owner: str, owner_alive: Callable[[str], bool],
+                      claim_remote: bool = True) -> list[SyncJob]:
+        """Take over the enterprise's unfinished jobs whose process died: a job with a remote id is claimed by
+        `owner` to be polled again (returned; left alone when not `claim_remote`); one without (a local job, or one
+        that died before its upload) is marked interrupted."""
+
+    def add_model(self, model: ModelVersion) -> ModelVersion:
+        """Record a model version (inactive)."""
+
+    def record_evaluation(self, enterprise_id: str, model_id: str, reference: str, score_before: float | None,
+                          score_after: float) -> ModelVersion:
+        """Record how a model version scored, and the deployment that answered (now its reference)."""
+
+    def activate_model(self, scope: Scope, model_id: str | None) -> None:
+        """Make one model version the space's active one (None: back to the base model, no version active)."""
+
+    def get_model(self, enterprise_id: str, model_id: str) -> ModelVersion:
+        """The model version; `NotFoundError` when the enterprise has none of that id."""
+
+    def list_models(self, scope: Scope) -> list[ModelVersion]:
+        """A space's model versions, newest first."""
+
+    def active_model(self, scope: Scope) -> ModelVersion | None: ...
 
 
 def _time(value: str | None) -> datetime | None:
@@ -59,8 +166,8 @@ def _model(row: sqlite3.Row) -> ModelVersion:
     )
 
 
-class SyncStore:
-    """Reads and writes every sync table; each method is one transaction."""
+class SqliteSyncStore:
+    """`SyncStore` in the embedded database: each method is one transaction."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -100,7 +207,7 @@ class SyncStore:
                 "SELECT * FROM sync_examples WHERE dataset_id = ? ORDER BY ordinal", (dataset_id,)
             ).fetchall()
         if row is None:
-            raise NotFoundError(f"No sync dataset {dataset_id} in enterprise '{enterprise_id}'.")
+            raise dataset_not_found(enterprise_id, dataset_id)
         examples = tuple(
             Example(question=e["question"], answer=e["answer"], passage=e["passage"], document_id=e["document_id"],
                     source=e["source"], origin=e["origin"], split=Split(e["split"]), tokens=e["tokens"])
@@ -111,16 +218,15 @@ class SyncStore:
                        through_sequence=row["through_sequence"], examples=examples,
                        created_at=datetime.fromisoformat(row["created_at"]))
 
-    def lineage(self, dataset_id: str) -> list[DeltaItem]:
-        """Which documents, at which versions, went into a dataset."""
+    def lineage(self, enterprise_id: str, dataset_id: str) -> list[DeltaItem]:
         rows = self._db.fetch_all(
-            "SELECT * FROM sync_lineage WHERE dataset_id = ? ORDER BY source", (dataset_id,)
+            "SELECT l.* FROM sync_lineage l JOIN sync_datasets d ON d.id = l.dataset_id "
+            "WHERE d.enterprise_id = ? AND l.dataset_id = ? ORDER BY l.source", (enterprise_id, dataset_id)
         )
         return [DeltaItem(r["document_id"], r["source"], r["version"], r["content_hash"], ChangeKind(r["change"]))
                 for r in rows]
 
     def synced_through(self, scope: Scope) -> int:
-        """The change-log position the space's last successful sync included (0 when it never synced)."""
         row = self._db.fetch_one(
             "SELECT MAX(d.through_sequence) FROM sync_jobs j JOIN sync_datasets d ON d.id = j.dataset_id "
             "WHERE j.enterprise_id = ? AND j.space_id = ? AND j.status = ?",
@@ -143,13 +249,7 @@ class SyncStore:
 
     def update_job(self, enterprise_id: str, job_id: str, status: SyncStatus | None = None, message: str = "",
                    **fields: str | float | None) -> SyncJob:
-        """Change a job's status and/or fields (`remote_id`, `model_id`, `error`, scores...) and log `message`.
-
-        A finished job keeps its final status: a late poll cannot turn a cancelled job back into a running one.
-        """
-        unknown = set(fields) - _JOB_FIELDS
-        if unknown:
-            raise ValueError(f"unknown sync job fields: {sorted(unknown)}")
+        check_job_fields(fields)
         now = utc_now()
         with self._db.write() as connection:
             row = self._job_row(connection, enterprise_id, job_id)
@@ -172,15 +272,14 @@ class SyncStore:
         return self.get_job(enterprise_id, job_id)
 
     def request_cancel(self, enterprise_id: str, job_id: str) -> SyncJob:
-        """Flag a job for cancelling; the process running it sees the flag at its next step or poll."""
         with self._db.write() as connection:
             self._job_row(connection, enterprise_id, job_id)
             connection.execute("UPDATE sync_jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
         return self.get_job(enterprise_id, job_id)
 
-    def cancel_requested(self, job_id: str) -> bool:
+    def cancel_requested(self, enterprise_id: str, job_id: str) -> bool:
         row = self._db.fetch_one(
-            "SELECT cancel_requested FROM sync_jobs WHERE id = ?", (job_id,)
+            "SELECT cancel_requested FROM sync_jobs WHERE enterprise_id = ? AND id = ?", (enterprise_id, job_id)
         )
         return bool(row and row[0])
 
@@ -203,42 +302,44 @@ class SyncStore:
         rows = self._db.fetch_all(query + " ORDER BY created_at DESC LIMIT ?", (*params, limit))
         return [_job(row) for row in rows]
 
-    def events(self, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
+    def events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[SyncEvent]:
         rows = self._db.fetch_all(
-            "SELECT * FROM sync_events WHERE job_id = ? AND sequence > ? ORDER BY sequence", (job_id, after_sequence)
+            "SELECT e.* FROM sync_events e JOIN sync_jobs j ON j.id = e.job_id "
+            "WHERE j.enterprise_id = ? AND e.job_id = ? AND e.sequence > ? ORDER BY e.sequence",
+            (enterprise_id, job_id, after_sequence),
         )
         return [SyncEvent(r["job_id"], r["sequence"], datetime.fromisoformat(r["at"]), SyncStatus(r["status"]),
                           r["message"]) for r in rows]
 
-    def add_event(self, job_id: str, status: SyncStatus, message: str) -> None:
+    def add_event(self, enterprise_id: str, job_id: str, status: SyncStatus, message: str) -> None:
         with self._db.write() as connection:
+            self._job_row(connection, enterprise_id, job_id)
             self._event(connection, job_id, status, message, utc_now())
 
-    def record_metrics(self, job_id: str, metrics: Sequence[Metric]) -> None:
-        """Store metrics per step; a step reported again (a re-poll after a restart) replaces the earlier row."""
+    def record_metrics(self, enterprise_id: str, job_id: str, metrics: Sequence[Metric]) -> None:
         with self._db.write() as connection:
+            self._job_row(connection, enterprise_id, job_id)
             connection.executemany(
                 "INSERT OR REPLACE INTO sync_metrics (job_id, step, train_loss, validation_loss, accuracy) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(job_id, m.step, m.train_loss, m.validation_loss, m.accuracy) for m in metrics],
             )
 
-    def metrics(self, job_id: str) -> list[Metric]:
+    def metrics(self, enterprise_id: str, job_id: str) -> list[Metric]:
         rows = self._db.fetch_all(
-            "SELECT * FROM sync_metrics WHERE job_id = ? ORDER BY step", (job_id,)
+            "SELECT m.* FROM sync_metrics m JOIN sync_jobs j ON j.id = m.job_id "
+            "WHERE j.enterprise_id = ? AND m.job_id = ? ORDER BY m.step", (enterprise_id, job_id)
         )
         return [Metric(r["step"], r["train_loss"], r["validation_loss"], r["accuracy"]) for r in rows]
 
     def claim_orphans(
-        self, owner: str, owner_alive: Callable[[str], bool], claim_remote: bool = True
+        self, enterprise_id: str, owner: str, owner_alive: Callable[[str], bool], claim_remote: bool = True
     ) -> list[SyncJob]:
-        """Take over unfinished jobs whose process died: a job with a remote id is claimed by `owner` to be polled
-        again (returned; left alone when not `claim_remote`); one without (a local job, or one that died before its
-        upload) is marked interrupted."""
         now = utc_now()
         with self._db.write() as connection:
             rows = connection.execute(
-                f"SELECT * FROM sync_jobs WHERE status IN ({','.join('?' * len(_UNFINISHED))})", _UNFINISHED
+                f"SELECT * FROM sync_jobs WHERE enterprise_id = ? AND status IN ({','.join('?' * len(UNFINISHED))})",
+                (enterprise_id, *UNFINISHED),
             ).fetchall()
             claimed = []
             for row in rows:
@@ -251,13 +352,12 @@ class SyncStore:
                                        (owner, now, row["id"]))
                     claimed.append(row["id"])
                     continue
-                message = "The process running this job stopped before it finished."
                 connection.execute(
                     "UPDATE sync_jobs SET status = ?, error = ?, message = ?, updated_at = ?, finished_at = ? "
                     "WHERE id = ?",
-                    (SyncStatus.INTERRUPTED.value, message, message, now, now, row["id"]),
+                    (SyncStatus.INTERRUPTED.value, ORPHANED, ORPHANED, now, now, row["id"]),
                 )
-                self._event(connection, row["id"], SyncStatus.INTERRUPTED, message, now)
+                self._event(connection, row["id"], SyncStatus.INTERRUPTED, ORPHANED, now)
         return [self.get_job(row["enterprise_id"], row["id"]) for row in rows if row["id"] in claimed]
 
     # -- model versions ---------------------------------------------------------------------------------------
@@ -286,7 +386,6 @@ class SyncStore:
         return self.get_model(enterprise_id, model_id)
 
     def activate_model(self, scope: Scope, model_id: str | None) -> None:
-        """Make one model version the space's active one (None: back to the base model, no version active)."""
         with self._db.write() as connection:
             connection.execute("UPDATE sync_models SET active = 0 WHERE enterprise_id = ? AND space_id = ?",
                                (scope.enterprise_id, scope.space_id))
@@ -301,13 +400,10 @@ class SyncStore:
             "SELECT * FROM sync_models WHERE enterprise_id = ? AND id = ?", (enterprise_id, model_id)
         )
         if row is None:
-            raise NotFoundError(
-                f"No model version {model_id} in enterprise '{enterprise_id}'; list them with `lmspace sync models`."
-            )
+            raise model_not_found(enterprise_id, model_id)
         return _model(row)
 
     def list_models(self, scope: Scope) -> list[ModelVersion]:
-        """A space's model versions, newest first."""
         rows = self._db.fetch_all(
             "SELECT * FROM sync_models WHERE enterprise_id = ? AND space_id = ? ORDER BY created_at DESC, rowid DESC",
             (scope.enterprise_id, scope.space_id),
@@ -325,9 +421,7 @@ class SyncStore:
             "SELECT * FROM sync_jobs WHERE enterprise_id = ? AND id = ?", (enterprise_id, job_id)
         ).fetchone()
         if row is None:
-            raise NotFoundError(
-                f"No sync job {job_id} in enterprise '{enterprise_id}'; list them with `lmspace sync status SPACE`."
-            )
+            raise job_not_found(enterprise_id, job_id)
         return row
 
     @staticmethod

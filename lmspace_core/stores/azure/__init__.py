@@ -1,9 +1,11 @@
 """The Azure backend: Cosmos DB for knowledge (vector search included), Blob Storage for raw files, Table Storage
-for jobs. `build_azure_stores` is what the composition root calls for `store.backend: azure`."""
+for jobs and sync state. `build_azure_stores` and `build_azure_sync_store` are what the composition root calls for
+`store.backend: azure`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmspace_core.config import AzureStoreSettings
 from lmspace_core.stores.azure.blobs import AzureBlobStore
@@ -13,8 +15,12 @@ from lmspace_core.stores.azure.jobs import TableJobStore
 from lmspace_core.stores.azure.offline import OfflineFile, Outbox, ResilientBlobStore, ResilientKnowledgeStore
 from lmspace_core.stores.azure.read_cache import SpaceCache
 
+if TYPE_CHECKING:
+    from lmspace_core.sync.table_store import TableSyncStore
+
 OUTBOX_FILE = "azure_outbox.db"
 READ_CACHE_FILE = "azure_read_cache.db"
+SYNC_TABLE_SUFFIX = "sync"
 
 
 def build_azure_stores(
@@ -32,6 +38,16 @@ def build_azure_stores(
         ResilientBlobStore(blobs, outbox),
         TableJobStore(clients.tables, settings.jobs_table, blobs),
     )
+
+
+def build_azure_sync_store(settings: AzureStoreSettings) -> TableSyncStore:
+    """Sync state in the table `<jobs_table>sync`, dataset bodies in the blob container. Not behind the outbox:
+    a sync talks to remote services anyway, and its jobs must not be acknowledged when they cannot be recorded."""
+    from lmspace_core.sync.table_store import TableSyncStore
+
+    clients = build_clients(settings)
+    return TableSyncStore(clients.tables, f"{settings.jobs_table}{SYNC_TABLE_SUFFIX}",
+                          AzureBlobStore(clients.blobs, settings.blob_container))
 
 
 def probe_azure_stores(settings: AzureStoreSettings, enterprise_id: str) -> str:

@@ -42,7 +42,14 @@ def _job(entity: dict, result: dict | None) -> Job:
     )
 
 
-def _quoted(value: str) -> str:
+def newest_first_id() -> str:
+    """A unique id that sorts before every id made earlier: Table Storage returns a partition in RowKey order, so
+    rows keyed by these ids list newest first and a `limit` reads only the newest."""
+    return f"{_ID_CLOCK_LIMIT - int(time.time() * 1000):014d}{uuid.uuid4().hex[:6]}"
+
+
+def quoted(value: str) -> str:
+    """A string literal for an OData filter."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -91,7 +98,7 @@ class TableJobStore:
 
     @_tables
     def create_job(self, scope: Scope, kind: str, title: str, owner: str) -> Job:
-        job_id = f"{_ID_CLOCK_LIMIT - int(time.time() * 1000):014d}{uuid.uuid4().hex[:6]}"
+        job_id = newest_first_id()
         now = _now()
         entity = {"PartitionKey": scope.enterprise_id, "RowKey": job_id, "space_id": scope.space_id, "kind": kind,
                   "title": title, "status": JobStatus.QUEUED.value, "owner": owner, "done": 0, "message": "",
@@ -144,11 +151,11 @@ class TableJobStore:
     def list_jobs(
         self, enterprise_id: str, space_id: str | None = None, kind: str | None = None, limit: int = 50
     ) -> list[Job]:
-        conditions = [f"PartitionKey eq {_quoted(enterprise_id)}"]
+        conditions = [f"PartitionKey eq {quoted(enterprise_id)}"]
         if space_id is not None:
-            conditions.append(f"space_id eq {_quoted(space_id)}")
+            conditions.append(f"space_id eq {quoted(space_id)}")
         if kind is not None:
-            conditions.append(f"kind eq {_quoted(kind)}")
+            conditions.append(f"kind eq {quoted(kind)}")
 
         def first_page() -> list[dict]:
             found = []
@@ -161,7 +168,7 @@ class TableJobStore:
         return [self._with_result(entity) for entity in call_with_retries(first_page)]
 
     def _event_entities(self, job_id: str, after_sequence: int) -> list[dict]:
-        query = f"PartitionKey eq {_quoted(job_id)} and RowKey gt {_quoted(f'{after_sequence:010d}')}"
+        query = f"PartitionKey eq {quoted(job_id)} and RowKey gt {quoted(f'{after_sequence:010d}')}"
         return call_with_retries(lambda: list(self._events().query_entities(query)))
 
     @_tables
@@ -175,7 +182,7 @@ class TableJobStore:
 
     def _unfinished(self) -> list[dict]:
         """Queued and running jobs of every enterprise (a query across partitions: for maintenance, not pages)."""
-        query = " or ".join(f"status eq {_quoted(status)}" for status in _UNFINISHED)
+        query = " or ".join(f"status eq {quoted(status)}" for status in _UNFINISHED)
         return call_with_retries(lambda: list(self._jobs().query_entities(query, select=["PartitionKey", "RowKey",
                                                                                           "owner"])))
 

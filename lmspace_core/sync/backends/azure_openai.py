@@ -48,11 +48,11 @@ def client_from_settings(settings: AzureOpenAISyncSettings):
     """An `openai.AzureOpenAI` client with a key or with Entra ID tokens (`auth: entra`, no key stored)."""
     from openai import AzureOpenAI
 
-    from lmspace_core.lm import _entra_token_provider, resolve_secret
+    from lmspace_core.lm import entra_token_provider, resolve_secret
 
     if settings.auth == "entra":
         return AzureOpenAI(azure_endpoint=settings.endpoint, api_version=settings.api_version,
-                           azure_ad_token_provider=_entra_token_provider())
+                           azure_ad_token_provider=entra_token_provider())
     assert settings.api_key is not None  # the settings require it with auth: key
     return AzureOpenAI(azure_endpoint=settings.endpoint, api_version=settings.api_version,
                        api_key=resolve_secret(settings.api_key))
