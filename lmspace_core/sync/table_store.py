@@ -58,7 +58,7 @@ from lmspace_core.sync.store import (
 
 _azure = azure_call("Table Storage")
 _TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
-_TEXT_LIMIT = 30_000  # characters; a string property holds 64 KiB of UTF-16
+_TEXT_LIMIT = 30_000  # characters of a job's message or error kept; a string property holds 64 KiB of UTF-16
 _CONFLICTS = (409, 412)  # someone else wrote the row first (insert) or since we read it (ETag)
 Change = Callable[[dict], tuple[dict, tuple[SyncStatus, str] | None] | None]
 
@@ -171,6 +171,7 @@ class TableSyncStore:
     @_azure
     def save_dataset(self, dataset: Dataset, lineage: Sequence[DeltaItem]) -> None:
         body = {
+            "system": dataset.system,
             "examples": [{"question": e.question, "answer": e.answer, "passage": e.passage,
                           "document_id": e.document_id, "source": e.source, "origin": e.origin,
                           "split": e.split.value, "tokens": e.tokens} for e in dataset.examples],
@@ -180,7 +181,7 @@ class TableSyncStore:
         blob = self._blobs.container().get_blob_client(self._dataset_blob(dataset.enterprise_id, dataset.id))
         call_with_retries(lambda: blob.upload_blob(json.dumps(body), overwrite=True))
         row = {"PartitionKey": dataset.enterprise_id, "RowKey": f"dataset|{dataset.id}", "space_id": dataset.space_id,
-               "system": _text(dataset.system), "base_sequence": dataset.base_sequence,
+               "base_sequence": dataset.base_sequence,
                "through_sequence": dataset.through_sequence, "examples": len(dataset.examples),
                "created_at": dataset.created_at.isoformat()}
         call_with_retries(lambda: self._table().upsert_entity(row))
@@ -190,9 +191,9 @@ class TableSyncStore:
         row = self._get(enterprise_id, f"dataset|{dataset_id}")
         if row is None:
             raise dataset_not_found(enterprise_id, dataset_id)
-        examples = tuple(Example(**{**e, "split": Split(e["split"])})
-                         for e in self._body(enterprise_id, dataset_id)["examples"])
-        return Dataset(id=dataset_id, enterprise_id=enterprise_id, space_id=row["space_id"], system=row["system"],
+        body = self._body(enterprise_id, dataset_id)
+        examples = tuple(Example(**{**e, "split": Split(e["split"])}) for e in body["examples"])
+        return Dataset(id=dataset_id, enterprise_id=enterprise_id, space_id=row["space_id"], system=body["system"],
                        base_sequence=row["base_sequence"], through_sequence=row["through_sequence"],
                        examples=examples, created_at=datetime.fromisoformat(row["created_at"]))
 
