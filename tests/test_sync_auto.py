@@ -32,8 +32,8 @@ def policy(number: int) -> dict[str, str]:
     return {f"travel-{number}.md": POLICY.replace("Travel policy", f"Travel policy {number}")}
 
 
-def open_workspace(tmp_path: Path, settings: str = AUTO) -> Workspace:
-    return Workspace(load_config(write_config(tmp_path, settings), env={}))
+def open_workspace(tmp_path: Path, settings: str = AUTO, env: dict[str, str] | None = None) -> Workspace:
+    return Workspace(load_config(write_config(tmp_path, settings), env=env or {}))
 
 
 def waiting(workspace: Workspace) -> list[str]:
@@ -44,8 +44,9 @@ def waiting(workspace: Workspace) -> list[str]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path):
-    opened = open_workspace(tmp_path)
+def workspace(tmp_path: Path, backend, backend_environment):
+    """An auto-synced workspace on each store backend (the sync state, read after every ingest, with it)."""
+    opened = open_workspace(tmp_path, env=backend_environment)
     yield opened
     opened.close()
 
