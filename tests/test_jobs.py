@@ -15,7 +15,7 @@ import pytest
 
 from lmspace_core.domain import FileOutcome, IngestReport, JobStatus, Outcome, Progress, Scope, to_json_data
 from lmspace_core.errors import IngestError
-from lmspace_core.jobs import JobRunner, owner_is_alive, this_process_owner
+from lmspace_core.jobs import JobRunner, owner_is_alive, owner_is_on_this_host, this_process_owner
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -82,6 +82,7 @@ def test_a_job_owner_is_alive_while_its_process_runs_and_elsewhere_is_assumed_al
     assert owner_is_alive(this_process_owner())
     assert not owner_is_alive(f"{socket.gethostname()}:{dead.stdout.strip()}")
     assert owner_is_alive("another-host:1")
+    assert owner_is_on_this_host(this_process_owner()) and not owner_is_on_this_host("another-host:1")
 
 
 def test_jobs_are_listed_newest_first_within_their_enterprise(workspace):
