@@ -99,14 +99,14 @@ def follow(workspace: Workspace, link: ChunkLink) -> None:
     space = next((space for space in workspace.list_spaces() if space.id == link.space_id), None)
     document = next((doc for doc in workspace.documents(space) if doc.id == link.document_id), None) if space else None
     if document is None:
-        st.warning("The cited passage is no longer in this workspace: its space or document was deleted or replaced.",
+        st.warning("The cited passage is no longer in this workspace: its space or document was deleted.",
                    icon=":material/link_off:")
         return
     st.session_state[ACTIVE_SPACE] = st.session_state[PICKER] = space.name
     st.session_state[f"spaces_tabs_{space.id}"] = "Documents"
     reset_document_query(f"documents_{space.id}")
     st.session_state[f"open_{space.id}"] = document.source
-    turn_to_chunk(document, link.ordinal)
+    turn_to_chunk(document, min(link.ordinal, max(document.chunk_count - 1, 0)))  # the document may have shrunk
     st.info(f"Opened from a citation: chunk {link.ordinal + 1} of {plain(document.source)}, marked below as the "
             "cited passage.", icon=":material/format_quote:")
 

@@ -291,3 +291,17 @@ def test_a_link_to_a_deleted_document_says_so(app_workspace):
     at = at.switch_page("pages/spaces.py").run(timeout=30)
     assert not at.exception
     assert "no longer in this workspace" in at.warning[0].value
+
+
+def test_a_link_to_a_chunk_past_the_end_of_a_shrunk_document_opens_its_last_page(app_workspace):
+    space = app_workspace.create_space("manual")
+    sections = "\n\n".join(f"## Section {n}\n\nStep {n} of the procedure: turn valve {n}." for n in range(1, 24))
+    app_workspace.ingest(space, {"manual.md": f"# Manual\n\n{sections}\n"})
+    document = app_workspace.document(space, "manual.md")
+    at = AppTest.from_file(APP).run(timeout=30)
+    at.query_params.update(space=space.id, document=document.id, chunk="999")
+    at = at.switch_page("pages/spaces.py").run(timeout=30)
+    assert not at.exception
+    last_page = -(-document.chunk_count // 10)
+    assert at.number_input(key=f"chunk_page_{document.id}_").value == last_page
+    assert "turn valve 23." in at.code[-1].value
