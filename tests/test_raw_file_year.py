@@ -13,7 +13,7 @@ from lmspace_core.config import load_config
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from tests.conftest import azure_environment, unreachable_environment, write_config
-from tests.test_blob_layout import blobs_of, container  # noqa: F401 (a fixture)
+from tests.test_blob_layout import blobs_of, container
 
 NEW_YEARS_EVE = datetime(2025, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC)
 NEW_YEAR = datetime(2026, 1, 1, 0, 0, 0, 100_000, tzinfo=UTC)
@@ -28,8 +28,7 @@ class _IngestClock(datetime):
 
 
 @pytest.mark.parametrize("backend", ["azure"])
-def test_an_ingest_crossing_new_year_reads_back_its_raw_file(workspace, container, tmp_path, monkeypatch,  # noqa: F811
-                                                              backend):
+def test_an_ingest_crossing_new_year_reads_back_its_raw_file(workspace, container, tmp_path, monkeypatch, backend):
     monkeypatch.setattr("lmspace_core.ingest.pipeline.datetime", _IngestClock)
     monkeypatch.setattr("lmspace_core.stores.azure.cosmos_store._now", NEW_YEAR.isoformat)
     space = workspace.create_space("handbook")

@@ -27,6 +27,11 @@ class ServiceUnreachableError(BackendError):
     """No connection to the service could be made, even after the retries (the outbox queues such writes)."""
 
 
+class RequestRejectedError(BackendError):
+    """The service refused the request itself (a 4xx other than credentials or throttling): sending the same request
+    again cannot succeed, so a replayed outbox write that gets it is set aside instead of blocking the others."""
+
+
 def _message(service: str, error: AzureError) -> str:
     status = getattr(error, "status_code", None)
     if isinstance(error, ClientAuthenticationError) or status in (401, 403):
@@ -40,6 +45,13 @@ def _message(service: str, error: AzureError) -> str:
     return f"{service} rejected the request ({status}): {first_line}"
 
 
+def _refusal(service: str, error: AzureError) -> BackendError:
+    status = getattr(error, "status_code", None)
+    rejected = (status is not None and 400 <= status < 500 and status not in (401, 403)
+                and not isinstance(error, ClientAuthenticationError) and not is_transient(error))
+    return (RequestRejectedError if rejected else BackendError)(_message(service, error))
+
+
 def azure_call(service: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """Decorate a store method so that SDK failures leave it as `BackendError`."""
 
@@ -51,7 +63,7 @@ def azure_call(service: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
             except ServiceRequestError as error:
                 raise ServiceUnreachableError(_message(service, error)) from None
             except AzureError as error:
-                raise BackendError(_message(service, error)) from None
+                raise _refusal(service, error) from None
 
         return wrapper
 

@@ -452,7 +452,7 @@ class CosmosKnowledgeStore:
             except exceptions.CosmosBatchOperationError as error:
                 if error.status_code not in (409, 412):
                     raise
-        raise LMSpaceError("Too many concurrent writers changed this space at once; try again.")
+        raise BackendError("Too many concurrent writers changed this space at once; try again.")
 
     def _change(self, scope: Scope, sequence: int, doc: dict, kind: ChangeKind) -> dict:
         return {"id": f"{scope.space_id}:change:{sequence:012d}", "enterprise_id": scope.enterprise_id,

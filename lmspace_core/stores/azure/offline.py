@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from lmspace_core.domain import Chunk, Document, Hit, Outcome, Scope, SearchFilter, Space, SpaceStats, document_id
-from lmspace_core.errors import LMSpaceError, NotFoundError
-from lmspace_core.stores.azure.boundary import ServiceUnreachableError
+from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
+from lmspace_core.stores.azure.boundary import RequestRejectedError, ServiceUnreachableError
 from lmspace_core.stores.azure.cosmos_store import chunk_id
+from lmspace_core.stores.azure.outbox_upgrade import content_addressed, replay_content_addressed
 from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot, refresh
 from lmspace_core.stores.base import BlobPlacement, DocumentDraft, SpaceEdit, StoredDocument
 
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, target
                                    method TEXT NOT NULL, summary TEXT NOT NULL, payload BLOB NOT NULL,
                                    queued_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS set_aside (seq INTEGER PRIMARY KEY, target TEXT NOT NULL, method TEXT NOT NULL,
+                                      summary TEXT NOT NULL, payload BLOB NOT NULL, queued_at TEXT NOT NULL,
+                                      reason TEXT NOT NULL, set_aside_at TEXT NOT NULL);
 """
 
 
@@ -55,10 +59,22 @@ class QueuedWrite:
 
 
 @dataclass(frozen=True)
+class SetAsideWrite:
+    """A queued write that can never succeed as it stands, kept (not sent, not dropped) with the reason."""
+
+    seq: int
+    summary: str
+    queued_at: datetime
+    reason: str  # what happened, and what a person should do instead
+    set_aside_at: datetime
+
+
+@dataclass(frozen=True)
 class ReplayReport:
     replayed: int
     remaining: int
     error: str = ""
+    set_aside: int = 0  # writes of this replay that were set aside (`lmspace outbox status` lists them)
 
 
 class OfflineFile:
@@ -86,11 +102,54 @@ class OfflineFile:
         return [QueuedWrite(seq, target, method, summary, datetime.fromisoformat(at))
                 for seq, target, method, summary, at in rows]
 
-    def first(self) -> tuple[int, str, str, tuple] | None:
+    def first(self) -> tuple[int, str, str, bytes] | None:
+        """The oldest queued write, its arguments still pickled (they may not load: an entry of another version)."""
         with self._lock:
-            row = self._connection.execute(
+            return self._connection.execute(
                 "SELECT seq, target, method, payload FROM outbox ORDER BY seq LIMIT 1").fetchone()
-        return (row[0], row[1], row[2], pickle.loads(row[3])) if row else None
+
+    def after(self, seq: int) -> list[tuple[int, str, str, tuple]]:
+        """The writes queued after `seq`, oldest first, with their arguments (those that do not load left out)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT seq, target, method, payload FROM outbox WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        loaded = []
+        for later, target, method, payload in rows:
+            try:
+                loaded.append((later, target, method, pickle.loads(payload)))
+            except Exception:  # an entry of another version: its own turn sets it aside
+                continue
+        return loaded
+
+    def rewrite(self, seq: int, args: tuple) -> None:
+        with self._lock:
+            self._connection.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (pickle.dumps(args), seq))
+
+    def set_aside(self, seq: int, reason: str) -> None:
+        """Move a queued write out of the line, with `reason`, in one transaction."""
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO set_aside SELECT seq, target, method, summary, payload, queued_at, ?, ? "
+                    "FROM outbox WHERE seq = ?", (reason, datetime.now(UTC).isoformat(), seq))
+                self._connection.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    def set_aside_writes(self) -> list[SetAsideWrite]:
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT seq, summary, queued_at, reason, set_aside_at FROM set_aside ORDER BY seq").fetchall()
+        return [SetAsideWrite(seq, summary, datetime.fromisoformat(queued), reason, datetime.fromisoformat(aside))
+                for seq, summary, queued, reason, aside in rows]
+
+    def dismiss(self, seq: int) -> bool:
+        """Forget a set-aside write once a person has dealt with it; False when there is none with that number."""
+        with self._lock:
+            return self._connection.execute("DELETE FROM set_aside WHERE seq = ?", (seq,)).rowcount > 0
 
     def done(self, seq: int) -> None:
         with self._lock:
@@ -124,22 +183,42 @@ class Outbox:
         self._lock = threading.RLock()
 
     def replay(self) -> ReplayReport:
-        """Send queued writes oldest first; stop at the first that fails (it stays queued, with the reason)."""
-        replayed = 0
+        """Send queued writes oldest first.
+
+        A write Azure cannot take now (unreachable, throttling, refused credentials: `BackendError`) stops the
+        replay and stays first in line, so the order is kept. A write that can never succeed as it stands (its
+        arguments do not fit this version's stores, the space is gone, Azure rejected the request itself) would
+        block every later write forever: it is set aside with its reason, listed by `lmspace outbox status`, and the
+        replay goes on.
+        """
+        replayed = set_aside = 0
         with self._lock:
             while (entry := self.file.first()) is not None:
-                seq, target, method, args = entry
+                seq, target, method, payload = entry
                 try:
-                    getattr(self._targets[target], method)(*args)
-                except NotFoundError:
+                    self._send(seq, target, method, pickle.loads(payload))
+                except NotFoundError as error:
                     if not method.startswith("delete"):
-                        raise
+                        self.file.set_aside(seq, f"{error} It was deleted after this write was queued.")
+                        set_aside += 1
+                        continue
                     # Already gone: the deletion was applied before its answer was lost, or someone else did it.
-                except Exception as error:  # unreachable again, or refused: either way it stays first in line
-                    return ReplayReport(replayed, len(self.file.pending()), str(error))
+                except Exception as error:  # sorted below: wait for Azure, or set aside
+                    if _worth_waiting(error):
+                        return ReplayReport(replayed, len(self.file.pending()), str(error), set_aside)
+                    self.file.set_aside(seq, _never_succeeds(error))
+                    set_aside += 1
+                    continue
                 self.file.done(seq)
                 replayed += 1
-        return ReplayReport(replayed, 0)
+        return ReplayReport(replayed, 0, set_aside=set_aside)
+
+    def _send(self, seq: int, target: str, method: str, args: tuple) -> None:
+        if content_addressed(target, method, args):  # queued before raw files were named after documents
+            replay_content_addressed(method, args, self.file.after(seq), self.file.rewrite,
+                                     self._targets["knowledge"], self._targets["blobs"])
+            return
+        getattr(self._targets[target], method)(*args)
 
     def write(self, target: str, method: str, summary: str, args: tuple, queued_result: Callable[[], Any]) -> Any:
         """Run the write now, or queue it (after anything already queued) when Azure cannot be reached."""
@@ -152,6 +231,18 @@ class Outbox:
             except ServiceUnreachableError:
                 self.file.queue(target, method, summary, args)
                 return queued_result()
+
+
+def _worth_waiting(error: Exception) -> bool:
+    """Whether sending the write again later may succeed: Azure unreachable, throttling or refusing credentials."""
+    return isinstance(error, BackendError) and not isinstance(error, RequestRejectedError)
+
+
+def _never_succeeds(error: Exception) -> str:
+    if isinstance(error, LMSpaceError):
+        return str(error)
+    return (f"This version of LMSpace cannot send this write ({type(error).__name__}: {error}); it was queued by "
+            "another version. Make the change again (ingest, edit or delete) if it is still wanted.")
 
 
 def _provisional(scope: Scope, draft: DocumentDraft, known: Document | None) -> StoredDocument:
