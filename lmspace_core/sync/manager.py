@@ -38,7 +38,7 @@ from lmspace_core.sync.model import (
     SyncStatus,
 )
 from lmspace_core.sync.next_steps import azure_ml_deploy, evaluate_after
-from lmspace_core.sync.prompt import switch_program
+from lmspace_core.sync.prompt import PromptSync, switch_program
 from lmspace_core.sync.queue import SyncQueue, SyncRequest
 from lmspace_core.sync.store import SyncStore, new_id
 from lmspace_core.sync.structure import structure_examples
@@ -218,8 +218,6 @@ class SyncManager:
         return self.job(job.id)
 
     def _sync_prompts(self, space: Space, force: bool, wait: bool) -> SyncJob:
-        from lmspace_core.sync.prompt import PromptSync
-
         runner = PromptSync(self.workspace, space)  # refuses without a language model or enough examples
         job = self.store.create_job(space.scope, runner.name, self._owner)
         reporter = _JobReporter(self.store, job)
