@@ -397,10 +397,8 @@ class Workspace:
             uploader=uploader(),
         )
         with operation("ingest", enterprise=space.enterprise_id, space=space.id, items=len(items)):
-            try:
-                report = pipeline.run(space.scope, items, tags, progress, cancel)
-            finally:
-                self.schedule_approximate_index(space)
+            report = pipeline.run(space.scope, items, tags, progress, cancel)
+        self.schedule_approximate_index(space)
         return auto_sync.after_ingest(self, space, report)
 
     def ingest(

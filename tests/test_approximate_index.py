@@ -186,3 +186,37 @@ def test_spaces_show_and_spaces_index_say_which_index_answers(tmp_path: Path):
     assert "approximate (HNSW)" in built.stdout and "recall@10" in built.stdout
     shown = json.loads(runner.invoke(app, ["--config", config, "spaces", "show", "big", "--json"]).stdout)
     assert shown["search"].startswith("approximate (HNSW): HNSW M=32")
+
+
+def test_closing_the_workspace_stops_its_index_build_and_the_job_says_how_to_finish_it(big_space, tmp_path: Path):
+    workspace, space, _ = big_space
+    gate = threading.Event()
+    for _ in range(2):
+        workspace.jobs.submit(space.scope, "test", "hold a worker", lambda progress: gate.wait() and None)
+    job = workspace.schedule_approximate_index(space)
+    closing = threading.Thread(target=workspace.close)
+    closing.start()  # stops the build it finds queued, then waits for the runner's jobs
+    # Release the held workers only once close() has flagged the build (its first act), so the test never races.
+    while closing.is_alive() and not workspace._index_jobs[space.id].is_set():
+        closing.join(0.01)
+    gate.set()
+    closing.join(60)
+
+    reopened = Workspace(load_config(tmp_path / "lmspace.yaml", env={}))
+    stopped = reopened.job_store.get_job(space.enterprise_id, job.id)
+    assert stopped.status is JobStatus.FAILED and "lmspace spaces index big" in stopped.error
+    assert reopened.search_plan(space).due
+    assert not list((reopened.settings.data_dir / "vectors" / space.enterprise_id).glob("*.hnsw*"))
+    reopened.close()
+
+
+def test_an_ingest_that_makes_a_space_big_enough_starts_the_index_job(tmp_path: Path):
+    workspace = workspace_with(tmp_path, "    min_chunks: 5\n    build_threads: 1\n")
+    space = workspace.create_space("notes")
+    workspace.ingest(space, {f"note-{number}.md": f"# Note {number}\n\nThe number {number} is noted here."
+                             for number in range(6)})
+    jobs = workspace.recent_jobs(space, kind="index")
+    assert len(jobs) == 1
+    assert workspace.jobs.wait(space.enterprise_id, jobs[0].id, timeout=120).status is JobStatus.SUCCEEDED
+    assert workspace.search_plan(space).approximate
+    workspace.close()
