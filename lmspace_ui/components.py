@@ -43,7 +43,8 @@ def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_p
 
 
 def offline_banner() -> None:
-    """Say on every page when writes are waiting for Azure (it could not be reached when they were made)."""
+    """Say on every page when writes are waiting for Azure (it could not be reached when they were made), and when
+    some of them could never be sent and were set aside."""
     from lmspace_ui.resources import get_workspace
 
     try:
@@ -51,7 +52,13 @@ def offline_banner() -> None:
     except LMSpaceError:
         return  # the page shows the configuration error itself
     outbox = getattr(workspace.store, "outbox", None)
-    waiting = len(outbox.file.pending()) if outbox is not None else 0
+    if outbox is None:
+        return
+    waiting, set_aside = len(outbox.file.pending()), len(outbox.file.set_aside_writes())
     if waiting:
         st.warning(f"Offline — {waiting} change{'s' if waiting != 1 else ''} waiting for Azure. They are sent with "
                    "the next write once Azure answers, or now with `lmspace outbox replay`.")
+    if set_aside:
+        several = set_aside != 1
+        st.warning(f"{set_aside} change{'s' if several else ''} made while Azure was unreachable could not be sent "
+                   f"and {'were' if several else 'was'} set aside: `lmspace outbox status` says why and what to do.")

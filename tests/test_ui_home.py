@@ -86,6 +86,10 @@ def test_every_page_says_how_many_changes_wait_for_azure(tmp_path, monkeypatch, 
             workspace.store.outbox.file.queue("blobs", "put", f"acme/s: upload h{n}", ())
         warnings = [w.value for w in open_home().warning]
         assert "Offline — 2 changes waiting for Azure." in warnings[0]
+        workspace.store.outbox.file.set_aside(workspace.store.outbox.file.pending()[0].seq, "It cannot be sent.")
+        warnings = [w.value for w in open_home().warning]
+        assert "Offline — 1 change waiting for Azure." in warnings[0]
+        assert warnings[1].startswith("1 change made while Azure was unreachable could not be sent and was set aside")
     finally:
         st.cache_resource.clear()
         workspace.close()
