@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmspace_core.config import load_config
+from lmspace_core.doctor import examine
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from tests.conftest import azure_environment, unreachable_environment, write_config
@@ -69,5 +70,9 @@ def test_an_offline_ingest_of_a_document_never_seen_here_reads_back_its_new_cont
         document = second.document(second.space("handbook"), "visitors.md")
         assert (document.created_at.year, document.version) == (2025, 2)
         assert b"reception" in second.blobs.get(BlobPlacement.of(document))
+        # The replaced file under last year's name was not known to the offline ingest: the doctor removes it.
+        report = examine(second.settings, grace_seconds=0)
+        assert report.ok and report.fixed == (
+            f"removed default/docs/2025/{document.id}/visitors.md, a blob no document refers to",)
     finally:
         second.close()
