@@ -274,6 +274,8 @@ class Workspace:
         if self._jobs is not None:
             self._jobs.shutdown()
         self.store.close()
+        if hasattr(self.job_store, "close"):  # a job store with a file of its own (Azure's jobs kept offline)
+            self.job_store.close()
 
     # -- spaces -----------------------------------------------------------------------------------------------
 

@@ -13,21 +13,25 @@ from lmspace_core.stores.azure.clients import build_clients
 from lmspace_core.stores.azure.cosmos_store import CosmosKnowledgeStore
 from lmspace_core.stores.azure.jobs import TableJobStore
 from lmspace_core.stores.azure.offline import OfflineFile, Outbox, ResilientBlobStore, ResilientKnowledgeStore
+from lmspace_core.stores.azure.offline_jobs import ResilientJobStore
 from lmspace_core.stores.azure.read_cache import SpaceCache
+from lmspace_core.stores.local.database import Database
 
 if TYPE_CHECKING:
     from lmspace_core.sync.table_store import TableSyncStore
 
 OUTBOX_FILE = "azure_outbox.db"
 READ_CACHE_FILE = "azure_read_cache.db"
+OFFLINE_JOBS_FILE = "azure_offline_jobs.db"
 SYNC_TABLE_SUFFIX = "sync"
 
 
 def build_azure_stores(
     settings: AzureStoreSettings, data_dir: Path
-) -> tuple[ResilientKnowledgeStore, ResilientBlobStore, TableJobStore]:
-    """The Azure stores, behind the outbox and remembered reads kept in `<data_dir>/azure_outbox.db` and the read
-    cache of recently used spaces in `<data_dir>/azure_read_cache.db`."""
+) -> tuple[ResilientKnowledgeStore, ResilientBlobStore, ResilientJobStore]:
+    """The Azure stores, behind the outbox and remembered reads kept in `<data_dir>/azure_outbox.db`, the read
+    cache of recently used spaces in `<data_dir>/azure_read_cache.db` and the jobs recorded while Table Storage
+    was unreachable in `<data_dir>/azure_offline_jobs.db`."""
     clients = build_clients(settings)
     blobs = AzureBlobStore(clients.blobs, settings.blob_container)
     knowledge = CosmosKnowledgeStore(clients.cosmos, settings.cosmos_database, settings.vector_index)
@@ -36,7 +40,8 @@ def build_azure_stores(
     return (
         ResilientKnowledgeStore(knowledge, outbox, cache),
         ResilientBlobStore(blobs, outbox),
-        TableJobStore(clients.tables, settings.jobs_table, blobs),
+        ResilientJobStore(TableJobStore(clients.tables, settings.jobs_table, blobs),
+                          Database(data_dir / OFFLINE_JOBS_FILE), outbox),
     )
 
 

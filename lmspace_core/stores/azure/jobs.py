@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,15 @@ def _job(entity: dict, result: dict | None) -> Job:
         created_at=datetime.fromisoformat(entity["created_at"]),
         updated_at=datetime.fromisoformat(entity["updated_at"]),
     )
+
+
+def _event_entity(event: JobEvent) -> dict:
+    entity = {"PartitionKey": event.job_id, "RowKey": f"{event.sequence:010d}", "sequence": event.sequence,
+              "at": event.at.isoformat(), "stage": event.stage, "done": event.done, "item": event.item,
+              "message": event.message}
+    if event.total is not None:
+        entity["total"] = event.total
+    return entity
 
 
 def newest_first_id() -> str:
@@ -123,25 +132,48 @@ class TableJobStore:
         sequence += 1
         with self._lock:
             self._sequences[job_id] = sequence
-        event = {"PartitionKey": job_id, "RowKey": f"{sequence:010d}", "sequence": sequence, "at": _now(),
-                 "stage": progress.stage, "done": progress.done, "item": progress.item, "message": progress.message}
-        if progress.total is not None:
-            event["total"] = progress.total
-        call_with_retries(lambda: self._events().upsert_entity(event))
+        event = JobEvent(job_id, sequence, datetime.now(UTC), progress.stage, progress.done, progress.total,
+                         progress.item, progress.message)
+        call_with_retries(lambda: self._events().upsert_entity(_event_entity(event)))
 
     @_tables
     def finish_job(
         self, enterprise_id: str, job_id: str, status: JobStatus, result: dict | None = None, error: str = ""
     ) -> Job:
-        if result is not None:
-            blob = self._blobs.container().get_blob_client(self._result_name(enterprise_id, job_id))
-            call_with_retries(lambda: blob.upload_blob(json.dumps(result), overwrite=True))
+        self._put_result(enterprise_id, job_id, result)
         update = {"PartitionKey": enterprise_id, "RowKey": job_id, "status": status.value, "error": error,
                   "has_result": result is not None, "updated_at": _now()}
         call_with_retries(lambda: self._jobs().update_entity(update))
         with self._lock:
             self._sequences.pop(job_id, None)
         return self._with_result(self._entity(enterprise_id, job_id))
+
+    def _put_result(self, enterprise_id: str, job_id: str, result: dict | None) -> None:
+        if result is not None:
+            blob = self._blobs.container().get_blob_client(self._result_name(enterprise_id, job_id))
+            call_with_retries(lambda: blob.upload_blob(json.dumps(result), overwrite=True))
+
+    @_tables
+    def put_job(self, job: Job, events: Sequence[JobEvent]) -> None:
+        """Write a finished job recorded elsewhere (offline, see `offline_jobs.py`): its result, its row, its events.
+
+        The row is created if missing, else only its state is updated, so a job that began here keeps its start
+        and earlier events; everything is keyed by the job's id and sequences, so writing it again changes nothing.
+        """
+        self._put_result(job.enterprise_id, job.id, job.result)
+        state = {"PartitionKey": job.enterprise_id, "RowKey": job.id, "status": job.status.value, "done": job.done,
+                 "message": job.message, "error": job.error, "has_result": job.result is not None,
+                 "updated_at": job.updated_at.isoformat()}
+        if job.total is not None:
+            state["total"] = job.total
+        row = {**state, "space_id": job.space_id, "kind": job.kind, "title": job.title, "owner": "",
+               "created_at": job.created_at.isoformat()}
+        try:
+            call_with_retries(lambda: self._jobs().create_entity(row))
+        except ResourceExistsError:
+            call_with_retries(lambda: self._jobs().update_entity(state))
+        for event in events:
+            call_with_retries(lambda e=event: self._events().upsert_entity(_event_entity(e)))
 
     @_tables
     def get_job(self, enterprise_id: str, job_id: str) -> Job:

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS set_aside (seq INTEGER PRIMARY KEY, target TEXT NOT N
 @dataclass(frozen=True)
 class QueuedWrite:
     seq: int
-    target: str  # "knowledge" or "blobs"
+    target: str  # "knowledge", "blobs" or "jobs"
     method: str
     summary: str
     queued_at: datetime
@@ -181,6 +181,10 @@ class Outbox:
         self.file = file
         self._targets = {"knowledge": knowledge, "blobs": blobs}
         self._lock = threading.RLock()
+
+    def serve(self, target: str, store: Any) -> None:
+        """Replay the writes queued for `target` into `store` (the job store, built after the outbox, joins so)."""
+        self._targets[target] = store
 
     def replay(self) -> ReplayReport:
         """Send queued writes oldest first.

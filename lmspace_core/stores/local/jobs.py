@@ -39,8 +39,9 @@ class LocalJobStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def create_job(self, scope: Scope, kind: str, title: str, owner: str) -> Job:
-        job_id = uuid.uuid4().hex[:16]
+    def create_job(self, scope: Scope, kind: str, title: str, owner: str, *, job_id: str | None = None) -> Job:
+        """`job_id` names the job (the Azure job store's offline copy keeps Table Storage's ids); else a new one."""
+        job_id = job_id or uuid.uuid4().hex[:16]
         now = utc_now()
         with self._db.write() as connection:
             connection.execute(
@@ -111,15 +112,25 @@ class LocalJobStore:
         rows = self._db.fetch_all(f"SELECT owner FROM jobs WHERE status IN ({placeholders})", _UNFINISHED)
         return any(owned_here(row["owner"]) for row in rows)
 
+    def delete_job(self, enterprise_id: str, job_id: str) -> None:
+        """Remove a job and its events (the Azure job store's offline copy, once Table Storage holds the job)."""
+        with self._db.write() as connection:
+            connection.execute("DELETE FROM jobs WHERE enterprise_id = ? AND id = ?", (enterprise_id, job_id))
+
     def interrupt_orphans(self, owner_alive: Callable[[str], bool]) -> int:
+        return len(self.interrupt_orphan_jobs(owner_alive))
+
+    def interrupt_orphan_jobs(self, owner_alive: Callable[[str], bool]) -> list[tuple[str, str]]:
+        """`interrupt_orphans`, answering which jobs it marked: (enterprise id, job id) of each."""
         with self._db.write() as connection:
             rows = connection.execute(
-                f"SELECT id, owner FROM jobs WHERE status IN ({','.join('?' * len(_UNFINISHED))})", _UNFINISHED
+                f"SELECT enterprise_id, id, owner FROM jobs WHERE status IN ({','.join('?' * len(_UNFINISHED))})",
+                _UNFINISHED,
             ).fetchall()
-            orphans = [row["id"] for row in rows if not owner_alive(row["owner"])]
+            orphans = [(row["enterprise_id"], row["id"]) for row in rows if not owner_alive(row["owner"])]
             connection.executemany(
                 "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
                 [(JobStatus.INTERRUPTED.value, "The process running this job stopped before it finished.", utc_now(),
-                  job_id) for job_id in orphans],
+                  job_id) for _, job_id in orphans],
             )
-        return len(orphans)
+        return orphans
