@@ -570,6 +570,10 @@ from lmspace_core.cli_outbox import outbox_app  # noqa: E402  (it imports this m
 
 app.add_typer(outbox_app, name="outbox")
 
+from lmspace_core.cli_jobs import jobs_app  # noqa: E402  (it imports this module's helpers)
+
+app.add_typer(jobs_app, name="jobs")
+
 from lmspace_core.cli_plugins import plugins  # noqa: E402  (it imports this module's helpers)
 
 app.command()(plugins)

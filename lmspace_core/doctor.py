@@ -74,6 +74,8 @@ def examine(settings: Settings, grace_seconds: float = GRACE_SECONDS) -> DoctorR
                                                     _uploads(job_store, settings.data_dir / "uploads", stale)))
         finally:
             store.close()
+            if hasattr(job_store, "close"):  # a job store with a file of its own (Azure's jobs kept offline)
+                job_store.close()
     data_dir = settings.data_dir
     database = Database(data_dir / "lmspace.db")
     try:

@@ -3,13 +3,16 @@ written to Table Storage once by the outbox replay, behind the writes they made.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
 
+from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scope
 from lmspace_core.jobs import JobRunner
@@ -24,7 +27,17 @@ def _workspace(config: Path, environment: dict[str, str]) -> Workspace:
     return Workspace(load_config(config, env=environment))
 
 
-def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tmp_path: Path, azure_emulators):
+def _lmspace(config: Path, monkeypatch, environment: dict[str, str], *args: str) -> str:
+    """The output of an `lmspace` command run in-process against `environment`."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["--config", str(config), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tmp_path: Path, monkeypatch,
+                                                                               azure_emulators):
     config = write_config(tmp_path)
     online = azure_environment(azure_emulators)
     before = _workspace(config, online)  # this machine while Azure answered: one space, one upload
@@ -34,7 +47,8 @@ def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tm
     assert [job.id for job in before.recent_jobs(space, "ingest")] == [earlier.id]
     before.close()
 
-    offline = _workspace(config, unreachable_environment(azure_emulators, online))
+    unreachable = unreachable_environment(azure_emulators, online)
+    offline = _workspace(config, unreachable)
     try:
         job = offline.start_ingest(space, uploads=[("leave.md", LEAVE)])
         done = offline.jobs.wait(offline.enterprise_id, job.id, timeout=120)
@@ -48,6 +62,10 @@ def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tm
             ("blobs", "put"), ("knowledge", "put_documents"), ("jobs", "send_job")]
     finally:
         offline.close()
+    listed = json.loads(_lmspace(config, monkeypatch, unreachable, "jobs", "list", "policies", "--json"))
+    assert [(j["id"], j["status"]) for j in listed][:1] == [(job.id, "succeeded")]
+    shown = json.loads(_lmspace(config, monkeypatch, unreachable, "jobs", "show", job.id, "--json"))
+    assert len(shown["events"]) == len(events)
 
     back = _workspace(config, online)
     try:
@@ -67,6 +85,9 @@ def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tm
         assert [c.source for c in elsewhere.store.changes(space.scope)] == ["travel.md", "leave.md"]
     finally:
         elsewhere.close()
+    elsewhere_config = tmp_path / "elsewhere" / "lmspace.yaml"
+    listed = json.loads(_lmspace(elsewhere_config, monkeypatch, online, "jobs", "list", "--json"))
+    assert [j["id"] for j in listed] == [job.id, earlier.id]
 
 
 def test_a_job_that_loses_table_storage_half_way_goes_on_locally_and_keeps_its_events(tmp_path: Path):
@@ -88,6 +109,9 @@ def test_a_job_that_loses_table_storage_half_way_goes_on_locally_and_keeps_its_e
         done = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120)
         assert (done.status, done.done, done.total, done.result) == (JobStatus.SUCCEEDED, 4, 4, {"steps": 4})
         assert [p.method for p in workspace.store.outbox.file.pending()] == ["send_job"]
+        local = workspace.job_store.job_events(workspace.enterprise_id, job.id)  # numbered after Azure's two
+        assert [(e.sequence, e.item) for e in local] == [(3, "item 2"), (4, "item 3"), (5, "item 4")]
+        assert [e.sequence for e in workspace.job_store.job_events(workspace.enterprise_id, job.id, 4)] == [5]
         emulators = emulators.restart()
         assert workspace.store.outbox.replay() == ReplayReport(1, 0)
         on_azure = workspace.job_store.get_job(workspace.enterprise_id, job.id)  # the local copy is gone

@@ -139,3 +139,30 @@ def test_a_job_is_running_from_its_first_progress_event(workspace):
     release.set()
     assert (running.status, running.done, running.total) == (JobStatus.RUNNING, 1, 3)
     workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=10)
+
+
+def test_lmspace_jobs_lists_jobs_newest_first_and_shows_one_with_its_events(workspace, tmp_path, monkeypatch,
+                                                                             backend_environment):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lmspace_core.cli import app
+
+    space = workspace.create_space("uploads")
+    first, second = (workspace.jobs.wait(workspace.enterprise_id, workspace.start_ingest(space, text=text).id,
+                                         timeout=120) for text in (("alpha", "Alpha rules."), ("beta", "Beta rules.")))
+    for name, value in backend_environment.items():
+        monkeypatch.setenv(name, value)
+
+    def lmspace(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--config", str(tmp_path / "lmspace.yaml"), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    listed = json.loads(lmspace("jobs", "list", "uploads", "--json"))
+    assert [(job["id"], job["status"]) for job in listed] == [(second.id, "succeeded"), (first.id, "succeeded")]
+    shown = json.loads(lmspace("jobs", "show", first.id, "--json"))
+    assert shown["job"]["title"] == "Ingest alpha"
+    assert [event["sequence"] for event in shown["events"]] == list(range(1, len(shown["events"]) + 1))
+    assert "alpha.md" in lmspace("jobs", "show", first.id) and "Ingest beta" in lmspace("jobs", "list")

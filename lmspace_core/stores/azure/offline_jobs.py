@@ -120,10 +120,7 @@ class ResilientJobStore:
             job = self._local.get_job(enterprise_id, job_id)
         except NotFoundError:
             return  # sent before; the answer was lost
-        before = self._file.recall(_events_before(job_id))[1] or 0
-        events = [replace(event, sequence=event.sequence + before)
-                  for event in self._local.job_events(enterprise_id, job_id)]
-        self._inner.put_job(job, events)
+        self._inner.put_job(job, self._local_events(enterprise_id, job_id, 0))
         self._local.delete_job(enterprise_id, job_id)
         self._file.forget(_events_before(job_id))
 
@@ -135,9 +132,15 @@ class ResilientJobStore:
 
     def job_events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[JobEvent]:
         try:
-            return self._local.job_events(enterprise_id, job_id, after_sequence)
+            return self._local_events(enterprise_id, job_id, after_sequence)
         except NotFoundError:
             return self._inner.job_events(enterprise_id, job_id, after_sequence)
+
+    def _local_events(self, enterprise_id: str, job_id: str, after_sequence: int) -> list[JobEvent]:
+        """A local job's events numbered as on Table Storage: after those it took before the job went on here."""
+        before = self._file.recall(_events_before(job_id))[1] or 0
+        return [replace(event, sequence=event.sequence + before)
+                for event in self._local.job_events(enterprise_id, job_id, max(after_sequence - before, 0))]
 
     def list_jobs(
         self, enterprise_id: str, space_id: str | None = None, kind: str | None = None, limit: int = 50
