@@ -126,10 +126,8 @@ def test_a_query_stays_fast_while_passages_are_embedded_in_the_same_process():
     assert statistics.median(samples) < 0.06, samples
 
 
-def thread_nice(name_prefix: str) -> set[int]:
-    """The nice values of the Python threads whose names start with `name_prefix` (Linux: per thread)."""
-    return {os.getpriority(os.PRIO_PROCESS, thread.native_id) for thread in threading.enumerate()
-            if thread.name.startswith(name_prefix)}
+def embedding_threads() -> dict[int, threading.Thread]:
+    return {thread.native_id: thread for thread in threading.enumerate() if thread.name.startswith("lmspace-embed")}
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux sets a priority per thread")
@@ -137,9 +135,12 @@ def test_passages_are_embedded_at_lowered_priority_and_queries_at_the_callers(tm
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     settings = load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__INGEST_NICE": "7"})
     embedder = build_embedder(settings)
+    before = embedding_threads()  # other tests' embedders may still hold theirs
     embedder.embed(["a passage embedded by an ingest"])
     embedder.embed_query("a query someone waits for")
-    assert thread_nice("lmspace-embed") == {max(7, caller)}
+    started = set(embedding_threads()) - set(before)
+    assert len(started) == 1
+    assert os.getpriority(os.PRIO_PROCESS, started.pop()) == max(7, caller)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
 
 
