@@ -515,6 +515,9 @@ class Workspace:
         if plan.due and building:
             return SearchPlan(False, "an approximate index is being built (exact search answers until it is ready)",
                               due=True)
+        if plan.due:
+            return SearchPlan(False, f"{plan.reason}; to build it now: lmspace spaces index {shown(space.name)}",
+                              due=True)
         return plan
 
     def schedule_approximate_index(self, space: Space) -> Job | None:

@@ -181,6 +181,7 @@ def test_spaces_show_and_spaces_index_say_which_index_answers(tmp_path: Path):
 
     shown = json.loads(runner.invoke(app, ["--config", config, "spaces", "show", "big", "--json"]).stdout)
     assert shown["search"].startswith("exact: no approximate index")
+    assert shown["search"].endswith("to build it now: lmspace spaces index 'big'")
     built = runner.invoke(app, ["--config", config, "spaces", "index", "big"])
     assert built.exit_code == 0, built.output
     assert "approximate (HNSW)" in built.stdout and "recall@10" in built.stdout
