@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmspace_core.domain import Outcome
+from lmspace_core.domain import IngestReport, Outcome
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.loaders import load
 from lmspace_core.ingest.sources import IngestLimits, SourceFile, doc_type_for, is_supported
@@ -66,6 +66,19 @@ def test_a_file_that_decompresses_past_the_limit_is_refused_naming_it() -> None:
 def test_corrupt_or_truncated_gzip_is_reported(data: bytes) -> None:
     with pytest.raises(IngestError, match=r"changelog.gz is not a valid gzip file"):
         load(source("changelog.gz", data))
+
+
+def test_conventional_names_numbered_as_repeated_uploads_are_read(workspace) -> None:
+    """Three packages' `copyright` files uploaded together become `copyright`, `copyright (2)`, `copyright (3)`."""
+    space = workspace.create_space("licences")
+    uploads = [(f"{package}/{name}", f"{package} notes\n".encode()) for package in ("bash", "git", "openssh")
+               for name in ("copyright", "README.Debian", "RBASH")]
+    job = workspace.start_ingest(space, uploads)
+    report = IngestReport.from_json_data(workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120).result)
+    assert {(f.source, f.outcome) for f in report.files} == {
+        (f"{stem}{number}{suffix}", Outcome.ADDED) for stem, suffix in (("copyright", ""), ("README", ".Debian"),
+                                                                          ("RBASH", ""))
+        for number in ("", " (2)", " (3)")}
 
 
 def test_a_package_doc_folder_is_ingested_and_answers_from_its_compressed_changelog(workspace, tmp_path: Path) -> None:

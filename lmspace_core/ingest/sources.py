@@ -116,6 +116,8 @@ _FORMATS = frozenset({
     ".bz2", ".xz", ".7z", ".exe", ".dll", ".so", ".bin",
 })
 GZIP_SUFFIX = ".gz"
+# The number an upload gets when its name repeats (`copyright (2)`, `README (2).Debian`: see inputs.upload_names).
+_UPLOAD_NUMBER = re.compile(r" \(\d+\)$")
 
 
 def _suffix(path: str) -> str:
@@ -126,9 +128,10 @@ def _suffix(path: str) -> str:
 def _conventional_text(path: str) -> bool:
     """A conventional text name whose suffix, if any, qualifies it (`.Debian`, `.amd64`) rather than a format.
 
-    Conventional: a well-known name, or an upper-case word (`COMPAT`, `INTRO`, `RBASH`), as Unix projects name notes.
+    Conventional: a well-known name, or an upper-case word (`COMPAT`, `INTRO`, `RBASH`), as Unix projects name notes;
+    also when numbered as a repeated upload name (the `copyright` files of three packages uploaded together).
     """
-    stem = PurePosixPath(path).name.split(".")[0]
+    stem = _UPLOAD_NUMBER.sub("", PurePosixPath(path).name.split(".")[0])
     conventional = stem.lower() in _TEXT_DOCUMENT_NAMES or (len(stem) >= 3 and stem.isalpha() and stem.isupper())
     return conventional and _suffix(path) not in _FORMATS
 
