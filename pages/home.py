@@ -27,8 +27,9 @@ SAMPLE_JOB = "home_sample_job"  # session_state: the id of the sample ingest sta
 INTRO = (
     "LMSpace keeps an organisation's knowledge (documents, pasted rules and whole codebases) in **spaces** and "
     "answers questions over a space with citations to the passages it used. It also researches codebases with "
-    "isolated subagents and verified findings; syncing a space to a fine-tuned model is coming. Everything here "
-    "is also available from the `lmspace` command and the Python API."
+    "isolated subagents and verified findings, and syncs what a space holds into its models (Sync Jobs: a "
+    "fine-tuned embedder on this machine, an Azure OpenAI or Azure ML fine-tune, or optimised prompts). Everything "
+    "here is also available from the `lmspace` command and the Python API."
 )
 
 

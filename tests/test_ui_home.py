@@ -23,6 +23,11 @@ def test_home_renders_on_an_empty_data_directory_and_names_the_language_model(ap
     assert any("**Language model**: none" in markdown.value for markdown in at.markdown)
 
 
+def test_home_introduces_sync_as_a_feature_that_exists(app_workspace):
+    intro = next(text.value for text in open_home().markdown if "keeps an organisation's knowledge" in text.value)
+    assert "Sync Jobs" in intro and "coming" not in intro
+
+
 def test_home_on_an_empty_data_directory_links_to_creating_a_space_and_uploading(app_workspace):
     at = open_home()
     assert "Create a space" in links(at)
