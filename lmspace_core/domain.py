@@ -340,11 +340,13 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     PARTIAL = "partial"  # finished, but some of its inputs failed
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped on request; what it finished before is kept (an ingest's report says what)
     INTERRUPTED = "interrupted"
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.INTERRUPTED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED,
+                        JobStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from lmspace_core.domain import IngestReport, Job, JobStatus, Progress, ProgressCallback, Scope
-from lmspace_core.errors import LMSpaceError
+from lmspace_core.domain import IngestReport, Job, JobStatus, Progress, ProgressCallback, Scope, to_json_data
+from lmspace_core.errors import IngestCancelledError, LMSpaceError
 from lmspace_core.stores.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,9 @@ class JobRunner:
         try:
             self._store.record_progress(enterprise_id, job_id, Progress("start", 0, None, message="started"))
             result = work(progress)
+        except IngestCancelledError as error:  # asked for: not a failure, and the inputs it finished are listed
+            self._store.finish_job(enterprise_id, job_id, JobStatus.CANCELLED, result=to_json_data(error.report),
+                                   error=str(error))
         except LMSpaceError as error:
             self._store.finish_job(enterprise_id, job_id, JobStatus.FAILED, error=str(error))
         except Exception as error:  # a bug must still end the job visibly, not leave it "running" forever

@@ -31,6 +31,7 @@ _STATUS_LOOKS = {
     JobStatus.SUCCEEDED: ("green", ":material/check_circle:"),
     JobStatus.PARTIAL: ("orange", ":material/warning:"),
     JobStatus.FAILED: ("red", ":material/error:"),
+    JobStatus.CANCELLED: ("yellow", ":material/stop_circle:"),
     JobStatus.INTERRUPTED: ("violet", ":material/cancel:"),
 }
 
@@ -112,6 +113,8 @@ def _finished(job: Job, render_result: ResultRenderer) -> None:
             render_result(job)
     else:
         st.warning(plain(job.error or "The job stopped before it finished."), icon=":material/cancel:")
+        if job.status is JobStatus.CANCELLED and job.result is not None:
+            render_result(job)  # what a cancelled ingest stored before it stopped
 
 
 @st.fragment(run_every=POLL_SECONDS)

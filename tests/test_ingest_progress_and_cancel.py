@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lmspace_core.domain import Outcome
+from lmspace_core.domain import IngestReport, JobStatus, Outcome
 from lmspace_core.errors import IngestCancelledError
 from lmspace_core.ingest.embedding_step import SLICE_CHUNKS
 from lmspace_core.ingest.inputs import items_from_mapping
@@ -117,8 +117,12 @@ def test_a_cancelled_upload_job_ends_saying_it_was_cancelled(workspace):
     job = workspace.start_ingest(space, uploads)
     assert workspace.jobs.cancel(job.id)
     finished = workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120)
+    assert finished.status is JobStatus.CANCELLED  # was 'failed': a red error for what the user asked for
     assert "Ingest cancelled" in (finished.error or "")
-    assert len(workspace.documents(space)) < len(uploads)
+    stored = workspace.documents(space)
+    assert len(stored) < len(uploads)
+    report = IngestReport.from_json_data(finished.result)  # the job lists what was stored before it stopped
+    assert {f.source for f in report.files if f.outcome is Outcome.ADDED} == {doc.source for doc in stored}
 
 
 def test_ctrl_c_stops_a_cli_ingest_keeping_and_listing_what_was_stored(tmp_path: Path):

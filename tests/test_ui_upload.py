@@ -178,4 +178,8 @@ def test_a_running_ingest_is_cancelled_from_the_page_keeping_what_was_stored(app
     assert any("Stopping after the current step" in caption.value for caption in at.caption)
     finished = app_workspace.jobs.wait(app_workspace.enterprise_id, job.id, timeout=300)
     assert "cancelled" in (finished.error or "").lower()
-    assert len(app_workspace.documents(space)) < len(uploads)
+    stored = len(app_workspace.documents(space))
+    assert stored < len(uploads)
+    at.run(timeout=60)  # the finished job: a yellow 'cancelled' (not a red 'failed') and the count of what was stored
+    assert any(":yellow-badge[:material/stop_circle: cancelled]" in markdown.value for markdown in at.markdown)
+    assert [metric.value for metric in at.metric if metric.label == "Added"] == [str(stored)]
