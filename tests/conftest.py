@@ -55,13 +55,19 @@ def _caller_settings_ignored(monkeypatch):
         monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="session")
-def azure_emulators():
-    """Azurite and the Cosmos DB emulator for the whole session (about 3 s to start), on free loopback ports."""
+def start_test_emulators(workdir: Path | None = None):
+    """Azurite and the Cosmos DB emulator on free loopback ports (data kept in `workdir` across restarts, if given);
+    the test is skipped, or fails in CI, when Azurite is not installed."""
     from lmspace_core.emulators.launch import azurite_command, start_emulators
 
     skip_unless_installed(azurite_command() is not None, "Azurite", "npm ci")
-    emulators = start_emulators()
+    return start_emulators(workdir)
+
+
+@pytest.fixture(scope="session")
+def azure_emulators():
+    """Azurite and the Cosmos DB emulator for the whole session (about 3 s to start), on free loopback ports."""
+    emulators = start_test_emulators()
     yield emulators
     emulators.stop()
 

@@ -15,7 +15,7 @@ from lmspace_core.config import load_config
 from lmspace_core.domain import Outcome
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
-from tests.conftest import azure_environment, unreachable_environment, write_config
+from tests.conftest import azure_environment, start_test_emulators, unreachable_environment, write_config
 
 
 @pytest.fixture
@@ -71,9 +71,7 @@ def _hash_prefix(entry: dict) -> str:
 
 
 def test_an_outage_in_the_middle_of_an_ingest_loses_nothing(tmp_path: Path):
-    from lmspace_core.emulators.launch import start_emulators
-
-    emulators = start_emulators(tmp_path / "emulators")  # keeps its data across the outage, as Azure does
+    emulators = start_test_emulators(tmp_path / "emulators")  # keeps its data across the outage, as Azure does
     try:
         workspace = Workspace(load_config(write_config(tmp_path), env=azure_environment(emulators)))
         space = workspace.create_space("policies")
@@ -125,9 +123,7 @@ def _cli(config: Path, monkeypatch, environment: dict[str, str]):
 
 
 def test_a_used_space_answers_offline_from_its_cache_and_offline_edits_replay(tmp_path: Path, monkeypatch):
-    from lmspace_core.emulators.launch import start_emulators
-
-    emulators = start_emulators(tmp_path / "emulators")
+    emulators = start_test_emulators(tmp_path / "emulators")
     try:
         environment = azure_environment(emulators)
         # Another machine fills the space: this one has never seen its documents before it searches it.

@@ -18,7 +18,7 @@ from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scop
 from lmspace_core.jobs import JobRunner
 from lmspace_core.stores.azure.offline import ReplayReport
 from lmspace_core.workspace import Workspace
-from tests.conftest import APP, azure_environment, unreachable_environment, write_config
+from tests.conftest import APP, azure_environment, start_test_emulators, unreachable_environment, write_config
 
 LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
 
@@ -91,9 +91,7 @@ def test_an_upload_made_offline_runs_locally_is_listed_and_reaches_azure_once(tm
 
 
 def test_a_job_that_loses_table_storage_half_way_goes_on_locally_and_keeps_its_events(tmp_path: Path):
-    from lmspace_core.emulators.launch import start_emulators
-
-    emulators = start_emulators(tmp_path / "emulators")  # keeps its data across the outage, as Azure does
+    emulators = start_test_emulators(tmp_path / "emulators")  # keeps its data across the outage, as Azure does
     try:
         workspace = _workspace(write_config(tmp_path), azure_environment(emulators))
         space = workspace.create_space("policies")
