@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -187,3 +188,52 @@ def test_the_upload_page_ingests_offline_and_the_banner_counts_the_waiting_chang
     finally:
         st.cache_resource.clear()
         workspace.close()
+
+
+def test_research_over_an_uploaded_zip_runs_offline_and_its_job_reaches_azure(tmp_path: Path, azure_emulators):
+    from lmspace_core.agents.research.researcher import CodebaseResearcher, start_research
+    from lmspace_core.research.result import ResearchResult
+
+    archive = tmp_path / "tool.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("app/main.py", 'def main():\n    print("hello")\n')
+    config = write_config(tmp_path)
+    online = azure_environment(azure_emulators)
+    offline = _workspace(config, unreachable_environment(azure_emulators, online))
+    try:
+        researcher = CodebaseResearcher(offline)
+        codebase, _ = researcher.codebase(archive)
+        job = start_research(offline, researcher.plan("Find print statements", codebase),
+                             archive=("tool.zip", archive.read_bytes()))
+        done = offline.jobs.wait(offline.enterprise_id, job.id, timeout=60)
+        assert done.status is JobStatus.SUCCEEDED, done.error
+        assert [(f.path, f.line) for f in ResearchResult.from_json_data(done.result).findings] == [
+            ("app/main.py", 2)]
+        assert [j.id for j in offline.recent_jobs(None, "research")] == [job.id]
+    finally:
+        offline.close()
+    back = _workspace(config, online)
+    try:
+        assert back.store.outbox.replay() == ReplayReport(1, 0)
+        [on_azure] = back.recent_jobs(None, "research")
+        assert (on_azure.id, on_azure.result) == (job.id, done.result)
+    finally:
+        back.close()
+
+
+def test_once_table_storage_did_not_answer_jobs_keep_to_the_local_store_without_asking_again(tmp_path: Path,
+                                                                                              azure_emulators):
+    import pytest
+
+    from lmspace_core.stores.azure.boundary import ServiceUnreachableError
+
+    online = azure_environment(azure_emulators)
+    offline = _workspace(write_config(tmp_path), unreachable_environment(azure_emulators, online))
+    try:
+        jobs = offline.job_store
+        job = jobs.create_job(Scope(offline.enterprise_id, "s1"), "ingest", "Ingest a.md", "here:1")  # asks, in vain
+        with pytest.raises(ServiceUnreachableError, match="it did not answer 0 s ago and is asked again in"):
+            jobs.get_job(offline.enterprise_id, "not-here")  # not asked: the answer is at once
+        assert [j.id for j in jobs.list_jobs(offline.enterprise_id)] == [job.id]
+    finally:
+        offline.close()

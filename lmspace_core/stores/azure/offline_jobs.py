@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from lmspace_core.domain import Job, JobEvent, JobStatus, Progress, Scope
 from lmspace_core.errors import LMSpaceError, NotFoundError
@@ -24,6 +26,9 @@ from lmspace_core.stores.local.database import Database
 from lmspace_core.stores.local.jobs import LocalJobStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+UNREACHABLE_FOR_S = 15.0  # after Table Storage could not be reached, how long jobs keep to the local store
 
 
 @dataclass
@@ -48,12 +53,35 @@ class ResilientJobStore:
         self._outbox = outbox
         self._file = outbox.file
         self._on_azure: dict[str, _OnAzure] = {}
+        self._down_until = 0.0  # time.monotonic() until which Table Storage counts as unreachable
         self._lock = threading.Lock()
         outbox.serve("jobs", self)
 
+    def _on_table(self, call: Callable[[], T], *, even_if_down: bool = False) -> T:
+        """`call()` to Table Storage; for UNREACHABLE_FOR_S after it could not be reached, the same error at once.
+
+        Finding Azure gone costs the connection retries (about a second): pages list jobs on every rerun and a job
+        records every step, so offline they go straight to the local store until the pause is over.
+        """
+        with self._lock:
+            down_for = self._down_until - time.monotonic()
+        if down_for > 0 and not even_if_down:
+            raise ServiceUnreachableError(
+                f"Cannot reach Table Storage: it did not answer {UNREACHABLE_FOR_S - down_for:.0f} s ago and is asked "
+                f"again in {down_for:.0f} s; check the store.azure endpoints and the network.")
+        try:
+            result = call()
+        except ServiceUnreachableError:
+            with self._lock:
+                self._down_until = time.monotonic() + UNREACHABLE_FOR_S
+            raise
+        with self._lock:
+            self._down_until = 0.0
+        return result
+
     def create_job(self, scope: Scope, kind: str, title: str, owner: str) -> Job:
         try:
-            job = self._inner.create_job(scope, kind, title, owner)
+            job = self._on_table(lambda: self._inner.create_job(scope, kind, title, owner))
         except ServiceUnreachableError:
             return self._local.create_job(scope, kind, title, owner, job_id=newest_first_id())
         with self._lock:
@@ -65,7 +93,7 @@ class ResilientJobStore:
             on_azure = self._on_azure.get(job_id)
         if on_azure is not None:
             try:
-                self._inner.record_progress(enterprise_id, job_id, progress)
+                self._on_table(lambda: self._inner.record_progress(enterprise_id, job_id, progress))
             except ServiceUnreachableError:
                 self._carry_on_locally(job_id, on_azure)
             else:
@@ -80,7 +108,7 @@ class ResilientJobStore:
             on_azure = self._on_azure.get(job_id)
         if on_azure is not None:
             try:
-                job = self._inner.finish_job(enterprise_id, job_id, status, result, error)
+                job = self._on_table(lambda: self._inner.finish_job(enterprise_id, job_id, status, result, error))
             except ServiceUnreachableError:
                 self._carry_on_locally(job_id, on_azure)
             else:
@@ -120,7 +148,8 @@ class ResilientJobStore:
             job = self._local.get_job(enterprise_id, job_id)
         except NotFoundError:
             return  # sent before; the answer was lost
-        self._inner.put_job(job, self._local_events(enterprise_id, job_id, 0))
+        events = self._local_events(enterprise_id, job_id, 0)
+        self._on_table(lambda: self._inner.put_job(job, events), even_if_down=True)  # a replay always asks
         self._local.delete_job(enterprise_id, job_id)
         self._file.forget(_events_before(job_id))
 
@@ -128,13 +157,13 @@ class ResilientJobStore:
         try:
             return self._local.get_job(enterprise_id, job_id)
         except NotFoundError:
-            return self._inner.get_job(enterprise_id, job_id)
+            return self._on_table(lambda: self._inner.get_job(enterprise_id, job_id))
 
     def job_events(self, enterprise_id: str, job_id: str, after_sequence: int = 0) -> list[JobEvent]:
         try:
             return self._local_events(enterprise_id, job_id, after_sequence)
         except NotFoundError:
-            return self._inner.job_events(enterprise_id, job_id, after_sequence)
+            return self._on_table(lambda: self._inner.job_events(enterprise_id, job_id, after_sequence))
 
     def _local_events(self, enterprise_id: str, job_id: str, after_sequence: int) -> list[JobEvent]:
         """A local job's events numbered as on Table Storage: after those it took before the job went on here."""
@@ -148,7 +177,7 @@ class ResilientJobStore:
         """Newest first: the local jobs (not sent yet) and Table Storage's, or the listing last seen of it."""
         key = f"jobs:{enterprise_id}:{space_id}:{kind}:{limit}"
         try:
-            remote = self._inner.list_jobs(enterprise_id, space_id, kind, limit)
+            remote = self._on_table(lambda: self._inner.list_jobs(enterprise_id, space_id, kind, limit))
         except ServiceUnreachableError:
             remote = self._file.recall(key)[1] or []
         else:
@@ -163,13 +192,14 @@ class ResilientJobStore:
             job = self._local.get_job(enterprise_id, job_id)
             self._send(enterprise_id, job_id, job.space_id, job.title)
         try:
-            return len(orphans) + self._inner.interrupt_orphans(owner_alive)
+            return len(orphans) + self._on_table(lambda: self._inner.interrupt_orphans(owner_alive))
         except ServiceUnreachableError as error:
             log.warning("Jobs in Table Storage left by stopped processes are checked when it answers: %s", error)
             return len(orphans)
 
     def has_unfinished_jobs(self, owned_here: Callable[[str], bool]) -> bool:
-        return self._local.has_unfinished_jobs(owned_here) or self._inner.has_unfinished_jobs(owned_here)
+        return self._local.has_unfinished_jobs(owned_here) or self._on_table(
+            lambda: self._inner.has_unfinished_jobs(owned_here))
 
     def close(self) -> None:
         self._database.close()
