@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
 from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scope
-from lmspace_core.jobs import JobRunner
+from lmspace_core.jobs import JobRunner, this_process_owner
 from lmspace_core.stores.azure.offline import ReplayReport
 from lmspace_core.workspace import Workspace
-from tests.conftest import APP, azure_environment, start_test_emulators, unreachable_environment, write_config
+from tests.conftest import (APP, azure_environment, read, start_test_emulators, unreachable_environment,
+                            write_config)
 
 LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
 
@@ -172,18 +173,23 @@ def test_the_upload_page_ingests_offline_and_the_banner_counts_the_waiting_chang
     st.cache_resource.clear()
     workspace = get_workspace()  # the dashboard's own, Azure unreachable
     try:
+        running = workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.md", this_process_owner())
+        workspace.job_store.record_progress(running.enterprise_id, running.id, Progress("ingest", 1, 2, item="b.md"))
         at = AppTest.from_file(APP, default_timeout=60).run().switch_page("pages/upload.py").run()
         assert at.selectbox[0].value == "handbook"
+        [bar] = at.get("progress")  # a job recorded on this machine, followed live
+        assert bar.value == 50 and "b.md" in read(bar.text)
+        workspace.job_store.finish_job(running.enterprise_id, running.id, JobStatus.SUCCEEDED)
         at.file_uploader[0].set_value(("leave.md", LEAVE, "text/markdown"))
         next(button for button in at.button if button.label == "Ingest").click().run()
         assert not at.exception
-        [job] = workspace.job_store.list_jobs(workspace.enterprise_id, kind="ingest")
+        job, _ = workspace.job_store.list_jobs(workspace.enterprise_id, kind="ingest")  # newest first
         assert workspace.jobs.wait(workspace.enterprise_id, job.id, timeout=120).status is JobStatus.SUCCEEDED
         at.run()
         assert not at.exception
         assert {row["File"]: row["Outcome"] for row in at.dataframe[0].value.to_dict("records")} == {
             "leave.md": "added"}
-        assert "Offline — 3 changes waiting for Azure." in at.warning[0].value
+        assert "Offline — 4 changes waiting for Azure." in at.warning[0].value  # its file, document and 2 jobs
         assert workspace.search(space, "How many days of paid leave?")[0].document.source == "leave.md"
     finally:
         st.cache_resource.clear()
