@@ -73,3 +73,33 @@ def test_a_quote_is_found_across_the_line_breaks_and_markers_it_dropped():
     start, end = quote_span("- **Financial records** (invoices): 7 years.", "Financial records (invoices): 7 years.")
     assert (start, end) == (4, 44)
     assert quote_span("Invoices are kept for seven years.", "Chats are deleted after 90 days.") is None
+
+
+POSIX = """6.11 Bash POSIX Mode
+====================
+
+When invoked as 'sh', Bash enters POSIX mode after reading the startup
+files.
+
+The following list is what's changed when 'POSIX mode' is in effect:
+
+  1. Bash ensures that the 'POSIXLY_CORRECT' variable is set.
+
+  2. When a command in the hash table no longer exists, Bash will
+     re-search '$PATH' to find the new location.
+"""
+
+
+def test_plain_text_headings_and_numbered_lists_are_quoted_as_written():
+    """/usr/share/doc/bash/POSIX.gz quoted '6.11 Bash POSIX Mode ====' and '... is in effect: 1.' before."""
+    assert split_sentences(POSIX) == [
+        "6.11 Bash POSIX Mode",
+        "When invoked as 'sh', Bash enters POSIX mode after reading the startup files.",
+        "The following list is what's changed when 'POSIX mode' is in effect: Bash ensures that the "
+        "'POSIXLY_CORRECT' variable is set.",
+        "Bash ensures that the 'POSIXLY_CORRECT' variable is set.",
+        "When a command in the hash table no longer exists, Bash will re-search '$PATH' to find the new location.",
+    ]
+    for sentence in split_sentences(POSIX):
+        start, end = quote_span(POSIX, sentence)
+        assert " ".join(POSIX[start:end].replace("1.", "").split()) == sentence

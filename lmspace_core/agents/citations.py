@@ -43,9 +43,9 @@ def citation(number: int, hit: Hit, quote: str | None = None, score: float | Non
     )
 
 
-# What may separate two words of a quote in its passage: the quote joined lines and dropped list, heading and table
-# markers and bold `**` (see `extractive`).
-_GAP = r"[\s*#|+\-]+"
+# What may separate two words of a quote in its passage: the quote joined lines and dropped list (`-`, `1.`), heading
+# and table markers, heading underlines and bold `**` (see `extractive`).
+_GAP = r"(?:[\s*#|+\-=~^]|\d+[.)](?=\s))+"
 
 
 def quote_span(passage: str, quote: str) -> tuple[int, int] | None:

@@ -21,24 +21,30 @@ NOT_FOUND_TEXT = "Not found in this space: none of its passages answer this ques
 # Below this cosine similarity the best passage is unrelated to the question (MiniLM scores unrelated text ~0-0.15).
 MIN_RELEVANCE = 0.2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_STANDALONE_LINE = re.compile(r"^(#|[-*+] |\||\d+[.)] )")
+_STANDALONE_LINE = re.compile(r"^(#|\|)")  # a markdown heading or a table row
+_LIST_ITEM = re.compile(r"^([-*+]|\d+[.)]) ")  # its marker is not quoted; indented lines below it continue it
+_UNDERLINE = re.compile(r"^[=\-~^]{3,}$")  # what underlines a heading in plain text and reST (or a rule): dropped
 _EMPHASIS = re.compile(r"\*\*")  # bold markers (not `__`: `__init__.py` must stay as written)
 
 
 def _paragraphs(text: str) -> list[str]:
-    """Paragraphs of a passage, where headings, list items and table rows each stand alone."""
+    """Paragraphs of a passage, where headings, list items and table rows each stand alone.
+
+    An underlined heading (`6.11 Bash POSIX Mode` over `====`) ends where its underline starts, and a list item keeps
+    its wrapped lines but not its marker (`1. Bash will` read as a sentence ending in `1.` before).
+    """
     paragraphs: list[str] = []
     for block in re.split(r"\n\s*\n", text):
         running: list[str] = []
         for line in (line.strip() for line in block.splitlines()):
-            if _STANDALONE_LINE.match(line):
-                paragraphs.extend([" ".join(running), line] if running else [line])
-                running = []
+            item, standalone = _LIST_ITEM.match(line), _STANDALONE_LINE.match(line)
+            if item or standalone or _UNDERLINE.match(line):  # each ends the paragraph above it
+                paragraphs.extend([" ".join(running), line] if standalone else [" ".join(running)])
+                running = [line[item.end():]] if item else []
             elif line:
                 running.append(line)
-        if running:
-            paragraphs.append(" ".join(running))
-    return paragraphs
+        paragraphs.append(" ".join(running))
+    return [paragraph for paragraph in paragraphs if paragraph]
 
 
 def _pieces(text: str) -> list[str]:
