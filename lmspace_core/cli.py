@@ -54,6 +54,13 @@ WhereOption = Annotated[
 ]
 
 
+def _not_blank(text: str) -> str:
+    """An argument that must say something: an empty question or task would only match nothing, or anything."""
+    if not text.strip():
+        raise typer.BadParameter("it is empty; write it out, in quotes")
+    return text
+
+
 def _search_filter(doc_types: list[str] | None, tags: list[str] | None, where: list[str] | None) -> SearchFilter:
     """The filter the --type, --tag and --where options describe; VALUE is read as JSON when it parses (2, true)."""
     metadata = []
@@ -367,7 +374,7 @@ def _print_answer(answer: Answer) -> None:
 @_handles_errors
 def ask(
     space: SpaceArg,
-    question: Annotated[str, typer.Argument(help="Your question.")],
+    question: Annotated[str, typer.Argument(help="Your question.", callback=_not_blank)],
     doc_type: TypeOption = None,
     tags: TagOption = None,
     where: WhereOption = None,
@@ -389,9 +396,10 @@ def ask(
 @_handles_errors
 def research(
     target: Annotated[str, typer.Argument(help="A space name, a folder or a .zip of code.")],
-    task: Annotated[str, typer.Argument(help='What to find, e.g. "Find print statements".')],
+    task: Annotated[str, typer.Argument(help='What to find, e.g. "Find print statements".', callback=_not_blank)],
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Print the plan and stop.")] = False,
-    plan_file: Annotated[Path | None, typer.Option("--plan", help="Run this (edited) plan JSON file.")] = None,
+    plan_file: Annotated[Path | None, typer.Option(
+        "--plan", help="Run this (edited) plan JSON file.", exists=True, dir_okay=False, readable=True)] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Research a codebase: plan, run, verify every finding against the files."""

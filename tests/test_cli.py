@@ -191,6 +191,17 @@ def test_ingest_without_paths_or_text_is_a_usage_error(lmspace):
     assert lmspace("ingest", "policies").exit_code == 2
 
 
+@pytest.mark.parametrize("command", [("ask", "policies", " "), ("research", "policies", ""),
+                                     ("research", "policies", "Find print statements", "--plan", "no-such-plan.json")])
+def test_an_empty_question_or_task_and_a_missing_plan_file_are_usage_errors(lmspace, command):
+    """`ask SPACE ""` answered 'Not found' with exit 0, an empty task ran a search for nothing, and a missing plan
+    file printed the bare OS error."""
+    lmspace("spaces", "create", "policies")
+    result = lmspace(*command)
+    assert result.exit_code == 2
+    assert "it is empty" in result.output or "no-such-plan.json' does not exist" in result.output
+
+
 def test_documents_listed_by_tag_are_only_the_tagged_ones(lmspace, docs_folder):
     lmspace("spaces", "create", "policies")
     lmspace("ingest", "policies", str(docs_folder / "laptops.txt"), "--tag", "security")
