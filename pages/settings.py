@@ -4,7 +4,7 @@ import os
 
 import streamlit as st
 
-from lmspace_core.config import ENV_PREFIX
+from lmspace_core.config import CONFIG_ENV, ENV_PREFIX
 from lmspace_core.diagnostics import ServiceCheck, check_services
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.lm import describe_lm
@@ -76,10 +76,12 @@ def render_effective_configuration() -> bool:
         st.error(f"The configuration cannot be loaded. Fix it and refresh this page.\n\n{error}",
                  icon=":material/error:")
         return False
-    variables = sorted(name for name in os.environ if name.startswith(ENV_PREFIX))
+    # LMSPACE_CONFIG names the file; the other LMSPACE_* variables are settings that win over it.
+    variables = sorted(name for name in os.environ if name.startswith(ENV_PREFIX) and name != CONFIG_ENV)
+    named = f" (named by `{CONFIG_ENV}`)" if os.environ.get(CONFIG_ENV) else ""
     st.markdown(f"**Language model:** {describe_lm(settings.lm)}  \n**Store:** {settings.store.backend}")
     st.caption(
-        f"Read from `{settings.source}`"
+        f"Read from `{settings.source}`{named}"
         + (f" and the variables {', '.join(f'`{name}`' for name in variables)}, which win" if variables else "")
         + ". Secrets are masked."
     )

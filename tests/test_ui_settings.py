@@ -66,6 +66,14 @@ def test_settings_renders_the_effective_configuration_and_its_source(app_workspa
     assert str(app_workspace.settings.source) in at.caption[0].value
 
 
+def test_the_source_caption_lists_as_winning_only_the_variables_that_are_settings(app_workspace, monkeypatch):
+    """LMSPACE_CONFIG names the file: it was listed as a variable 'which wins' over the file it names."""
+    monkeypatch.setenv("LMSPACE_RETRIEVAL__TOP_K", "7")
+    caption = open_settings().caption[0].value
+    assert caption == (f"Read from `{app_workspace.settings.source}` (named by `LMSPACE_CONFIG`) and the variables "
+                       "`LMSPACE_RETRIEVAL__TOP_K`, which win. Secrets are masked.")
+
+
 def test_a_literal_api_key_is_nowhere_in_the_page(configured):
     configured(UNREACHABLE_MODEL)
     at = press_check(open_settings())
