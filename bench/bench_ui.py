@@ -6,14 +6,15 @@
 script run (imports, workspace, SQLite). "Warm" reloads the same page (median of `--repeats`). First paint is the
 moment the page's own content is visible: the Home heading, or Chat's question box for the selected space. The data
 directory holds one space of `--chunks` chunks (synthetic vectors), so Chat renders a large space. Targets: cold
-<= 3 s, warm <= 1 s. "First answer" asks one question on the Chat page of a fresh server and waits for the extracted
-answer: it includes loading the embedding model. `--busy` keeps one core busy with another process throughout, as a
+<= 3 s, warm <= 1 s. "First answer" asks one question on the Chat page of a fresh server and waits for the answer:
+it includes loading the embedding model, and in a new data directory building its int8 form first (once). `--busy` keeps one core busy with another process throughout, as a
 user's other work would.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -40,13 +41,18 @@ def first_paint(page, url: str, ready) -> float:
     return time.perf_counter() - started
 
 
+def chat_ready(page):
+    return page.get_by_placeholder(f"Ask {SPACE}")
+
+
 def first_answer(page) -> float:
-    """Seconds from sending a question to the extracted answer on screen (the embedder loads on the way)."""
+    """Seconds from sending a question to the answer on screen (the embedder loads on the way)."""
     started = time.perf_counter()
     box = page.get_by_placeholder(f"Ask {SPACE}")
     box.fill("what does synthetic chunk 7 say?")
     box.press("Enter")
-    page.get_by_text("Extracted passages").first.wait_for(timeout=120_000)
+    # The synthetic space's random vectors match no sentence of the question: the answer is the extractive "not found"
+    page.get_by_text(re.compile("Extracted passages|Not found in this space")).first.wait_for(timeout=120_000)
     return time.perf_counter() - started
 
 
@@ -88,7 +94,9 @@ def main() -> None:
         workspace.close()
         pages = (
             ("Home", "", lambda page: page.get_by_role("heading", name="LMSpace", exact=True)),
-            (f"Chat ({args.chunks:,}-chunk space)", "chat", lambda page: page.get_by_placeholder(f"Ask {SPACE}")),
+            # The first question of a new data directory builds the int8 model (once), later servers only load it.
+            (f"Chat ({args.chunks:,}-chunk space), new data directory", "chat", chat_ready),
+            (f"Chat ({args.chunks:,}-chunk space), int8 model already built", "chat", chat_ready),
         )
         rows = []
         spinner = busy_core(args.busy)

@@ -198,7 +198,7 @@ class EmbedderSettings(_Settings):
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(32, ge=1, le=1024)
     device: str = "cpu"
-    ingest_threads: int | None = Field(None, ge=1, le=256)  # onnx_int8; None: all cores but one
+    ingest_threads: int | None = Field(None, ge=1, le=256)  # onnx_int8; None: all cores (but one at nice 0)
     ingest_nice: int = Field(10, ge=0, le=19)  # onnx_int8: passages are embedded at this nice, so queries win a core
     cache_dir: ExpandedPath | None = None  # where onnx_int8 keeps its built model; None: <data_dir>/models
     endpoint: Url | None = None
@@ -275,7 +275,7 @@ class ApproximateSettings(_Settings):
     ef_construction: int = Field(80, ge=1)
     ef_search: int = Field(128, ge=1)
     min_recall: float = Field(0.99, gt=0, le=1)
-    build_threads: int | None = Field(None, ge=1, le=256)  # None: all cores but one
+    build_threads: int | None = Field(None, ge=1, le=256)  # None: all cores (the build runs at a lowered priority)
 
 
 class RetrievalSettings(_Settings):

@@ -93,9 +93,13 @@ def test_embedding_imports_no_torch_and_leaves_no_onnxruntime_device_id(tmp_path
     assert not (tmp_path / ".cache" / "Microsoft").exists()
 
 
-def test_ingest_threads_leave_a_core_free_by_default_and_follow_the_setting(tmp_path):
-    assert default_ingest_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
-    assert build_embedder(load_config(write_config(tmp_path), env={})).ingest_threads == default_ingest_threads()
+def test_niced_ingest_threads_use_every_core_unniced_ones_leave_one_free_and_both_follow_the_setting(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    assert default_ingest_threads() == cores  # at the default nice 10 a query still gets a core first
+    assert default_ingest_threads(nice=0) == max(1, cores - 1)
+    assert build_embedder(load_config(write_config(tmp_path), env={})).ingest_threads == cores
+    unniced = load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__INGEST_NICE": "0"})
+    assert build_embedder(unniced).ingest_threads == max(1, cores - 1)
     configured = load_config(write_config(tmp_path), env={"LMSPACE_EMBEDDER__INGEST_THREADS": "3"})
     assert build_embedder(configured).ingest_threads == 3
 
