@@ -21,6 +21,8 @@ frame()
 RECENT_JOBS = 10
 NEW_SPACE_TOGGLE = "upload_new_space"
 CREATED_SPACE = "upload_created_space"  # set by an Ingest that created its space: select it on the next run
+FORM_ROUND = "upload_form_round"  # bumped by a started ingest: the next run draws a new, empty form
+STARTED = "upload_started"  # the title of the job the last Ingest started, said once on the next run
 
 
 def select_created_space() -> None:
@@ -60,8 +62,13 @@ def start_job(
 
 
 def upload_form(workspace: Workspace, target: Space | str | None) -> None:
-    """Files, tags and pasted text, submitted together as one ingest job."""
-    with st.form("upload", clear_on_submit=True, border=True):
+    """Files, tags and pasted text, submitted together as one ingest job.
+
+    A submit that is refused (a space name taken, a title without its text) keeps what was entered, to correct; only
+    a started ingest empties the form (a form of a new round: its widgets start blank).
+    """
+    form_round = st.session_state.get(FORM_ROUND, 0)
+    with st.form(f"upload_{form_round}", border=True):
         limit = workspace.settings.ingest.max_file_mb  # the box says the limit the ingest enforces
         files = st.file_uploader(
             "Files or a .zip of a codebase",
@@ -77,6 +84,8 @@ def upload_form(workspace: Workspace, target: Space | str | None) -> None:
         title = st.text_input("Title of the pasted text", placeholder="e.g. Expense rules 2025")
         body = st.text_area("Pasted text", height=160)
         submitted = st.form_submit_button("Ingest", type="primary", icon=":material/upload:")
+    if started := st.session_state.pop(STARTED, None):
+        st.success(f"Started: {plain(started)}", icon=":material/hourglass_top:")
     if not submitted:
         return
     uploads = [(file.name, file.getvalue()) for file in files or []]
@@ -91,8 +100,9 @@ def upload_form(workspace: Workspace, target: Space | str | None) -> None:
             job = start_job(workspace, target, uploads, (title.strip(), body) if body.strip() else None, tags)
             if not isinstance(target, Space):
                 st.session_state[CREATED_SPACE] = target
-                st.rerun()
-            st.success(f"Started: {plain(job.title)}", icon=":material/hourglass_top:")
+            st.session_state[FORM_ROUND] = form_round + 1
+            st.session_state[STARTED] = job.title
+            st.rerun()
 
 
 def ingest_jobs(workspace: Workspace, space: Space) -> None:

@@ -95,6 +95,33 @@ def test_submitting_nothing_asks_for_files_or_text_and_starts_no_job(app_workspa
     assert app_workspace.job_store.list_jobs(app_workspace.enterprise_id) == []
 
 
+def test_a_refused_submit_keeps_what_was_entered_and_a_started_ingest_empties_the_form(app_workspace):
+    """The form was cleared on every submit: a taken space name or a missing title lost the files and the text."""
+    app_workspace.create_space("handbook")
+    rule = "Meals on business trips are refunded up to 40 euros a day."
+    at = open_upload()
+    at.toggle[0].set_value(True).run()
+    name, title = (lambda: at.text_input(key="upload_space_name")), (lambda: at.text_input[-1])
+    name().input("Handbook")  # taken: names are compared ignoring case
+    title().input("Expense rules")
+    at.text_area[0].input(rule)
+    click_ingest(at)
+    assert "already exists" in at.error[0].value
+    assert (title().value, at.text_area[0].value) == ("Expense rules", rule)
+    name().input("finance")
+    title().input("")
+    click_ingest(at)
+    assert "Pasted text needs both a title and the text." in [warning.value for warning in at.warning]
+    assert at.text_area[0].value == rule
+    title().input("Expense rules")
+    click_ingest(at)
+    assert not at.exception
+    assert at.success[0].value.startswith("Started: ")
+    assert (title().value, at.text_area[0].value) == ("", "")
+    finish(app_workspace, only_job(app_workspace))
+    assert [d.source for d in app_workspace.documents(app_workspace.space("finance"))] == ["Expense rules.md"]
+
+
 def test_a_running_job_shows_live_progress_with_the_file_being_read(app_workspace):
     space = app_workspace.create_space("handbook")
     job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.md", THIS_PROCESS)
