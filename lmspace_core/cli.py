@@ -548,7 +548,7 @@ def ui(
     import os
     import subprocess
 
-    from lmspace_ui.launch import HOME, dashboard_command
+    from lmspace_ui.launch import HOME, dashboard_command, port_is_free
 
     if not HOME.is_file():
         raise LMSpaceError(f"The dashboard files are not beside this installation ({HOME} is missing); "
@@ -557,6 +557,9 @@ def ui(
         os.environ["LMSPACE_CONFIG"] = str(_State.config.resolve())
     if _State.enterprise is not None:
         os.environ["LMSPACE_ENTERPRISE"] = _State.enterprise
+    if not port_is_free(port, address):
+        raise LMSpaceError(f"Port {port} on {address} is in use (a dashboard already running, or another program); "
+                           f"open that one, or start on another port: `lmspace ui --port {port + 1}`.")
     console.print(f"LMSpace dashboard on http://{address}:{port} (Ctrl+C to stop)")
     raise typer.Exit(subprocess.call(dashboard_command(port, address), cwd=HOME.parent))
 

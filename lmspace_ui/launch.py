@@ -33,6 +33,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_is_free(port: int, address: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `address:port` now (Streamlit only logs a taken port and exits)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port's leftovers
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
 def start_dashboard(port: int, env: Mapping[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
     """Start the dashboard server in the background (stdout/stderr to `log` when given)."""
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it while it runs

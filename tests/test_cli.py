@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +201,17 @@ def test_an_empty_question_or_task_and_a_missing_plan_file_are_usage_errors(lmsp
     result = lmspace(*command)
     assert result.exit_code == 2
     assert "it is empty" in result.output or "no-such-plan.json' does not exist" in result.output
+
+
+def test_ui_on_a_port_in_use_says_so_instead_of_announcing_a_dashboard(lmspace):
+    """It printed 'LMSpace dashboard on http://127.0.0.1:PORT' (another program's port) before Streamlit gave up."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = lmspace("ui", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"Port {port} on 127.0.0.1 is in use" in result.output and "LMSpace dashboard on" not in result.output
 
 
 def test_documents_listed_by_tag_are_only_the_tagged_ones(lmspace, docs_folder):
