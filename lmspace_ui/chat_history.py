@@ -13,6 +13,7 @@ from lmspace_core.domain import Space
 from lmspace_core.stores.local.database import Database
 from lmspace_core.workspace import Workspace
 from lmspace_ui.components import reported_errors
+from lmspace_ui.text import plain
 
 NEW = ""  # the picker's value for a conversation not started yet
 
@@ -55,8 +56,13 @@ def conversation_picker(store: ConversationStore, space: Space) -> None:
                      format_func=lambda chosen: _label(conversations.get(chosen)), on_change=_pick, args=(key, box))
     new.button("New", icon=":material/add_comment:", on_click=_pick, args=(key, None), width="stretch",
                help="Start a new conversation; this one stays in the list")
-    delete.button("Delete", icon=":material/delete:", on_click=_delete, args=(store, key), width="stretch",
-                  disabled=st.session_state[key] == NEW, help="Delete this conversation")
+    # Deleting asks first, as every delete on Spaces does: the popover holds the one button that deletes.
+    with delete.popover("Delete", icon=":material/delete:", width="stretch", disabled=st.session_state[key] == NEW,
+                        help="Delete this conversation"):
+        chosen = conversations.get(st.session_state[key])
+        st.markdown(f"Delete the conversation {plain(_label(chosen))} and its answers? This cannot be undone.")
+        st.button("Yes, delete it", type="primary", on_click=_delete, args=(store, key),
+                  key=f"{key}_delete_{st.session_state[key]}")
 
 
 def _label(conversation: Conversation | None) -> str:

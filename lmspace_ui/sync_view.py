@@ -17,6 +17,7 @@ from lmspace_core.sync.model import DatasetFormat, ModelVersion, Split, SyncJob,
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
 from lmspace_ui.components import reported_errors
+from lmspace_ui.text import plain
 
 POLL_SECONDS = 1
 SELECTED_JOB = "sync_selected_job"  # session_state: the job id shown in the live view
@@ -39,6 +40,22 @@ def sync_manager(workspace: Workspace) -> SyncManager:
 
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
+
+
+# What a version's reference is, by kind: a deployment's is the name users know; the others are internal ids.
+_KIND_NAMES = {"embedder": "fine-tuned embedding model", "program": "compiled prompts"}
+
+
+def _active_line(active: ModelVersion | None) -> str:
+    """The active model in words: what it is first, then the ids (a bare version id and folder id told users nothing)."""
+    if active is None:
+        return "Active model: **base model**"
+    name = _KIND_NAMES.get(active.kind, active.reference)
+    scores = (f", score {_score(active.score_before) or '–'} → {_score(active.score_after)}"
+              if active.score_after is not None else "")
+    line = (f"Active model: **{plain(name)}** ({active.backend}, created "
+            f"{active.created_at.astimezone():%Y-%m-%d %H:%M}{scores}; version {active.id})")
+    return line + (" · answers with the compiled prompts of this version" if active.kind == "program" else "")
 
 
 def plan_panel(manager: SyncManager, space: Space) -> None:
@@ -166,10 +183,7 @@ def models_panel(manager: SyncManager, space: Space) -> None:
     """The active model, earlier versions with their scores and lineage, Activate and Rollback."""
     versions = manager.models(space)
     active = next((v for v in versions if v.active), None)
-    st.markdown(f"Active model: **{active.reference if active else 'base model'}**"
-                + (f" (version {active.id}, {active.backend})" if active else "")
-                + (" · answers with the compiled prompts of this version" if active and active.kind == "program"
-                   else ""))
+    st.markdown(_active_line(active))
     if not versions:
         st.caption("No sync has produced a model for this space yet.")
         return

@@ -178,7 +178,8 @@ def test_a_new_conversation_starts_empty_and_the_old_one_stays_listed(policies, 
 
 def test_a_deleted_conversation_is_gone_after_a_reload(policies):
     at = ask(open_chat())
-    button(at, "Delete").click().run()
+    assert not any(b.label == "Delete" for b in at.button), "Delete opens a confirmation, it does not delete at once"
+    button(at, "Yes, delete it").click().run()
     assert not at.chat_message
     assert conversations(at).options == ["New conversation"]
     assert not open_chat().chat_message

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import Metric, SyncKind, SyncStatus
-from tests.conftest import APP
+from tests.conftest import APP, read
 from tests.test_sync_plan import POLICY, put
 
 
@@ -68,7 +68,9 @@ def test_a_finished_job_shows_its_timeline_scores_curves_events_and_dataset(sync
     assert "Training started." in events["Event"].tolist()
     assert [d.label for d in at.get("download_button")] == ["train (chat) JSONL", "validation (chat) JSONL",
                                                             "train (prompt) JSONL"]
-    assert any("Active model: **gpt-4o-mini.ft-1**" in md.value for md in at.markdown)
+    active = next(read(md.value) for md in at.markdown if md.value.startswith("Active model:"))
+    assert active.startswith("Active model: gpt-4o-mini.ft-1 (external, created ")
+    assert active.endswith(f"; version {manager.models(space)[0].id})")
 
 
 def test_a_running_job_can_be_cancelled_from_the_page(synced):
@@ -146,3 +148,18 @@ def test_a_prompt_sync_without_a_language_model_shows_why_it_is_refused(app_work
     next(b for b in at.button if b.label == "Start sync").click().run(timeout=30)
     assert not at.exception
     assert "needs a language model" in at.error[0].value
+
+
+def test_the_active_local_model_is_named_by_what_it_is_not_by_its_folder_id():
+    from datetime import UTC, datetime
+
+    from lmspace_core.sync.model import ModelVersion
+    from lmspace_ui.sync_view import _active_line
+
+    version = ModelVersion(id="1159939726194406", enterprise_id="default", space_id="s", job_id="j", dataset_id="d",
+                           backend="local", kind="embedder", reference="8486e786bb414b7b", score_before=0.789,
+                           score_after=0.958, active=True, created_at=datetime(2026, 11, 30, 12, tzinfo=UTC))
+    line = read(_active_line(version))
+    assert line.startswith("Active model: fine-tuned embedding model (local, created 2026-11-30 ")
+    assert line.endswith("score 0.789 → 0.958; version 1159939726194406)")
+    assert "8486e786bb414b7b" not in line
