@@ -28,18 +28,21 @@ _EMPHASIS = re.compile(r"\*\*")  # bold markers (not `__`: `__init__.py` must st
 
 
 def _paragraphs(text: str) -> list[str]:
-    """Paragraphs of a passage, where headings, list items and table rows each stand alone.
+    """Paragraphs of a passage, where list items and table rows each stand alone, without its headings.
 
-    An underlined heading (`6.11 Bash POSIX Mode` over `====`) ends where its underline starts, and a list item keeps
-    its wrapped lines but not its marker (`1. Bash will` read as a sentence ending in `1.` before).
+    Headings are left out: a heading quoted as an answer ("Record Classes and Retention Periods") says nothing, and
+    the citation's location already names it. An underlined heading (`6.11 Bash POSIX Mode` over `====`) is the text
+    above its underline. A list item keeps its wrapped lines but not its marker (`1. Bash will` read as a sentence
+    ending in `1.` before).
     """
     paragraphs: list[str] = []
     for block in re.split(r"\n\s*\n", text):
         running: list[str] = []
         for line in (line.strip() for line in block.splitlines()):
-            item, standalone = _LIST_ITEM.match(line), _STANDALONE_LINE.match(line)
-            if item or standalone or _UNDERLINE.match(line):  # each ends the paragraph above it
-                paragraphs.extend([" ".join(running), line] if standalone else [" ".join(running)])
+            item, standalone, underline = _LIST_ITEM.match(line), _STANDALONE_LINE.match(line), _UNDERLINE.match(line)
+            if item or standalone or underline:  # each ends the paragraph above it, which an underline makes a heading
+                paragraphs.extend(([] if underline else [" ".join(running)])
+                                  + ([line] if standalone and not line.startswith("#") else []))
                 running = [line[item.end():]] if item else []
             elif line:
                 running.append(line)
