@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from lmspace_core.domain import Chunk, Document, SearchFilter
 from lmspace_core.overview import SpaceSummary
 from lmspace_ui.text import plain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _WHEN = "YYYY-MM-DD HH:mm"
 
@@ -35,6 +38,8 @@ def spaces_frame(summaries: Sequence[SpaceSummary]) -> pd.DataFrame:
         for summary in summaries
     ]
     columns = ["name", "enterprise", "documents", "chunks", "size", "last update"]
+    import pandas as pd  # here, not at the top: Home paints its heading before pandas (1.2 s) has loaded
+
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -69,6 +74,8 @@ def documents_frame(documents: Sequence[Document]) -> pd.DataFrame:
         for document in documents
     ]
     columns = ["source", "type", "size", "chunks", "version", "added", "updated", "tags", "metadata"]
+    import pandas as pd  # here, not at the top: Home paints its heading before pandas (1.2 s) has loaded
+
     return pd.DataFrame(rows, columns=columns)
 
 

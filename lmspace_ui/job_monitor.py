@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pandas as pd
 import streamlit as st
 
 from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome
@@ -80,7 +79,7 @@ def render_ingest_report(job: Job) -> None:
         column.metric(outcome.value.capitalize(), report.count(outcome))
     if report.files:
         rows = [{"File": f.source, "Outcome": f.outcome.value, "Chunks": f.chunks} for f in report.files]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch")  # pandas loads only when a table is drawn
     for failed in report.failed:
         st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
     for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED):
