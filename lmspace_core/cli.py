@@ -546,7 +546,6 @@ def ui(
 ) -> None:
     """Start the dashboard (the same as `streamlit run Home.py`)."""
     import os
-    import subprocess
 
     from lmspace_ui.launch import HOME, dashboard_command, port_is_free
 
@@ -561,7 +560,11 @@ def ui(
         raise LMSpaceError(f"Port {port} on {address} is in use (a dashboard already running, or another program); "
                            f"open that one, or start on another port: `lmspace ui --port {port + 1}`.")
     console.print(f"LMSpace dashboard on http://{address}:{port} (Ctrl+C to stop)")
-    raise typer.Exit(subprocess.call(dashboard_command(port, address), cwd=HOME.parent))
+    # The server replaces this process (no child left behind): stopping `lmspace ui` with SIGTERM, as a service
+    # manager or a test does, stops the dashboard; with a child process it kept serving, orphaned.
+    os.chdir(HOME.parent)
+    command = dashboard_command(port, address)
+    os.execv(command[0], command)
 
 
 from lmspace_core.cli_sync import sync_app  # noqa: E402  (it imports this module's helpers)

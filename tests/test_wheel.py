@@ -105,6 +105,8 @@ def test_the_dashboard_starts_from_the_wheel_and_serves_its_pages(installed, out
     finally:
         server.terminate()
         server.wait(timeout=30)
+    with pytest.raises(OSError):  # stopping `lmspace ui` stopped the dashboard: nothing serves its port any more
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
 
 
 SANDBOX_PROBE = """
