@@ -333,6 +333,14 @@ class AzureOpenAISyncSettings(_Settings):
         return self
 
 
+class AzureMLDeploySettings(_Settings):
+    """`sync` deploys each fine-tuned Azure ML model itself (`azure-ai-ml`): the space's managed online endpoint is
+    created once, then one managed online deployment per model, so the current model stays deployed to compare
+    with. `deploy: {}` deploys with these defaults."""
+
+    timeout_s: float = Field(3600.0, gt=0)  # how long a sync waits for the deployment to serve before giving up
+
+
 class AzureMLSyncSettings(_Settings):
     subscription_id: str | None = None
     resource_group: str | None = None
@@ -340,7 +348,15 @@ class AzureMLSyncSettings(_Settings):
     model: str = "azureml://registries/azureml/models/Phi-4-mini-instruct/labels/latest"
     task: Literal["chat_completion", "text_completion"] = "chat_completion"
     experiment: str = "lmspace-sync"
-    instance_type: str = "Standard_NC24ads_A100_v4"  # what the online deployment of a fine-tuned model runs on
+    # The managed online endpoint serving the space's fine-tuned models (None: lmspace-<space id>), and what each
+    # model's deployment runs on, whether LMSpace deploys it (`deploy`) or the user does with the commands it gives.
+    endpoint: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+    instance_type: str = "Standard_NC24ads_A100_v4"
+    instance_count: int = Field(1, ge=1)
+    # How a deployment is asked a question: `azureml_chat` ({"input_data": {"input_string": [messages]}} to the
+    # scoring URI, what fine-tuned catalog models serve), or `openai_chat` (/v1/chat/completions, vLLM-served models).
+    request_format: Literal["azureml_chat", "openai_chat"] = "azureml_chat"
+    deploy: AzureMLDeploySettings | None = None  # None: the job gives the commands that deploy the model by hand
 
     @model_validator(mode="after")
     def _is_complete(self) -> AzureMLSyncSettings:

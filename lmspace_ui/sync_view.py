@@ -212,17 +212,14 @@ def models_panel(manager: SyncManager, space: Space) -> None:
             st.toast(f"Now using {back.reference if back else BASE_MODEL}")
             st.rerun()
     if version.kind == "deployment" and version.job_id and version.score_after is None:
-        if version.backend == "azure_ml":
-            st.caption("LMSpace does not evaluate Azure ML models: deploy it to an online endpoint (its job's last "
-                       "message gives the commands), then Activate it.")
-        else:
-            _evaluate_form(manager, space, version)
+        _evaluate_form(manager, space, version)
 
 
 def _evaluate_form(manager: SyncManager, space: Space, version: ModelVersion) -> None:
     """A remote model that was not evaluated (it was not deployed): once deployed by hand, name the deployment."""
     with st.form(f"evaluate_{version.id}"):
-        deployment = st.text_input("Deployment serving this model", help="The job's message gives the command that "
+        deployment = st.text_input("Deployment serving this model", value=version.deployment or "",
+                                   help="The job's message gives the command that "
                                    "deploys it and the name it deploys it under.")
         force = st.checkbox("Activate even if not better", key=f"evaluate_force_{version.id}")
         if st.form_submit_button("Evaluate", icon=":material/fact_check:") and deployment.strip():

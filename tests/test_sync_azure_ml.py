@@ -1,48 +1,17 @@
-"""The azure_ml sync backend: the data assets and the fine-tuning job it builds and submits, on a mocked MLClient."""
+"""The azure_ml sync backend: the data assets and the fine-tuning job it builds and submits, on a recording MLClient
+(tests/fake_azure_ml)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from types import SimpleNamespace
 
 from lmspace_core.config import AzureMLSyncSettings
 from lmspace_core.sync.backends.azure_ml import AzureMLBackend
 from lmspace_core.sync.model import Dataset, Example, Split, SyncStatus
+from tests.fake_azure_ml import FakeAzureML
 
 SETTINGS = AzureMLSyncSettings(subscription_id="sub", resource_group="rg", workspace="ws",
                                model="azureml://registries/azureml/models/Phi-4-mini-instruct/labels/latest")
-
-
-@dataclass
-class FakeMLClient:
-    """Records data assets and jobs; `statuses` is what successive `jobs.get` calls report."""
-
-    statuses: list[str]
-    assets: list = field(default_factory=list)
-    asset_rows: list = field(default_factory=list)
-    submitted: list = field(default_factory=list)
-    cancelled: list = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.data = SimpleNamespace(create_or_update=self._register)
-        self.jobs = SimpleNamespace(create_or_update=self._submit, get=self._get, begin_cancel=self.cancelled.append)
-
-    def _register(self, asset):
-        self.assets.append(asset)
-        self.asset_rows.append([json.loads(line) for line in Path(asset.path).read_text().splitlines()])
-        return SimpleNamespace(name=asset.name, version=asset.version)
-
-    def _submit(self, job):
-        self.submitted.append(job)
-        return SimpleNamespace(name="ml-job-7", status="NotStarted")
-
-    def _get(self, name):
-        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        outputs = {"registered_model": SimpleNamespace(name="lmspace-space1")} if status == "Completed" else {}
-        return SimpleNamespace(name=name, status=status, outputs=outputs, error=None)
 
 
 class Reporter:
@@ -74,9 +43,9 @@ def dataset() -> Dataset:
 def test_the_job_carries_the_model_task_training_and_validation_assets():
     from azure.ai.ml.entities import CustomModelFineTuningJob
 
-    client = FakeMLClient(["Queued", "Running", "Completed"])
+    client = FakeAzureML(["Queued", "Running", "Completed"])
     reporter = Reporter()
-    outcome = AzureMLBackend(client, SETTINGS, poll_s=0).run(dataset(), reporter)
+    outcome = AzureMLBackend(client, SETTINGS, poll_s=0, endpoint="lmspace-space1").run(dataset(), reporter)
 
     assert [(a.name, a.version, a.type) for a in client.assets] == [
         ("lmspace-space1-train", "ds1", "uri_file"), ("lmspace-space1-validation", "ds1", "uri_file")]
@@ -92,16 +61,18 @@ def test_the_job_carries_the_model_task_training_and_validation_assets():
     assert job.experiment_name == "lmspace-sync"
     assert reporter.remote == "ml-job-7"
     assert reporter.statuses == [SyncStatus.QUEUED, SyncStatus.RUNNING]
-    assert outcome.status is SyncStatus.SUCCEEDED and outcome.model_id == "lmspace-space1"
+    assert outcome.status is SyncStatus.SUCCEEDED and outcome.model_id == "lmspace-space1:1"
+    assert (outcome.deployment, outcome.deployed) == ("ft-ml-job-7", False)  # no sync.azure_ml.deploy settings
+    assert "not deployed (sync.azure_ml.deploy is not set)" in reporter.events[-1]
 
 
 def test_a_cancel_request_calls_begin_cancel_and_the_job_ends_cancelled():
-    client = FakeMLClient(["Running", "CancelRequested", "Canceled"])
-    outcome = AzureMLBackend(client, SETTINGS, poll_s=0).resume("ml-job-7", Reporter(cancel=True))
+    client = FakeAzureML(["Running", "CancelRequested", "Canceled"])
+    outcome = AzureMLBackend(client, SETTINGS, poll_s=0, endpoint="lmspace-space1").resume("ml-job-7", Reporter(cancel=True))
     assert client.cancelled == ["ml-job-7"]
     assert outcome.status is SyncStatus.CANCELLED
 
 
 def test_a_failed_job_reports_failed():
-    outcome = AzureMLBackend(FakeMLClient(["Failed"]), SETTINGS, poll_s=0).resume("ml-job-7", Reporter())
+    outcome = AzureMLBackend(FakeAzureML(["Failed"]), SETTINGS, poll_s=0, endpoint="lmspace-space1").resume("ml-job-7", Reporter())
     assert outcome.status is SyncStatus.FAILED and "ml-job-7 ended Failed" in outcome.error

@@ -1,6 +1,6 @@
 """What follows a remote fine-tuning job: Event Grid model events go through evaluate-then-switch, a model that is not
-deployed cannot be activated by mistake, a deployment wait honours cancel and a timeout, and Azure ML models get
-the exact commands that deploy them. Azure OpenAI and Azure Resource Manager are the recording stand-in of
+deployed cannot be activated by mistake, a deployment wait honours cancel and a timeout, and Azure ML models
+deployed by hand get the exact commands that deploy and then evaluate them. Azure OpenAI and Azure Resource Manager are the recording stand-in of
 tests/fake_azure_openai.
 """
 
@@ -209,14 +209,15 @@ def test_cancelling_while_the_model_is_being_deployed_cancels_the_job(deploying)
 
 
 class RegisteredModel:
-    """An Azure ML backend whose fine-tuning job has already registered its model when it is polled again."""
+    """An Azure ML backend without deploy settings whose fine-tuning job has already registered its model when it is
+    polled again: the model is to be served by deployment ft-run-9."""
 
     name, model_kind = "azure_ml", "deployment"
 
     def resume(self, remote_id, reporter):
         from lmspace_core.sync.backends.base import Outcome
 
-        return Outcome(SyncStatus.SUCCEEDED, model_id="lmspace-travel-ft:2")
+        return Outcome(SyncStatus.SUCCEEDED, model_id="lmspace-travel-ft:2", deployment="ft-run-9")
 
 
 @pytest.fixture
@@ -241,15 +242,16 @@ def test_an_azure_ml_model_ends_its_job_with_the_online_deployment_commands(regi
     assert job.message == (
         f"model {version.id} not activated: deploy it to an online endpoint with `az ml online-endpoint create "
         f"--name {endpoint} {where}` (once per space) and `az ml online-deployment create --file {deployment_file} "
-        f"{where} --all-traffic`, then `lmspace sync activate travel {version.id}`")
+        f"{where}`, then `lmspace sync evaluate travel {version.id} --deployment ft-run-9` (it is "
+        "activated if it scores better than the current model)")
     assert manager.events(job.id)[-1].message == job.message
     assert deployment_file.read_text() == (
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
-        f"name: v-{version.id[:12]}\nendpoint_name: {endpoint}\nmodel: azureml:lmspace-travel-ft:2\n"
+        f"name: ft-run-9\nendpoint_name: {endpoint}\nmodel: azureml:lmspace-travel-ft:2\n"
         "instance_type: Standard_NC24ads_A100_v4\ninstance_count: 1\n")
 
 
-def test_the_sync_jobs_page_offers_no_evaluation_for_an_azure_ml_model(registered):
+def test_the_sync_jobs_page_offers_to_evaluate_an_azure_ml_model_under_its_deployment_name(registered):
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import APP
@@ -257,6 +259,6 @@ def test_the_sync_jobs_page_offers_no_evaluation_for_an_azure_ml_model(registere
     at = AppTest.from_file(APP).run(timeout=30)
     at = at.switch_page("pages/sync_jobs.py").run(timeout=30)
     assert not at.exception and not at.error
-    assert not any(button.label == "Evaluate" for button in at.button)
-    assert not any(box.label == "Deployment serving this model" for box in at.text_input)
-    assert any("LMSpace does not evaluate Azure ML models" in caption.value for caption in at.caption)
+    assert any(button.label == "Evaluate" for button in at.button)
+    box = next(box for box in at.text_input if box.label == "Deployment serving this model")
+    assert box.value == "ft-run-9"  # the name the job's commands deploy it under

@@ -6,34 +6,23 @@ With `sync.azure_openai.deploy` set, `Deployer` creates the deployment through A
 Each fine-tuning job gets its own deployment (`<name>-<job id>`): deploying over the space's current model would
 leave nothing to compare the new one with, and nothing to roll back to.
 
-Creating a deployment takes minutes: the wait checks the job's cancel flag every second and gives up after
-`deploy.timeout_s`, and either way says what Azure may still be doing and what to run next.
+Creating a deployment takes minutes: the wait (`sync.serving.wait_for`) checks the job's cancel flag every second and
+gives up after `deploy.timeout_s`, and either way says what Azure may still be doing and what to run next.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from lmspace_core.config import AzureOpenAIDeploySettings, AzureOpenAISyncSettings
 from lmspace_core.errors import ModelError
+from lmspace_core.sync.serving import wait_for
 
 MODEL_FORMAT = "OpenAI"
 MODEL_VERSION = "1"  # a fine-tuned model has one version
 DEFAULT_NAME = "lmspace"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-CANCEL_CHECK_S = 1.0  # how often a deployment being created checks whether its job was cancelled
-
-
-class DeploymentCancelledError(ModelError):
-    """The job was cancelled while its deployment was being created."""
-
-
-class DeploymentUnfinishedError(ModelError):
-    """The deployment did not serve within `deploy.timeout_s`; Azure may still finish it."""
-
-
 def deployment_name(prefix: str, remote_job_id: str) -> str:
     """The deployment of the model one fine-tuning job produced."""
     return f"{prefix}-{remote_job_id}"
@@ -93,8 +82,8 @@ class Deployer:
     def deploy(self, model_id: str, remote_job_id: str, cancelled: Callable[[], bool] = lambda: False) -> str:
         """Deploy the fine-tuned `model_id`; return the deployment's name once it has succeeded.
 
-        Raises `DeploymentCancelledError` as soon as `cancelled()` (checked every `CANCEL_CHECK_S`),
-        `DeploymentUnfinishedError` after `timeout_s`, `ModelError` when Azure refuses or the deployment fails."""
+        Raises `DeploymentCancelledError` as soon as `cancelled()`, `DeploymentUnfinishedError` after `timeout_s`
+        (see `sync.serving.wait_for`), `ModelError` when Azure refuses or the deployment fails."""
         from azure.core.exceptions import AzureError
         from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
@@ -119,19 +108,11 @@ class Deployer:
         return name
 
     def _wait(self, poller, name: str, model_id: str, cancelled: Callable[[], bool]) -> None:
-        """Wait for the deployment's operation (polled by `poller` on its own thread), checking for a cancel."""
-        deadline = time.monotonic() + self._settings.timeout_s
         account = f"account '{self._settings.account}'"
-        while not poller.done():
-            if cancelled():
-                raise DeploymentCancelledError(
-                    f"Cancelled while deployment '{name}' of {model_id} was being created in {account}; Azure may "
-                    f"still finish creating it (`az cognitiveservices account deployment delete --name "
-                    f"{self._settings.account} --resource-group {self._settings.resource_group} --deployment-name "
-                    f"{name}` removes it).")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeploymentUnfinishedError(
-                    f"Deployment '{name}' of {model_id} in {account} did not serve within "
-                    f"{self._settings.timeout_s:g} s (sync.azure_openai.deploy.timeout_s); Azure may still finish it.")
-            poller.wait(min(CANCEL_CHECK_S, left))
+        wait_for(poller, self._settings.timeout_s, cancelled,
+                 on_cancel=f"Cancelled while deployment '{name}' of {model_id} was being created in {account}; Azure "
+                 f"may still finish creating it (`az cognitiveservices account deployment delete --name "
+                 f"{self._settings.account} --resource-group {self._settings.resource_group} --deployment-name "
+                 f"{name}` removes it).",
+                 on_timeout=f"Deployment '{name}' of {model_id} in {account} did not serve within "
+                 f"{self._settings.timeout_s:g} s (sync.azure_openai.deploy.timeout_s); Azure may still finish it.")

@@ -8,9 +8,11 @@ punctuation, articles), otherwise the token F1 of the two (the answer metric of 
 answer wrapped in a longer reply is thus not penalised for its wrapping, and a vague one earns only the words it
 shares with the reference.
 
-The space's current model is its active fine-tuned deployment, else the configured `lm.deployment` when the space's
-language model is Azure OpenAI (the agent reaches a fine-tuned deployment through that same resource); with neither
-there is nothing to compare with, and the new model's score is recorded alone.
+The space's current model is its active fine-tuned deployment on the new model's backend (an Azure ML model is
+compared with the deployment the space's endpoint serves it with, both asked through that endpoint), else, for an
+Azure OpenAI model, the configured `lm.deployment` when the space's language model is Azure OpenAI (the agent reaches
+a fine-tuned deployment through that same resource); with neither there is nothing to compare with, and the new
+model's score is recorded alone.
 """
 
 from __future__ import annotations
@@ -82,25 +84,26 @@ def score(chat: Chat, deployment: str, system: str, examples: Sequence[HeldOut])
     return total / len(examples)
 
 
-def current_deployment(active: ModelVersion | None, settings: Settings) -> str | None:
-    """The deployment answering in the space now (see the module docstring), or None."""
-    if active is not None and active.kind == "deployment" and active.backend == "azure_openai":
+def current_deployment(active: ModelVersion | None, settings: Settings, backend: str) -> str | None:
+    """The deployment on `backend` answering in the space now (see the module docstring), or None."""
+    if active is not None and active.kind == "deployment" and active.backend == backend:
         return active.reference
-    return settings.lm.deployment if settings.lm.provider == "azure_openai" else None
+    return settings.lm.deployment if backend == "azure_openai" and settings.lm.provider == "azure_openai" else None
 
 
 def evaluate_deployment(chat: Chat, deployment: str, dataset: Dataset, active: ModelVersion | None,
-                        settings: Settings, report: Callable[[str], None]) -> Evaluation:
-    """Score the new deployment and the space's current model on the space's held-out questions."""
+                        settings: Settings, report: Callable[[str], None], *, backend: str) -> Evaluation:
+    """Score the new deployment of a `backend` model and the space's current model on the space's held-out
+    questions."""
     with open_examples(settings) as store:
         saved = store.list(Scope(dataset.enterprise_id, dataset.space_id))
     examples = held_out(dataset, saved, settings.sync.evaluation_examples)
     if not examples:
         raise LMSpaceError(f"Dataset {dataset.id} has no validation examples and the space no saved examples: "
                            "there is nothing to evaluate the new model on.")
-    current = current_deployment(active, settings)
+    current = current_deployment(active, settings, backend)
     from_chat = sum(e.origin == "saved" for e in examples)
-    report(f"evaluating {deployment} against {current or 'nothing (no current Azure OpenAI model)'} on "
+    report(f"evaluating {deployment} against {current or f'nothing (no current {backend} model)'} on "
            f"{len(examples)} held-out questions ({from_chat} saved examples, {len(examples) - from_chat} validation)")
     after = score(chat, deployment, dataset.system, examples)
     before = score(chat, current, dataset.system, examples) if current else None

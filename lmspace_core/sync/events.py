@@ -6,8 +6,9 @@ request whose `WebHook-Request-Origin` must be allowed. After that each delivery
 from the configured sources (topics) are acted on, and only these types:
 
 - `Microsoft.MachineLearningServices.ModelRegistered` / `ModelDeployed` for a model named `lmspace-<space id>`
-  (what the azure_ml backend registers): the model is recorded as a version of the space (`pull_llm_updates`); LMSpace
-  does not evaluate Azure ML models, so the reply gives the commands that deploy and activate it;
+  (what the azure_ml backend registers): the version a sync made of it is evaluated through the online deployment
+  it is to be served by and activated only if better (`pull_llm_updates`); any other is recorded as a version of the
+  space, and the reply gives the commands that deploy and activate it;
 - `Microsoft.MachineLearningServices.RunStatusChanged` for a sync job's Azure ML run: the job is polled now;
 - `LMSpace.Sync.ModelReady` (`{"space": ..., "model_id": ..., "deployment": ...}`, e.g. sent once an Azure OpenAI
   deployment exists; `model_id` is the fine-tuned model or the deployment, `deployment` is optional): the version a

@@ -370,7 +370,7 @@ class SyncManager:
         replaced = active if active is None or active.id != version.id else None  # not itself, when evaluated again
         try:
             evaluation = evaluate_deployment(chat, deployment, self.dataset(job), replaced, self.settings,
-                                             _JobReporter(self.store, job).event)
+                                             _JobReporter(self.store, job).event, backend=version.backend)
         except LMSpaceError as error:
             self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
                                   f"model {version.id} not activated: its evaluation failed: {error} Retry with "
@@ -397,7 +397,7 @@ class SyncManager:
             return self._backends[name](space)
         from lmspace_core.sync.backends.factory import build_backend
 
-        return build_backend(name, self.settings, self._start_from(space))
+        return build_backend(name, self.settings, self._start_from(space), space.id)
 
     def _start_from(self, space: Space) -> str:
         """The folder of the model a local sync trains further: the space's tuned model, else the packaged base."""
@@ -491,11 +491,11 @@ class SyncManager:
     def pending_step(self, version: ModelVersion) -> str:
         """What the user runs to bring a version that was neither evaluated nor activated into use."""
         space = self.workspace.space(version.space_id).name
+        if version.backend == "azure_ml":
+            return azure_ml_deploy(version, self.settings.sync.azure_ml, self.settings.data_dir / "sync", space)
         if version.awaiting_deployment and version.deployment:
             command = deploy_command(self.settings.sync.azure_openai, version.reference, version.deployment)
             return evaluate_after(f"deploy it with `{command}`", space, version.id, version.deployment)
-        if version.backend == "azure_ml":
-            return azure_ml_deploy(version, self.settings.sync.azure_ml, self.settings.data_dir / "sync", space)
         return (f"no sync of this space made it, so there are no held-out questions to evaluate it on; `lmspace "
                 f"sync activate {space} {version.id}` switches to it as it is")
 
@@ -505,8 +505,8 @@ class SyncManager:
         """Take up a model that became available outside this process (an Event Grid model event, a deployment
         made by hand). The version a sync made of it (found by its model id or deployment) is evaluated through
         `deployment` (default: the one it was to be deployed as) and activated only if it scores better, as at the
-        end of a sync; a model LMSpace cannot evaluate (not made by a sync of the space, or an Azure ML model) is
-        recorded as a version and activated only with `force`. Returns the version; when it is not active, its
+        end of a sync; a model LMSpace cannot evaluate (not made by a sync of the space) is recorded as a version and
+        activated only with `force`. Returns the version; when it is not active, its
         job's message or `pending_step` says why."""
         target = self.space(space)
         version = self._version_named(target, {model_id, deployment} - {None}) or self.store.add_model(ModelVersion(

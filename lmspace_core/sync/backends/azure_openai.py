@@ -20,16 +20,9 @@ from lmspace_core.config import AzureOpenAISyncSettings
 from lmspace_core.errors import ModelError
 from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finished
 from lmspace_core.sync.dataset import to_jsonl
-from lmspace_core.sync.deployment import (
-    DEFAULT_NAME,
-    Deployer,
-    DeploymentCancelledError,
-    DeploymentUnfinishedError,
-    deploy_command,
-    deployment_name,
-    show_command,
-)
+from lmspace_core.sync.deployment import DEFAULT_NAME, Deployer, deploy_command, deployment_name, show_command
 from lmspace_core.sync.model import Dataset, DatasetFormat, Metric, Split, SyncStatus
+from lmspace_core.sync.serving import deployed_outcome
 
 _STATUSES = {
     "validating_files": SyncStatus.VALIDATING,
@@ -167,25 +160,9 @@ class AzureOpenAIBackend:
         return self._deployed(job.fine_tuned_model, job.id, reporter)
 
     def _deployed(self, model: str, job_id: str, reporter: Reporter) -> Outcome:
-        """Deploy the fine-tuned model when deployment settings are given; otherwise say how to. A cancel while it
-        is being deployed cancels the job; a deployment still unfinished after its timeout is left to finish."""
+        """Deploy the fine-tuned model when deployment settings are given; otherwise say how to."""
         name = self._deployer.name_for(job_id) if self._deployer else deployment_name(DEFAULT_NAME, job_id)
-        command = f"deploy it with `{deploy_command(self._settings, model, name)}`"
-        if self._deployer is None:
-            reporter.event(f"fine-tuned model {model} is not deployed (sync.azure_openai.deploy is not set), so it "
-                           f"cannot be evaluated yet: {command}")
-            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=command)
-        reporter.event(f"deploying fine-tuned model {model} as '{name}'")
-        try:
-            self._deployer.deploy(model, job_id, reporter.cancel_requested)
-        except DeploymentCancelledError as error:
-            return Outcome(SyncStatus.CANCELLED, model_id=model, error=str(error))
-        except DeploymentUnfinishedError as error:
-            reporter.event(str(error))
-            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name,
-                           next_step=f"wait until `{show_command(self._settings, name)}` says Succeeded")
-        except ModelError as error:
-            reporter.event(f"{error} It cannot be evaluated until it is deployed: {command}")
-            return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=command)
-        reporter.event(f"deployment '{name}' serves {model}")
-        return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, deployed=True)
+        return deployed_outcome(
+            self._deployer, model, name, job_id, reporter, setting="sync.azure_openai.deploy",
+            by_hand=f"deploy it with `{deploy_command(self._settings, model, name)}`",
+            still_creating=f"wait until `{show_command(self._settings, name)}` says Succeeded")

@@ -8,10 +8,11 @@ from lmspace_core.sync.backends.base import SyncBackend
 from lmspace_core.sync.tuned import model_folder
 
 
-def build_backend(name: str, settings: Settings, start_from: str) -> SyncBackend:
-    """The backend `name` (local, azure_openai, azure_ml) configured from `settings.sync`.
+def build_backend(name: str, settings: Settings, start_from: str, space_id: str) -> SyncBackend:
+    """The backend `name` (local, azure_openai, azure_ml) configured from `settings.sync` for one space.
 
-    `start_from` is the folder of the space's current embedding model, which the local backend trains further.
+    `start_from` is the folder of the space's current embedding model, which the local backend trains further;
+    `space_id` names the Azure ML online endpoint that serves the space's models.
     """
     sync = settings.sync
     if name == "local":
@@ -30,8 +31,12 @@ def build_backend(name: str, settings: Settings, start_from: str) -> SyncBackend
         if sync.azure_ml is None:
             raise ConfigError("sync.azure_ml: section required for the azure_ml sync backend (subscription_id, ...)")
         from lmspace_core.sync.backends.azure_ml import AzureMLBackend, ml_client_from_settings
+        from lmspace_core.sync.next_steps import endpoint_name
+        from lmspace_core.sync.online_endpoint import OnlineDeployer
 
-        return AzureMLBackend(ml_client_from_settings(sync.azure_ml), sync.azure_ml, poll_s=sync.poll_s)
+        client, endpoint = ml_client_from_settings(sync.azure_ml), endpoint_name(space_id, sync.azure_ml)
+        deployer = OnlineDeployer(client, sync.azure_ml, endpoint) if sync.azure_ml.deploy else None
+        return AzureMLBackend(client, sync.azure_ml, poll_s=sync.poll_s, endpoint=endpoint, deployer=deployer)
     raise ConfigError(f"sync.backend: unknown backend '{name}' (local, azure_openai or azure_ml)")
 
 

@@ -1,0 +1,178 @@
+"""Serving Azure ML fine-tuned models: one managed online endpoint per space, one deployment per model version.
+
+`OnlineDeployer` creates the endpoint (the first time a space needs it) and a managed online deployment of each
+fine-tuned model with `azure-ai-ml`, waiting for it like the Azure OpenAI deployer does (cancel, timeout; see
+`sync.serving`). Every deployment takes no traffic: `EndpointChat` asks one deployment by name through the endpoint's
+scoring URI with its key and the `azureml-model-deployment` header, so the new model and the space's current one
+answer side by side on the same endpoint.
+
+What a deployment understands depends on the model (`sync.azure_ml.request_format`):
+- `azureml_chat`, the scoring script of fine-tuned catalog models: POST the scoring URI with
+  `{"input_data": {"input_string": [messages], "parameters": {...}}}`, answered `{"output": "<reply>"}`;
+- `openai_chat`, models served by vLLM (and serverless endpoints): POST `/v1/chat/completions` on the endpoint's host
+  with `{"messages": [...], ...}`, answered with `choices[0].message.content`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from lmspace_core.config import AzureMLSyncSettings
+from lmspace_core.errors import ModelError
+from lmspace_core.sync.next_steps import model_uri, workspace_options
+from lmspace_core.sync.serving import wait_for
+
+MAX_REPLY_TOKENS = 512  # a reply to one held-out question
+SCORING_TIMEOUT_S = 120.0
+_NAME_LIMIT = 32  # an online deployment's name: 3-32 letters, digits and hyphens, from a letter
+
+
+def online_deployment_name(remote_job_id: str) -> str:
+    """The deployment serving the model of Azure ML job `remote_job_id` (job names may hold underscores)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", remote_job_id.lower()).strip("-")
+    name = f"ft-{slug}"
+    if len(name) > _NAME_LIMIT:  # still one name per job: the cut part is kept as a hash
+        name = f"{name[:_NAME_LIMIT - 9].rstrip('-')}-{hashlib.sha1(slug.encode()).hexdigest()[:8]}"
+    return name
+
+
+@contextmanager
+def service_errors(doing: str) -> Iterator[None]:
+    """Azure ML's own errors (`AzureError`) as a `ModelError` saying what was being done."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        yield
+    except AzureError as error:
+        raise ModelError(f"Azure ML refused to {doing}: {error}") from error
+
+
+class EndpointChat:
+    """Asks one deployment of an online endpoint (`chat(deployment, messages) -> reply`), as `sync.evaluate` needs.
+
+    The scoring URI and key are read once, with `client` (an `MLClient`), on the first question."""
+
+    def __init__(self, client, settings: AzureMLSyncSettings, endpoint: str,
+                 timeout_s: float = SCORING_TIMEOUT_S) -> None:
+        self._client, self._settings, self._endpoint, self._timeout_s = client, settings, endpoint, timeout_s
+        self._target: tuple[str, str] | None = None
+
+    def __call__(self, deployment: str, messages: list[dict[str, str]]) -> str:
+        url, key = self._scoring_target()
+        if self._settings.request_format == "openai_chat":
+            parts = urlsplit(url)
+            url = f"{parts.scheme}://{parts.netloc}/v1/chat/completions"
+            body = {"messages": messages, "temperature": 0, "max_tokens": MAX_REPLY_TOKENS}
+        else:
+            body = {"input_data": {"input_string": messages,
+                                   "parameters": {"do_sample": False, "max_new_tokens": MAX_REPLY_TOKENS}}}
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {key}",
+            "azureml-model-deployment": deployment})
+        logs = (f"`az ml online-deployment get-logs --name {deployment} --endpoint-name {self._endpoint} "
+                f"{workspace_options(self._settings)}` shows what it logged")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read()[:300].decode("utf-8", "replace")
+            raise ModelError(f"Azure ML deployment '{deployment}' of endpoint '{self._endpoint}' answered HTTP "
+                             f"{error.code}: {detail}; {logs}.") from error
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise ModelError(f"Azure ML endpoint '{self._endpoint}' could not be reached at {url}: {error}.") from error
+        return self._reply(payload, deployment)
+
+    def _reply(self, payload: bytes, deployment: str) -> str:
+        try:
+            data = json.loads(payload)
+            if self._settings.request_format == "openai_chat":
+                return data["choices"][0]["message"]["content"] or ""
+            if isinstance(data["output"], str):
+                return data["output"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            pass
+        other = "azureml_chat" if self._settings.request_format == "openai_chat" else "openai_chat"
+        raise ModelError(f"Azure ML deployment '{deployment}' answered in a form {self._settings.request_format} "
+                         f"does not expect: {payload[:200].decode('utf-8', 'replace')}; if the model serves the other "
+                         f"format, set sync.azure_ml.request_format: {other}.")
+
+    def _scoring_target(self) -> tuple[str, str]:
+        if self._target is None:
+            with service_errors(f"give the scoring URI and key of online endpoint '{self._endpoint}'"):
+                uri = self._client.online_endpoints.get(self._endpoint).scoring_uri
+                key = self._client.online_endpoints.get_keys(self._endpoint).primary_key
+            self._target = (uri, key)
+        return self._target
+
+
+class OnlineDeployer:
+    """Creates the space's online endpoint when it is missing and one managed online deployment per fine-tuned model,
+    and waits until it serves (`ModelDeployer`)."""
+
+    def __init__(self, client, settings: AzureMLSyncSettings, endpoint: str) -> None:
+        assert settings.deploy is not None  # the factory builds a deployer only with deploy settings
+        self._client, self._settings, self._endpoint = client, settings, endpoint
+        self._timeout_s = settings.deploy.timeout_s
+
+    def name_for(self, remote_job_id: str) -> str:
+        return online_deployment_name(remote_job_id)
+
+    def build_endpoint(self):
+        """The space's managed online endpoint, authenticated by key (what `EndpointChat` uses)."""
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        return ManagedOnlineEndpoint(name=self._endpoint, auth_mode="key",
+                                     description="LMSpace: the fine-tuned models of a space, one deployment each")
+
+    def build_deployment(self, model_id: str, name: str):
+        """The managed online deployment of a registered fine-tuned model."""
+        from azure.ai.ml.entities import ManagedOnlineDeployment
+
+        return ManagedOnlineDeployment(name=name, endpoint_name=self._endpoint, model=model_uri(model_id),
+                                       instance_type=self._settings.instance_type,
+                                       instance_count=self._settings.instance_count)
+
+    def deploy(self, model_id: str, remote_job_id: str, cancelled: Callable[[], bool] = lambda: False) -> str:
+        """Deploy the registered `model_id` on the space's endpoint; return the deployment's name once it serves.
+
+        Raises `DeploymentCancelledError` as soon as `cancelled()`, `DeploymentUnfinishedError` once `timeout_s` has
+        passed (endpoint and deployment together), `ModelError` when Azure ML refuses or the deployment fails."""
+        name = self.name_for(remote_job_id)
+        deadline = time.monotonic() + self._timeout_s
+        with service_errors(f"deploy {model_id} as '{name}' on online endpoint '{self._endpoint}'"):
+            self._ensure_endpoint(deadline, cancelled)
+            poller = self._client.online_deployments.begin_create_or_update(self.build_deployment(model_id, name))
+            self._wait(poller, deadline, cancelled, f"deployment '{name}' of {model_id}",
+                       f"az ml online-deployment delete --name {name} --endpoint-name {self._endpoint}")
+            result = poller.result()
+        state = getattr(result, "provisioning_state", None)
+        if state not in (None, "Succeeded"):
+            raise ModelError(f"Online deployment '{name}' of {model_id} ended {state}.")
+        return name
+
+    def _ensure_endpoint(self, deadline: float, cancelled: Callable[[], bool]) -> None:
+        """Create the space's endpoint unless it exists (once per space: later models are deployed beside)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._client.online_endpoints.get(self._endpoint)
+        except ResourceNotFoundError:
+            poller = self._client.online_endpoints.begin_create_or_update(self.build_endpoint())
+            self._wait(poller, deadline, cancelled, f"online endpoint '{self._endpoint}'",
+                       f"az ml online-endpoint delete --name {self._endpoint}")
+            poller.result()
+
+    def _wait(self, poller, deadline: float, cancelled: Callable[[], bool], what: str, delete: str) -> None:
+        wait_for(poller, deadline - time.monotonic(), cancelled,
+                 on_cancel=f"Cancelled while {what} was being created on Azure ML; Azure may still finish creating "
+                 f"it (`{delete} {workspace_options(self._settings)} --yes` removes it).",
+                 on_timeout=f"{what[0].upper()}{what[1:]} on Azure ML did not serve within {self._timeout_s:g} s "
+                 "(sync.azure_ml.deploy.timeout_s); Azure may still finish it.")
