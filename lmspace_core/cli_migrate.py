@@ -17,8 +17,9 @@ def migrate(
     to: Annotated[str, typer.Option("--to", help="Target backend: azure or embedded.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Copy a space (documents, chunks, vectors, raw files) to the other store backend as stored, without embedding
-    anything again, then verify counts, vectors and a few searches. The source is left as it is."""
+    """Copy a space (documents at their versions with the change history, chunks, vectors, raw files) to the other
+    store backend as stored, without embedding anything again, then verify counts, versions, the history, vectors and
+    a few searches. The source is left as it is; a copy that fails part-way is removed again."""
     from lmspace_core.migrate import migrate_space
 
     if to not in ("azure", "embedded"):
@@ -30,10 +31,12 @@ def migrate(
     else:
         console.print(
             f"Copied '{report.space}' from {report.source} to {report.target}: {report.documents} documents, "
-            f"{report.chunks} chunks with their vectors (nothing re-embedded), {report.blobs} raw files. Target holds "
-            f"{report.target_documents} documents and {report.target_chunks} chunks, {report.identical_vectors} "
-            f"vectors identical to the originals; {report.sample_matches} of {report.sample_searches} sample "
-            f"searches found the same best document."
+            f"{report.chunks} chunks with their vectors (nothing re-embedded), {report.blobs} raw files, "
+            f"{report.changes} entries of version history. Target holds {report.target_documents} documents "
+            f"({report.matching_versions} at their original's version), {report.target_chunks} chunks and "
+            f"{report.target_changes} history entries ({report.identical_changes} identical to the originals), "
+            f"{report.identical_vectors} vectors identical to the originals; {report.sample_matches} of "
+            f"{report.sample_searches} sample searches found the same best document."
         )
     if not report.verified:
         raise typer.Exit(1)

@@ -47,6 +47,9 @@ class DocumentDraft:
     vectors: np.ndarray
     metadata: Mapping[str, Any] | None = None  # None keeps what the document had (a re-ingested file)
     raw_year: int | None = None  # the year its raw file was named by; None: the one recorded, else this year
+    # A copy's version (`lmspace migrate`): a new document starts at it instead of 1, so that it keeps its source's
+    # number; a document that exists already takes its next version whatever this says. See `KeepsHistory`.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,28 @@ class KnowledgeStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeepsHistory(Protocol):
+    """A knowledge store that can hold a space copied from another store with its version history (`lmspace
+    migrate`, and nothing else).
+
+    The copy's documents are written with `DocumentDraft.version` set to their source's versions (on Cosmos DB the
+    chunk ids embed the version, so it must be known when the chunks are written), then `write_history` puts the
+    source's change log in place of the `added` entries those writes logged. Only the current version's content
+    exists in either store; the history is the log of what happened, not old contents.
+    """
+
+    def write_history(self, scope: Scope, history: Sequence[DocumentChange]) -> None:
+        """Make `history` (the source space's change log, oldest first) this space's whole change log.
+
+        Kinds, versions, content hashes and times are kept, and the order; sequence numbers are this store's own.
+        Each entry names its document by `source` and gets the id this store gives that source in this space (a
+        document deleted in the source included), so the source's ids need not match. Later writes of the space
+        continue after it: a copied document at version 3, replaced, is at version 4.
+        """
+        ...
 
 
 @runtime_checkable

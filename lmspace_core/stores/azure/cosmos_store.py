@@ -138,6 +138,13 @@ def _ids_params(ids: Sequence[str] | None) -> list[dict]:
     return [] if ids is None else [{"name": "@ids", "value": list(ids)}]
 
 
+def _advance(counter: dict, next_sequence: int) -> tuple:
+    """The batch operation that moves a space's change counter to `next_sequence`, unless another writer moved it
+    since `counter` was read (then the batch fails with 412)."""
+    moved = {key: value for key, value in counter.items() if not key.startswith("_")}
+    return "replace", (counter["id"], {**moved, "next_sequence": next_sequence}), {"if_match_etag": counter["_etag"]}
+
+
 def _batches(operations: Sequence[Any], size: int = BATCH_LIMIT) -> Iterator[Sequence[Any]]:
     for start in range(0, len(operations), size):
         yield operations[start : start + size]
@@ -442,10 +449,7 @@ class CosmosKnowledgeStore:
             counter = self._counter(content, scope)
             sequence = counter["next_sequence"]
             operations, change = make(sequence)
-            bumped = {key: value for key, value in counter.items() if not key.startswith("_")}
-            bumped["next_sequence"] = sequence + 1
-            operations = [*operations, ("create", (change,)),
-                          ("replace", (counter["id"], bumped), {"if_match_etag": counter["_etag"]})]
+            operations = [*operations, ("create", (change,)), _advance(counter, sequence + 1)]
             try:
                 self._batch(content, operations, scope.enterprise_id)
                 return
@@ -454,18 +458,48 @@ class CosmosKnowledgeStore:
                     raise
         raise BackendError("Too many concurrent writers changed this space at once; try again.")
 
-    def _change(self, scope: Scope, sequence: int, doc: dict, kind: ChangeKind) -> dict:
+    @staticmethod
+    def _change(scope: Scope, sequence: int, doc: dict, kind: ChangeKind, changed_at: str | None = None) -> dict:
+        """The change-log item of `doc` (an item with the document's id, source, version and hash)."""
         return {"id": f"{scope.space_id}:change:{sequence:012d}", "enterprise_id": scope.enterprise_id,
                 "space_id": scope.space_id, "type": "change", "sequence": sequence, "document_id": doc["id"],
                 "source": doc["source"], "version": doc["version"], "kind": str(kind),
-                "content_hash": doc["content_hash"], "changed_at": _now()}
+                "content_hash": doc["content_hash"], "changed_at": changed_at or _now()}
+
+    @_cosmos
+    def write_history(self, scope: Scope, history: Sequence[DocumentChange]) -> None:
+        """`KeepsHistory`: the change items numbered 1.. in `history`'s order, the counter set after them.
+
+        Not one transaction (a history can pass a batch's 100 operations): the space is a copy being made, which
+        `lmspace migrate` removes again if anything fails before it is done.
+        """
+        content = self._space_content(scope)
+        items = [self._change(scope, sequence, {"id": document_id(scope.space_id, change.source),
+                                                "source": change.source, "version": change.version,
+                                                "content_hash": change.content_hash},
+                              change.kind, change.changed_at.isoformat())
+                 for sequence, change in enumerate(history, start=1)]
+        logged = self._query(content, scope.enterprise_id,
+                             "SELECT VALUE c.id FROM c WHERE c.type = 'change' AND c.space_id = @space",
+                             [{"name": "@space", "value": scope.space_id}])
+        kept = {item["id"] for item in items}
+        for part in _batches([("upsert", (item,)) for item in items]
+                             + [("delete", (item_id,)) for item_id in logged if item_id not in kept]):
+            self._batch(content, part, scope.enterprise_id)
+        try:
+            self._batch(content, [_advance(self._counter(content, scope), len(items) + 1)], scope.enterprise_id)
+        except exceptions.CosmosBatchOperationError as error:
+            if error.status_code == 412:
+                raise BackendError("The space was written to while its history was being copied; migrate it "
+                                   "again.") from None
+            raise
 
     def _put_document(self, content: Any, scope: Scope, draft: DocumentDraft) -> StoredDocument:
         doc_id = document_id(scope.space_id, draft.source)
         existing = self._document_item(scope, doc_id)
         if existing is not None and existing["content_hash"] == draft.content_hash:
             return StoredDocument(_document(existing), Outcome.UNCHANGED)
-        version = existing["version"] + 1 if existing else 1
+        version = existing["version"] + 1 if existing else draft.version or 1
         now = _now()
         tags = sorted(set(draft.tags))
         metadata = dict(draft.metadata) if draft.metadata is not None else (existing or {}).get("metadata") or {}

@@ -10,7 +10,8 @@ writes are idempotent (a new space's id is chosen here, before the first attempt
 Reads that succeeded are remembered in the same file and served from it while Azure is unreachable; searches, and
 the documents of a space, come from the read cache of recently used spaces (`read_cache.py`), marked with the
 time it was last current. What was never read on this machine fails with an "offline and not cached" message.
-Errors other than unreachability are never queued: they would fail again.
+Errors other than unreachability are never queued: they would fail again. Nor is a copy being made by `lmspace
+migrate` (drafts carrying a version, the copied history): it is written now or fails, never half acknowledged.
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from lmspace_core.domain import Chunk, Document, Hit, Outcome, Scope, SearchFilter, Space, SpaceStats, document_id
+from lmspace_core.domain import (
+    Chunk,
+    Document,
+    DocumentChange,
+    Hit,
+    Outcome,
+    Scope,
+    SearchFilter,
+    Space,
+    SpaceStats,
+    document_id,
+)
 from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import RequestRejectedError, ServiceUnreachableError
 from lmspace_core.stores.azure.cosmos_store import chunk_id
@@ -227,7 +239,7 @@ class Outbox:
     def write(self, target: str, method: str, summary: str, args: tuple, queued_result: Callable[[], Any]) -> Any:
         """Run the write now, or queue it (after anything already queued) when Azure cannot be reached."""
         with self._lock:
-            if self.file.first() is not None and self.replay().remaining:
+            if self._still_waiting() is not None:
                 self.file.queue(target, method, summary, args)
                 return queued_result()
             try:
@@ -235,6 +247,23 @@ class Outbox:
             except ServiceUnreachableError:
                 self.file.queue(target, method, summary, args)
                 return queued_result()
+
+
+    def write_now(self, target: str, method: str, args: tuple) -> Any:
+        """Run a write that must never wait in the outbox (a copy being made), after what is queued has been replayed;
+        it fails, as Azure's answer does, when Azure cannot be reached or earlier writes cannot be sent yet."""
+        with self._lock:
+            if (waiting := self._still_waiting()) is not None:
+                raise BackendError(f"{waiting.error} {waiting.remaining} earlier write(s) still wait in the outbox "
+                                   "(`lmspace outbox status`), and this one cannot be queued behind them.")
+            return getattr(self._targets[target], method)(*args)
+
+    def _still_waiting(self) -> ReplayReport | None:
+        """What replaying the queue left in it, if anything was queued and not everything could be sent."""
+        if self.file.first() is None:
+            return None
+        report = self.replay()
+        return report if report.remaining else None
 
 
 def _worth_waiting(error: Exception) -> bool:
@@ -436,17 +465,26 @@ class ResilientKnowledgeStore:
                               d for d in documents if search_filter.admits(d)]))
 
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
+        """Written now, or queued while Azure is unreachable; a copy's drafts (with a `version`) are never queued."""
         def queued() -> list[StoredDocument]:
             return [_provisional(scope, draft, self._known(scope, draft.source)) for draft in drafts]
 
         summary = f"{scope.enterprise_id}/{scope.space_id}: write {', '.join(d.source for d in drafts)}"
-        results = self.outbox.write("knowledge", "put_documents", summary, (scope, list(drafts)), queued)
+        if any(draft.version is not None for draft in drafts):
+            results = self.outbox.write_now("knowledge", "put_documents", (scope, list(drafts)))
+        else:
+            results = self.outbox.write("knowledge", "put_documents", summary, (scope, list(drafts)), queued)
         for draft, result in zip(drafts, results, strict=True):
             self._file.remember(f"doc:{scope.enterprise_id}:{scope.space_id}:{result.document.source}",
                                 result.document)
             if result.outcome is not Outcome.UNCHANGED:
                 self.cache.apply(scope, _written(scope, draft, result.document))
         return results
+
+    def write_history(self, scope: Scope, history: Sequence[DocumentChange]) -> None:
+        """`KeepsHistory`, never queued: `lmspace migrate` to Azure must fail while Azure is unreachable (and remove
+        its copy) rather than leave half a copy acknowledged and waiting in the outbox."""
+        self.outbox.write_now("knowledge", "write_history", (scope, list(history)))
 
     def delete_document(self, scope: Scope, document_id: str) -> Document:
         document = self.get_document(scope, document_id)

@@ -442,7 +442,8 @@ class LocalKnowledgeStore:
                  now, metadata, document_id),
             )
         else:
-            document_id, version, outcome = new_document_id(scope.space_id, draft.source), 1, Outcome.ADDED
+            document_id, outcome = new_document_id(scope.space_id, draft.source), Outcome.ADDED
+            version = draft.version or 1
             connection.execute(
                 "INSERT INTO documents (id, enterprise_id, space_id, source, title, doc_type, tags, content_hash, "
                 "size_bytes, version, codebase, created_at, updated_at, metadata) "
@@ -463,12 +464,27 @@ class LocalKnowledgeStore:
         version: int,
         kind: ChangeKind,
         content_hash: str,
+        changed_at: str | None = None,
     ) -> None:
         connection.execute(
             "INSERT INTO document_changes (enterprise_id, space_id, document_id, source, version, kind, content_hash, "
             "changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (scope.enterprise_id, scope.space_id, document_id, source, version, str(kind), content_hash, utc_now()),
+            (scope.enterprise_id, scope.space_id, document_id, source, version, str(kind), content_hash,
+             changed_at or utc_now()),
         )
+
+    def write_history(self, scope: Scope, history: Sequence[DocumentChange]) -> None:
+        """`KeepsHistory`: the space's change log replaced by `history`, in one transaction."""
+        with self._db.write() as connection:
+            self._space_row(connection, scope)
+            ids = dict(connection.execute("SELECT source, id FROM documents WHERE enterprise_id = ? AND space_id = ?",
+                                          (scope.enterprise_id, scope.space_id)).fetchall())
+            connection.execute("DELETE FROM document_changes WHERE enterprise_id = ? AND space_id = ?",
+                               (scope.enterprise_id, scope.space_id))
+            for change in history:  # AUTOINCREMENT numbers them in this order
+                document_id = ids.get(change.source) or new_document_id(scope.space_id, change.source)
+                self._log_change(connection, scope, document_id, change.source, change.version, change.kind,
+                                 change.content_hash, change.changed_at.isoformat())
 
     def delete_document(self, scope: Scope, document_id: str) -> Document:
         document = self.get_document(scope, document_id)
