@@ -313,6 +313,7 @@ class AzureOpenAIDeploySettings(_Settings):
     capacity: int = Field(1, ge=1)  # thousands of tokens per minute
     management_endpoint: Url | None = None  # Azure Resource Manager; None: the public cloud's
     timeout_s: float = Field(1800.0, gt=0)  # how long a sync waits for the deployment to serve before giving up
+    keep_losers: bool = False  # keep the deployment of a model that scored worse (it is billed while it exists)
 
 
 class AzureOpenAISyncSettings(_Settings):
@@ -339,6 +340,7 @@ class AzureMLDeploySettings(_Settings):
     with. `deploy: {}` deploys with these defaults."""
 
     timeout_s: float = Field(3600.0, gt=0)  # how long a sync waits for the deployment to serve before giving up
+    keep_losers: bool = False  # keep the deployment of a model that scored worse (it is billed while it exists)
 
 
 class AzureMLSyncSettings(_Settings):

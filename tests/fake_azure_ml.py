@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tests.fake_azure_openai import FakeAzureOpenAI, Recorded, Reply
 
@@ -51,6 +51,7 @@ class FakeAzureML:
     replies: dict[str, Reply] = field(default_factory=dict)  # deployment name -> how it answers
     served: set[str] = field(default_factory=set)  # deployments that exist (made by hand or by a sync)
     deployment_state: str = "Succeeded"  # how an online deployment created through the client ends; "hold": never
+    refuse_deletes: bool = False
     registered_model: tuple[str, str] = ("lmspace-space1", "1")
     endpoints: dict[str, object] = field(default_factory=dict)
     created_endpoints: list = field(default_factory=list)
@@ -115,6 +116,8 @@ class FakeAzureML:
         return FakePoller(SimpleNamespace(name=deployment.name, provisioning_state=self.deployment_state), waits=2)
 
     def _delete_deployment(self, name, endpoint_name):
+        if self.refuse_deletes:
+            raise HttpResponseError(f"AuthorizationFailed: no permission to delete {name}")
         self.deleted_deployments.append((name, endpoint_name))
         self.served.discard(name)
         return FakePoller(None)

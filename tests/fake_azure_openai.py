@@ -8,8 +8,8 @@ it is cancelled. Nothing but 127.0.0.1 is contacted.
 It also plays the two things that come after a job: deployments answering chat completions
 (`/openai/deployments/{name}/chat/completions`), each with its scripted `replies` (a function of the question and
 the files uploaded so far), and Azure Resource Manager creating a deployment (`PUT .../accounts/{account}/
-deployments/{name}`, a long-running operation polled through its Azure-AsyncOperation URL). A deployment answers
-only when `replies` has a script for its name, whoever created it.
+deployments/{name}`, a long-running operation polled through its Azure-AsyncOperation URL; `DELETE` removes it at
+once). A deployment answers only when `replies` has a script for its name, whoever created it.
 """
 
 from __future__ import annotations
@@ -157,6 +157,9 @@ class FakeFineTuning:
             return 201, self.deployments[name], {"Azure-AsyncOperation": f"{base}/operations/{name}"}
         if name not in self.deployments:
             return 404, {"error": {"code": "NotFound", "message": f"deployment {name}"}}, {}
+        if method == "DELETE":  # done at once: the deployment stops answering
+            self.replies.pop(name, None)
+            return 200, self.deployments.pop(name), {}
         return 200, self.deployments[name], {}
 
     def _advance(self) -> None:
@@ -227,6 +230,6 @@ def _handler(service: FakeFineTuning) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     return Handler

@@ -1,7 +1,7 @@
 """Evaluate, then switch, for Azure ML: the fine-tuned model is deployed on the space's managed online endpoint
 (with `sync.azure_ml.deploy`, or by hand with the commands the job gives), asked the space's held-out questions beside
 the space's current Azure ML deployment through the endpoint's scoring URI, and activated only when it scores
-better. The MLClient is the recording stand-in of tests/fake_azure_ml; the scoring URI is a real loopback server.
+better; the deployment of a model that scored worse is deleted unless `keep_losers`. The MLClient is the recording stand-in of tests/fake_azure_ml; the scoring URI is a real loopback server.
 """
 
 from __future__ import annotations
@@ -170,10 +170,35 @@ def test_a_model_that_answers_worse_is_recorded_but_the_active_deployment_stays(
     assert job.status is SyncStatus.SUCCEEDED, job.error
     assert job.score_before == pytest.approx(1.0) and job.score_after < 0.3
     version = new_version(manager, space)
-    assert not version.active and version.reference == NEW
     assert manager.store.active_model(space.scope).id == current.id
     assert job.message == (f"model {version.id} ({NEW}) not activated: it scored {job.score_after:.3f}, the current "
-                           f"model {job.score_before:.3f}")
+                           f"model {job.score_before:.3f}; its deployment '{NEW}' is being deleted so that it stops "
+                           "billing (`sync.azure_ml.deploy.keep_losers: true` keeps such deployments)")
+    assert fake.deleted_deployments == [(NEW, endpoint_of(space))]  # the current model's deployment stays
+    assert not version.active and version.awaiting_deployment and version.reference == f"lmspace-{space.id}:1"
+
+
+def test_a_loser_whose_deployment_cannot_be_deleted_says_it_is_still_billed(azure_ml):
+    fake, manager, space = azure_ml
+    serving_now(fake, manager, space)
+    fake.replies, fake.refuse_deletes = {NEW: says(VAGUE), CURRENT: learnt}, True
+    job = manager.sync_to_llm(space=space, wait=True)
+    version = new_version(manager, space)
+    assert job.status is SyncStatus.SUCCEEDED and not version.active and version.reference == NEW
+    assert job.message.endswith(f"; its deployment '{NEW}' was not deleted and is billed while it exists: Azure ML "
+                                f"refused to delete deployment '{NEW}' of online endpoint '{endpoint_of(space)}': "
+                                f"AuthorizationFailed: no permission to delete {NEW}")
+
+
+@pytest.mark.parametrize("azure_ml", [("    deploy:\n      keep_losers: true\n", "azureml_chat")], indirect=True)
+def test_keep_losers_leaves_the_online_deployment_of_a_worse_model(azure_ml):
+    fake, manager, space = azure_ml
+    serving_now(fake, manager, space)
+    fake.replies = {NEW: says(VAGUE), CURRENT: learnt}
+    job = manager.sync_to_llm(space=space, wait=True)
+    version = new_version(manager, space)
+    assert job.message.endswith(f"the current model {job.score_before:.3f}") and job.score_after < 0.3
+    assert fake.deleted_deployments == [] and version.reference == NEW and not version.active
 
 
 def test_force_activates_a_model_that_answers_worse(azure_ml):
@@ -182,6 +207,7 @@ def test_force_activates_a_model_that_answers_worse(azure_ml):
     fake.replies = {NEW: says(VAGUE), CURRENT: learnt}
     job = manager.sync_to_llm(space=space, wait=True, force=True)
     assert new_version(manager, space).active and job.message.endswith("activated (forced)")
+    assert fake.deleted_deployments == []
 
 
 def test_a_deployment_that_cannot_be_scored_leaves_the_model_unactivated_with_what_to_run(azure_ml):

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from lmspace_core.cli import app
 from lmspace_core.config import load_config
+from lmspace_core.errors import ModelError
 from lmspace_core.examples import ExampleOrigin, open_examples
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import SyncStatus
@@ -130,6 +131,7 @@ def test_a_deployed_model_that_answers_better_is_activated_with_both_scores(depl
     assert job.score_after == pytest.approx(1.0) and job.score_before < 0.3
     [version] = manager.models(space)
     assert version.active and version.reference == NEW and job.model_id == FINE_TUNED
+    assert not [r for r in fake.requests if r.method == "DELETE"]  # the winner's deployment serves on
     assert (version.score_before, version.score_after) == (job.score_before, job.score_after)
     assert job.message == f"model {version.id} ({NEW}) activated"
     messages = [event.message for event in manager.events(job.id)]
@@ -146,11 +148,37 @@ def test_a_deployed_model_that_answers_worse_is_recorded_but_not_activated(deplo
     assert job.status is SyncStatus.SUCCEEDED, job.error
     assert job.score_before == pytest.approx(1.0) and job.score_after < 0.3
     [version] = manager.models(space)
-    assert not version.active and version.reference == NEW
     assert job.message == (f"model {version.id} ({NEW}) not activated: it scored {job.score_after:.3f}, the current "
-                           f"model {job.score_before:.3f}")
+                           f"model {job.score_before:.3f}; its deployment '{NEW}' is being deleted so that it stops "
+                           "billing (`sync.azure_openai.deploy.keep_losers: true` keeps such deployments)")
     assert manager.store.active_model(space.scope) is None
     assert SAVED_QUESTION in asked(fake, NEW)
+
+    [delete] = [r for r in fake.requests if r.method == "DELETE"]
+    assert delete.path == DEPLOYMENT_PATH and delete.headers["authorization"] == "Bearer arm-token"
+    assert NEW not in fake.deployments
+    # the version keeps its scores and awaits a deployment again: activating it gives the command that redeploys it
+    assert not version.active and version.reference == FINE_TUNED and version.awaiting_deployment
+    assert (version.score_before, version.score_after) == (job.score_before, job.score_after)
+    with pytest.raises(ModelError, match=f"--deployment-name {NEW} --model-name {FINE_TUNED}"):
+        manager.activate(version.id)
+
+
+def test_keep_losers_leaves_the_deployment_of_a_worse_model(tmp_path: Path, service, monkeypatch):
+    fake, endpoint = service
+    monkeypatch.setattr("lmspace_core.stores.azure.clients.default_credential", StaticToken)
+    workspace, space = open_space(tmp_path, endpoint, deploy=True, extra="      keep_losers: true\n")
+    manager = SyncManager(workspace)
+    try:
+        fake.replies = {NEW: says(VAGUE), CURRENT: learnt}
+        job = manager.sync_to_llm(space=space, wait=True)
+        [version] = manager.models(space)
+        assert job.message.endswith(f"the current model {job.score_before:.3f}") and job.score_after < 0.3
+        assert not [r for r in fake.requests if r.method == "DELETE"] and NEW in fake.deployments
+        assert version.reference == NEW and not version.awaiting_deployment
+    finally:
+        manager.close()
+        workspace.close()
 
 
 def test_force_activates_a_model_that_answers_worse(deployed):

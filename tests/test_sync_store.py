@@ -190,3 +190,14 @@ def test_an_evaluation_records_the_deployment_and_both_scores_of_a_version(store
     assert store.get_model("acme", version.id) == evaluated and evaluated.active
     with pytest.raises(NotFoundError):
         store.record_evaluation("globex", version.id, "travel-ft-1", 0.5, 0.8)
+
+
+def test_a_version_whose_deployment_was_deleted_awaits_a_deployment_again_with_its_scores(store, acme):
+    version = store.add_model(replace(model(acme, "gpt-4o-mini.ft-1"), deployment="travel-ft-1"))
+    store.record_evaluation("acme", version.id, "travel-ft-1", 0.8, 0.3)
+    undeployed = store.record_undeployed("acme", version.id, "gpt-4o-mini.ft-1")
+    assert (undeployed.reference, undeployed.deployment) == ("gpt-4o-mini.ft-1", "travel-ft-1")
+    assert undeployed.awaiting_deployment and (undeployed.score_before, undeployed.score_after) == (0.8, 0.3)
+    assert store.get_model("acme", version.id) == undeployed
+    with pytest.raises(NotFoundError):
+        store.record_undeployed("globex", version.id, "gpt-4o-mini.ft-1")

@@ -75,9 +75,21 @@ class Deployer:
         # Bearer tokens only travel over TLS; a management endpoint on this machine is a test's stand-in.
         loopback = urlsplit(settings.management_endpoint or "").hostname in _LOOPBACK
         self._options = {"enforce_https": False} if loopback else {}
+        self.keep_losers = settings.keep_losers
 
     def name_for(self, remote_job_id: str) -> str:
         return deployment_name(self._settings.name, remote_job_id)
+
+    def delete(self, name: str) -> None:
+        """Start deleting deployment `name` (Azure finishes it on its own; a refusal raises `ModelError`)."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            self._client.deployments.begin_delete(self._settings.resource_group, self._settings.account, name,
+                                                  polling_interval=self._poll_s, **self._options)
+        except AzureError as error:
+            raise ModelError(f"Azure refused to delete deployment '{name}' in account '{self._settings.account}': "
+                             f"{error}") from error
 
     def deploy(self, model_id: str, remote_job_id: str, cancelled: Callable[[], bool] = lambda: False) -> str:
         """Deploy the fine-tuned `model_id`; return the deployment's name once it has succeeded.

@@ -380,9 +380,27 @@ class SyncManager:
                                                evaluation.score_before, evaluation.score_after)
         self.store.update_job(job.enterprise_id, job.id, score_before=evaluation.score_before,
                               score_after=evaluation.score_after)
+        switched = self._switch(version, force)
+        if not self.store.get_model(version.enterprise_id, version.id).active:
+            switched += self._retire(runner, version, job, deployment)
         self.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED,
-                              f"model {version.id} ({deployment}) {self._switch(version, force)}")
+                              f"model {version.id} ({deployment}) {switched}")
         return self.store.get_model(version.enterprise_id, version.id)
+
+    def _retire(self, runner: SyncBackend, version: ModelVersion, job: SyncJob, deployment: str) -> str:
+        """Delete the deployment LMSpace made for a model that lost, so it stops billing; the version then awaits a
+        deployment again (`activate` gives the commands). Returns what the job's message adds."""
+        retire = getattr(runner, "retire", None)
+        if retire is None or job.remote_id is None or job.model_id is None:
+            return ""
+        try:
+            if not retire(deployment, job.remote_id):
+                return ""
+        except ModelError as error:
+            return f"; its deployment '{deployment}' was not deleted and is billed while it exists: {error}"
+        self.store.record_undeployed(version.enterprise_id, version.id, job.model_id)
+        return (f"; its deployment '{deployment}' is being deleted so that it stops billing (`sync.{runner.name}."
+                "deploy.keep_losers: true` keeps such deployments)")
 
     def _resume(self, job: SyncJob) -> None:
         """Follow a remote job that a stopped process started (claimed from the store)."""

@@ -120,10 +120,15 @@ class OnlineDeployer:
     def __init__(self, client, settings: AzureMLSyncSettings, endpoint: str) -> None:
         assert settings.deploy is not None  # the factory builds a deployer only with deploy settings
         self._client, self._settings, self._endpoint = client, settings, endpoint
-        self._timeout_s = settings.deploy.timeout_s
+        self._timeout_s, self.keep_losers = settings.deploy.timeout_s, settings.deploy.keep_losers
 
     def name_for(self, remote_job_id: str) -> str:
         return online_deployment_name(remote_job_id)
+
+    def delete(self, name: str) -> None:
+        """Start deleting deployment `name` of the space's endpoint (Azure ML finishes it on its own)."""
+        with service_errors(f"delete deployment '{name}' of online endpoint '{self._endpoint}'"):
+            self._client.online_deployments.begin_delete(name=name, endpoint_name=self._endpoint)
 
     def build_endpoint(self):
         """The space's managed online endpoint, authenticated by key (what `EndpointChat` uses)."""

@@ -5,6 +5,7 @@ Creating a deployment takes minutes (Azure OpenAI) to tens of minutes (an Azure 
 checks the job's cancel flag every `CANCEL_CHECK_S` and gives up after the settings' timeout; either way the job says
 what Azure may still be doing and what to run next. A model that is deployed is evaluated by the manager through the
 backend's `chat`; one that is not keeps the deployment it is to be served by, so `lmspace sync evaluate` can follow.
+A deployment LMSpace made for a model that then scored worse is deleted (`retire_loser`), so it stops billing.
 """
 
 from __future__ import annotations
@@ -29,11 +30,16 @@ class DeploymentUnfinishedError(ModelError):
 
 
 class ModelDeployer(Protocol):
-    """Deploys the model of one fine-tuning job under a name derived from the job; returns that name once it serves."""
+    """Deploys the model of one fine-tuning job under a name derived from the job (returning it once it serves), and
+    deletes such a deployment when its model lost (unless `keep_losers`)."""
+
+    keep_losers: bool
 
     def name_for(self, remote_job_id: str) -> str: ...
 
     def deploy(self, model_id: str, remote_job_id: str, cancelled: Callable[[], bool] = lambda: False) -> str: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 def wait_for(poller, timeout_s: float, cancelled: Callable[[], bool], *, on_cancel: str, on_timeout: str) -> None:
@@ -76,3 +82,12 @@ def deployed_outcome(deployer: ModelDeployer | None, model: str, name: str, remo
         return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, next_step=by_hand)
     reporter.event(f"deployment '{name}' serves {model}")
     return Outcome(SyncStatus.SUCCEEDED, model_id=model, deployment=name, deployed=True)
+
+
+def retire_loser(deployer: ModelDeployer | None, deployment: str, remote_job_id: str) -> bool:
+    """Start deleting the deployment of a model that lost its evaluation when LMSpace made it (the deployer's name for
+    the job) and losers are not kept; True when it is being deleted. `ModelError` when Azure refuses."""
+    if deployer is None or deployer.keep_losers or deployment != deployer.name_for(remote_job_id):
+        return False
+    deployer.delete(deployment)
+    return True

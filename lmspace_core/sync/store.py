@@ -130,6 +130,10 @@ class SyncStore(Protocol):
                           score_after: float) -> ModelVersion:
         """Record how a model version scored, and the deployment that answered (now its reference)."""
 
+    def record_undeployed(self, enterprise_id: str, model_id: str, reference: str) -> ModelVersion:
+        """A version's deployment was deleted: its reference is the fine-tuned model `reference` again, and its
+        `deployment` the name it would be served by, so it awaits a deployment before it can be activated."""
+
     def activate_model(self, scope: Scope, model_id: str | None) -> None:
         """Make one model version the space's active one (None: back to the base model, no version active)."""
 
@@ -383,6 +387,12 @@ class SqliteSyncStore:
                 "WHERE enterprise_id = ? AND id = ?", (reference, reference, score_before, score_after, enterprise_id,
                                                         model_id),
             )
+        return self.get_model(enterprise_id, model_id)
+
+    def record_undeployed(self, enterprise_id: str, model_id: str, reference: str) -> ModelVersion:
+        with self._db.write() as connection:
+            connection.execute("UPDATE sync_models SET reference = ? WHERE enterprise_id = ? AND id = ?",
+                               (reference, enterprise_id, model_id))
         return self.get_model(enterprise_id, model_id)
 
     def activate_model(self, scope: Scope, model_id: str | None) -> None:

@@ -348,18 +348,25 @@ class TableSyncStore:
     @_azure
     def record_evaluation(self, enterprise_id: str, model_id: str, reference: str, score_before: float | None,
                           score_after: float) -> ModelVersion:
+        return self._update_model(enterprise_id, model_id, {"reference": reference, "deployment": reference,
+                                                            "score_before": score_before, "score_after": score_after})
+
+    @_azure
+    def record_undeployed(self, enterprise_id: str, model_id: str, reference: str) -> ModelVersion:
+        return self._update_model(enterprise_id, model_id, {"reference": reference})
+
+    def _update_model(self, enterprise_id: str, model_id: str, changes: dict) -> ModelVersion:
         while True:
             row = self._get(enterprise_id, f"model|{model_id}")
             if row is None:
                 raise model_not_found(enterprise_id, model_id)
-            updated = {**row, "reference": reference, "deployment": reference, "score_before": score_before,
-                       "score_after": score_after}
+            updated = {**row, **changes}
             try:
                 call_with_retries(lambda: self._table().update_entity(
                     updated, mode=UpdateMode.REPLACE, etag=row.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified))
             except ResourceModifiedError:
-                continue  # activated or evaluated meanwhile: apply the scores to what is there now
+                continue  # activated or evaluated meanwhile: apply the changes to what is there now
             return _model(updated)
 
     @_azure

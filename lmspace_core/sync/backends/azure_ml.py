@@ -21,7 +21,7 @@ from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.model import Dataset, DatasetFormat, Split, SyncStatus
 from lmspace_core.sync.next_steps import workspace_options
 from lmspace_core.sync.online_endpoint import EndpointChat, OnlineDeployer, online_deployment_name, service_errors
-from lmspace_core.sync.serving import deployed_outcome
+from lmspace_core.sync.serving import deployed_outcome, retire_loser
 
 _STATUSES = {
     "NotStarted": SyncStatus.QUEUED,
@@ -65,6 +65,10 @@ class AzureMLBackend:
     def chat(self, deployment: str, messages: list[dict[str, str]]) -> str:
         """One reply of a deployment of the space's online endpoint (see `sync.online_endpoint`)."""
         return self._chat(deployment, messages)
+
+    def retire(self, deployment: str, remote_job_id: str) -> bool:
+        """Delete the deployment LMSpace made for a model that lost its evaluation (see `sync.serving.retire_loser`)."""
+        return retire_loser(self._deployer, deployment, remote_job_id)
 
     def build_job(self, dataset: Dataset, training_data: str, validation_data: str):
         """The fine-tuning job for registered training and validation assets (what `run` submits)."""

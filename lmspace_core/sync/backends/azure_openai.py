@@ -22,7 +22,7 @@ from lmspace_core.sync.backends.base import Outcome, Reporter, poll_until_finish
 from lmspace_core.sync.dataset import to_jsonl
 from lmspace_core.sync.deployment import DEFAULT_NAME, Deployer, deploy_command, deployment_name, show_command
 from lmspace_core.sync.model import Dataset, DatasetFormat, Metric, Split, SyncStatus
-from lmspace_core.sync.serving import deployed_outcome
+from lmspace_core.sync.serving import deployed_outcome, retire_loser
 
 _STATUSES = {
     "validating_files": SyncStatus.VALIDATING,
@@ -97,6 +97,10 @@ class AzureOpenAIBackend:
             response = self._client.chat.completions.create(
                 model=deployment, messages=messages, temperature=0, max_tokens=EVALUATION_MAX_TOKENS)
         return response.choices[0].message.content or ""
+
+    def retire(self, deployment: str, remote_job_id: str) -> bool:
+        """Delete the deployment LMSpace made for a model that lost its evaluation (see `sync.serving.retire_loser`)."""
+        return retire_loser(self._deployer, deployment, remote_job_id)
 
     def run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
         files = self._client.files
