@@ -110,3 +110,15 @@ def test_plain_text_headings_and_numbered_lists_are_quoted_as_written():
     for sentence in split_sentences(POSIX):
         start, end = quote_span(POSIX, sentence)
         assert " ".join(POSIX[start:end].replace("1.", "").split()) == sentence
+
+
+def test_quotes_keep_the_symbols_that_end_or_start_a_value():
+    """A Debian copyright file's `License: GPL-2+` was quoted as 'GPL-2' (another licence), `--force` as 'force'."""
+    sentences = split_sentences("Copyright (C) Ian Macdonald\nLicense: GPL-2+\n\n"
+                                "--force overwrites the files that already exist.\n\n"
+                                "The compiler used for the extension modules is C++\n\n"
+                                "| Option | Meaning of the option here |")
+    assert sentences == ["Copyright (C) Ian Macdonald License: GPL-2+",
+                         "--force overwrites the files that already exist.",
+                         "The compiler used for the extension modules is C++",
+                         "Option | Meaning of the option here"]

@@ -25,6 +25,9 @@ _STANDALONE_LINE = re.compile(r"^(#|\|)")  # a markdown heading or a table row
 _LIST_ITEM = re.compile(r"^([-*+]|\d+[.)]) ")  # its marker is not quoted; indented lines below it continue it
 _UNDERLINE = re.compile(r"^[=\-~^]{3,}$")  # what underlines a heading in plain text and reST (or a rule): dropped
 _EMPHASIS = re.compile(r"\*\*")  # bold markers (not `__`: `__init__.py` must stay as written)
+# Markup around a piece: bullets, `#`s and table pipes, standing apart from the text. Symbols touching a word are
+# part of it: `GPL-2+` is another licence than `GPL-2`, `--force` an option, `C++` a language.
+_MARKUP = re.compile(r"^(?:[-*+#|]+\s+)+|(?:\s+[-*+#|]+)+$|^[-*+#|]+$")
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -53,7 +56,7 @@ def _paragraphs(text: str) -> list[str]:
 def _pieces(text: str) -> list[str]:
     """Every sentence-like piece of a passage in order, stripped of markup, short ones included."""
     pieces = (
-        _EMPHASIS.sub("", piece).strip(" \t-*+#|")
+        _MARKUP.sub("", _EMPHASIS.sub("", piece).strip())
         for paragraph in _paragraphs(text)
         for piece in _SENTENCE_END.split(paragraph)
     )
