@@ -86,6 +86,8 @@ def plan(
                                  "problems": list(check.problems),
                                  "sample": [{"question": e.question, "answer": e.answer, "origin": e.origin}
                                             for e in dataset.examples[:3]]}
+        outlook = manager.auto_sync_outlook(space)
+        result["auto_sync"] = outlook
     if as_json:
         return _print_json(result)
     counts = ", ".join(f"{count} {change}" for change, count in delta.counts.items())
@@ -101,6 +103,8 @@ def plan(
                       f"{summary['tokens']} tokens")
         for problem in summary["problems"]:
             console.print(f"  [red]refused:[/] {shown(problem)}")
+    if outlook.state != "off":
+        console.print(shown(outlook.text), soft_wrap=True)
 
 
 @sync_app.command("start")
@@ -180,6 +184,7 @@ def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
     """The space's sync jobs (or one job with `--job`)."""
     with _manager() as manager:
         jobs = [manager.job(job_id)] if job_id else manager.jobs(space)
+        outlook = manager.auto_sync_outlook(space)
     rows = [_job_row(job) for job in jobs]
     if as_json:
         return _print_json(rows)
@@ -191,6 +196,8 @@ def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
     console.print(table)
     if jobs and jobs[0].message:
         console.print(f"Latest ({jobs[0].id}): {shown(jobs[0].message)}", soft_wrap=True)  # commands stay whole
+    if outlook.state != "off":
+        console.print(shown(outlook.text), soft_wrap=True)
 
 
 @sync_app.command("events")

@@ -377,6 +377,8 @@ class SyncSettings(_Settings):
     event_sources: list[str] = []  # Event Grid topics (prefixes) whose model events `lmspace serve-events` acts on
     auto_sync_items: int = Field(20, ge=1)  # changed documents since the last sync
     auto_sync_age_h: float = Field(24.0, gt=0)  # hours since the oldest unsynced change
+    auto_sync_backoff_h: float = Field(0.5, gt=0)  # wait after a failed automatic sync, doubled per failure in a row
+    auto_sync_backoff_max_h: float = Field(24.0, gt=0)  # the longest such wait
     queue: Literal["folder", "azure_storage"] = "folder"  # where sync requests wait for `lmspace sync worker`
     queue_name: str = "lmspace-sync"
     queue_connection_string: SecretRef | None = None  # for queue: azure_storage

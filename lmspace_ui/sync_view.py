@@ -87,6 +87,9 @@ def plan_panel(manager: SyncManager, space: Space) -> None:
             st.session_state[SELECTED_JOB] = job.id
     if idle:
         st.caption("Nothing changed since the last successful sync.")
+    automatic = manager.auto_sync_outlook(space)
+    if automatic.state != "off":
+        st.caption(plain(automatic.text))
 
 
 def jobs_table(jobs: list[SyncJob]) -> SyncJob | None:

@@ -1,12 +1,19 @@
-"""Sync requests through an Azure Storage queue, on Azurite: one taker per request, and a request whose worker
-died (never marked done) comes back after its visibility timeout."""
+"""Sync requests through an Azure Storage queue, on Azurite: one taker per request, a request whose worker
+died (never marked done) comes back after its visibility timeout, and one that comes back while its job still runs
+is not run twice."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
+from lmspace_core.config import load_config
+from lmspace_core.sync import auto
+from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.queue import StorageQueueSyncQueue, SyncRequest
+from lmspace_core.workspace import Workspace
+from tests.conftest import write_config
+from tests.test_sync_plan import POLICY, put
 
 
 def test_requests_are_taken_once_and_an_unfinished_one_comes_back(azure_emulators):
@@ -37,3 +44,27 @@ def test_a_waiting_request_is_seen_by_space_until_it_is_taken(azure_emulators):
     assert queue.waiting("space-1") and not queue.waiting("space-2")
     queue.done(queue.take())
     assert not queue.waiting("space-1")
+
+
+def test_a_message_that_comes_back_while_its_job_runs_is_not_run_again(azure_emulators, tmp_path):
+    """A job can outlast the time a taken message stays invisible; the worker that takes it again drops it."""
+    settings = "sync:\n  auto_sync: [travel]\n  auto_sync_items: 1\n  min_examples: 100\n"
+    workspace = Workspace(load_config(write_config(tmp_path, settings), env={}))
+    space = workspace.create_space("travel")
+    put(workspace, space, "a.md", POLICY, "h1")
+    manager = SyncManager(workspace)
+    name, connection = f"sync-{uuid.uuid4().hex[:12]}", azure_emulators.storage_connection_string
+    first, second = (StorageQueueSyncQueue.from_connection_string(connection, name, visibility_s=1) for _ in "12")
+    try:
+        [request] = manager.enqueue_due(first)
+        taken = first.take()
+        assert auto.claim(manager.store, taken.request) is not None  # the first worker's job starts...
+        time.sleep(2)  # ...and runs longer than its message stays invisible
+        assert manager.run_queued(second) == [] and manager.jobs(space) == []
+        assert manager.enqueue_due(second) == [], "running: not queued again either"
+        first.done(taken)  # the first worker finishes: its message is gone already, which is no error
+        time.sleep(2)
+        assert first.take() is None
+    finally:
+        manager.close()
+        workspace.close()

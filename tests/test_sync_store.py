@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import ServiceResponseError
@@ -15,7 +15,7 @@ from lmspace_core.errors import NotFoundError
 from lmspace_core.config import load_config
 from lmspace_core.stores.azure.blobs import AzureBlobStore
 from lmspace_core.stores.azure.clients import build_clients
-from lmspace_core.sync.model import Dataset, DeltaItem, Example, Metric, ModelVersion, Split, SyncStatus
+from lmspace_core.sync.model import AutoSyncHold, Dataset, DeltaItem, Example, Metric, ModelVersion, Split, SyncStatus
 from lmspace_core.sync.store import new_id
 from lmspace_core.sync.table_store import TableSyncStore
 from lmspace_core.workspace import Workspace, build_sync_store
@@ -201,3 +201,19 @@ def test_a_version_whose_deployment_was_deleted_awaits_a_deployment_again_with_i
     assert store.get_model("acme", version.id) == undeployed
     with pytest.raises(NotFoundError):
         store.record_undeployed("globex", version.id, "gpt-4o-mini.ft-1")
+
+
+def test_an_automatic_sync_state_is_saved_only_over_the_version_it_was_read_at(store, acme, globex):
+    fresh = store.auto_sync_state(acme)
+    assert (fresh.version, fresh.request_id, fresh.hold) == (0, None, None)
+    now = datetime.now(UTC)
+    hold = AutoSyncHold("dataset refused: only 3 training example(s)", 2, "job-1", 4, 9, now, now + timedelta(hours=1))
+    first = store.save_auto_sync_state(acme, replace(fresh, request_id="r1", requested_at=now, hold=hold))
+    assert first is not None and first.version == 1
+    assert store.save_auto_sync_state(acme, replace(fresh, request_id="r2")) is None, "another process was first"
+    assert store.auto_sync_state(acme) == first
+
+    second = store.save_auto_sync_state(acme, replace(first, running=True))
+    assert second is not None and store.auto_sync_state(acme) == second and second.version == 2
+    assert store.save_auto_sync_state(acme, replace(first, request_id=None)) is None
+    assert store.auto_sync_state(globex).version == 0, "each enterprise has its own"

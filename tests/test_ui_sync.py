@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import Metric, SyncKind, SyncStatus
-from tests.conftest import APP, read
+from lmspace_core.sync.queue import build_queue
+from tests.conftest import APP, read, write_config
 from tests.test_sync_plan import POLICY, put
 
 
@@ -163,3 +164,32 @@ def test_the_active_local_model_is_named_by_what_it_is_not_by_its_folder_id():
     assert line.startswith("Active model: fine-tuned embedding model (local, created 2026-11-30 ")
     assert line.endswith("score 0.789 → 0.958; version 1159939726194406)")
     assert "8486e786bb414b7b" not in line
+
+
+def test_the_page_says_when_the_next_automatic_sync_comes_and_why_it_waits(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from lmspace_ui.resources import get_workspace
+
+    settings = "sync:\n  auto_sync: [travel]\n  auto_sync_items: 2\n  min_examples: 100\n"
+    monkeypatch.setenv("LMSPACE_CONFIG", str(write_config(tmp_path, settings)))
+    st.cache_resource.clear()
+    workspace = get_workspace()
+    try:
+        space = workspace.create_space("travel")
+        for number in range(2):
+            put(workspace, space, f"travel-{number}.md", POLICY.replace("Travel", f"Travel {number}"), f"h{number}")
+        manager = SyncManager(workspace)
+        queue = build_queue(workspace.settings, workspace.enterprise_id)
+        manager.enqueue_due(queue)
+        [job] = manager.run_queued(queue)
+        manager.close()
+        assert job.status is SyncStatus.FAILED
+        at = render()
+        assert not at.exception
+        line = next(read(caption.value) for caption in at.caption if "Automatic sync" in caption.value)
+        assert line.startswith("Automatic sync is waiting: dataset refused: only ")
+        assert "next automatic try after 2 more changes or at " in line
+    finally:
+        st.cache_resource.clear()
+        workspace.close()

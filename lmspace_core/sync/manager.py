@@ -429,24 +429,48 @@ class SyncManager:
         """Why the space should sync now (its delta passed `sync.auto_sync_items` or `auto_sync_age_h`), or None."""
         return auto.due_reason(self.settings, self.workspace.store, self.store, self.space(space))
 
+    def auto_sync_outlook(self, space: str | Space | None = None) -> auto.AutoSyncOutlook:
+        """When the space's next automatic sync comes and what it waits for (e.g. a refused dataset's backoff)."""
+        return auto.outlook(self.settings, self.workspace.store, self.store, self.space(space))
+
     def enqueue_due(self, queue: SyncQueue) -> list[SyncRequest]:
-        """Queue a sync of every `sync.auto_sync` space that is due and has no request waiting or job under way."""
+        """Queue a sync of every `sync.auto_sync` space that is due, not held back by a failed automatic attempt,
+        and has no request queued or running and no job under way."""
         queued = (auto.enqueue_if_due(self.settings, self.workspace.store, self.store, queue, self.space(name))
                   for name in self.settings.sync.auto_sync)
         return [request for request in queued if request is not None]
 
     def run_queued(self, queue: SyncQueue) -> list[SyncJob]:
-        """Run every queued request to its end, one after the other; return the jobs (refused ones included)."""
+        """Run every queued request to its end, one after the other; return the jobs (refused ones included). A
+        request that already ran or runs elsewhere (a queue may deliver a message twice) is dropped."""
         jobs = []
         while (taken := queue.take()) is not None:
-            request = taken.request
             try:
-                jobs.append(self.sync_to_llm(space=request.space_id, wait=True))
-            except DatasetRejectedError:
-                jobs.append(self.jobs(request.space_id, limit=1)[0])
+                job = self._run_request(taken.request)
             finally:
                 queue.done(taken)
+            if job is not None:
+                jobs.append(job)
         return jobs
+
+    def _run_request(self, request: SyncRequest) -> SyncJob | None:
+        claimed = auto.claim(self.store, request)
+        if claimed is None:
+            log.info("dropped sync request %s of space %s: it ran already or runs elsewhere", request.id,
+                     request.space_id)
+            return None
+        space = self.space(request.space_id)
+        through = self.plan(space).through_sequence
+        try:
+            job = self.sync_to_llm(space=space, wait=True)
+        except LMSpaceError as error:  # e.g. the dataset was refused: the job records why
+            job = auto.job_started_since(self.store, space, claimed.requested_at)
+            auto.settle(self.settings, self.store, space, claimed, job, through, error=str(error))
+            if job is None:  # nothing started (e.g. the backend is not configured): the worker says why
+                raise
+            return job
+        auto.settle(self.settings, self.store, space, claimed, job, through)
+        return job
 
     # -- model versions ---------------------------------------------------------------------------------------
 

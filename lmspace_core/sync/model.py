@@ -223,3 +223,40 @@ class ModelVersion:
     @property
     def improved(self) -> bool:
         return self.score_after is not None and (self.score_before is None or self.score_after > self.score_before)
+
+
+@dataclass(frozen=True)
+class AutoSyncHold:
+    """What a failed automatic sync leaves behind: why it failed, and when the next automatic one may start.
+
+    The space is not queued again until `retry_at` (a backoff that doubles with each failure in a row), or until
+    documents changed after `through_sequence`, the change-log position the failed attempt covered, reach the item
+    threshold again, or until a sync of the space succeeds (the change log then moves past `base_sequence`).
+    """
+
+    reason: str
+    failures: int
+    job_id: str | None
+    base_sequence: int
+    through_sequence: int
+    failed_at: datetime
+    retry_at: datetime
+
+
+@dataclass(frozen=True)
+class AutoSyncState:
+    """A space's automatic sync, shared by every process: the one request queued or running for it, if any, and
+    the hold its last failed attempt left.
+
+    `request_id` is set while a request waits in the queue (`running` False) and while a worker runs it (`running`
+    True); `requested_at` is when it was queued, then when it was claimed. `version` changes with every write and a
+    store saves a state only over the version it was read at, so of two processes queueing or claiming the same
+    space at the same moment exactly one succeeds.
+    """
+
+    space_id: str
+    version: int = 0
+    request_id: str | None = None
+    requested_at: datetime | None = None
+    running: bool = False
+    hold: AutoSyncHold | None = None

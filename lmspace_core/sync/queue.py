@@ -19,16 +19,22 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class SyncRequest:
-    """Sync this space (why: e.g. '25 changed documents')."""
+    """Sync this space (why: e.g. '25 changed documents').
+
+    `id` is the ticket the space's automatic sync state holds for it: a worker runs a request only while that state
+    still names it, so a message delivered twice (a queue promises at least once) or left over runs no second job.
+    Requests written before ids existed read as id "" and are dropped the same way.
+    """
 
     enterprise_id: str
     space_id: str
     reason: str
     requested_at: str
+    id: str = ""
 
     @classmethod
     def now(cls, enterprise_id: str, space_id: str, reason: str) -> SyncRequest:
-        return cls(enterprise_id, space_id, reason, datetime.now(UTC).isoformat())
+        return cls(enterprise_id, space_id, reason, datetime.now(UTC).isoformat(), uuid.uuid4().hex)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -133,7 +139,17 @@ class StorageQueueSyncQueue:
         return Taken(SyncRequest(**json.loads(message.content)), message)
 
     def done(self, taken: Taken) -> None:
-        self._client.delete_message(taken.receipt)
+        """Delete the message; when it came back and another worker took it since (a job that outlasted
+        `visibility_s`), it is that worker's to drop, and this is no error."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            self._client.delete_message(taken.receipt)
+        except ResourceNotFoundError:
+            pass
+        except HttpResponseError as error:
+            if error.error_code != "PopReceiptMismatch":
+                raise
 
     def waiting(self, space_id: str) -> bool:
         """Peeks at the first 32 visible messages (the most a peek returns): enough for a queue a worker drains."""

@@ -9,9 +9,11 @@ the knowledge and job stores; its tables are created by migration 3.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +21,8 @@ from lmspace_core.domain import ChangeKind, Scope
 from lmspace_core.errors import NotFoundError
 from lmspace_core.stores.local.database import Database, utc_now
 from lmspace_core.sync.model import (
+    AutoSyncHold,
+    AutoSyncState,
     Dataset,
     DeltaItem,
     Example,
@@ -61,6 +65,20 @@ def model_not_found(enterprise_id: str, model_id: str) -> NotFoundError:
     return NotFoundError(
         f"No model version {model_id} in enterprise '{enterprise_id}'; list them with `lmspace sync models`."
     )
+
+
+def auto_state_json(state: AutoSyncState) -> str:
+    """How both stores keep a space's automatic sync state: one JSON text beside its version."""
+    return json.dumps(asdict(state), default=datetime.isoformat, sort_keys=True)
+
+
+def auto_state_from_json(text: str) -> AutoSyncState:
+    fields = json.loads(text)
+    hold = fields["hold"]
+    if hold is not None:
+        hold = AutoSyncHold(**{**hold, "failed_at": datetime.fromisoformat(hold["failed_at"]),
+                               "retry_at": datetime.fromisoformat(hold["retry_at"])})
+    return AutoSyncState(**{**fields, "requested_at": _time(fields["requested_at"]), "hold": hold})
 
 
 class SyncStore(Protocol):
@@ -144,6 +162,13 @@ class SyncStore(Protocol):
         """A space's model versions, newest first."""
 
     def active_model(self, scope: Scope) -> ModelVersion | None: ...
+
+    def auto_sync_state(self, scope: Scope) -> AutoSyncState:
+        """The space's automatic sync state (version 0, nothing queued, no hold, when none was ever saved)."""
+
+    def save_auto_sync_state(self, scope: Scope, state: AutoSyncState) -> AutoSyncState | None:
+        """Save `state` as the next version, only if the stored one is still `state.version` (0: none stored);
+        return what was saved, or None when another process wrote first (read again to see what it did)."""
 
 
 def _time(value: str | None) -> datetime | None:
@@ -422,6 +447,27 @@ class SqliteSyncStore:
 
     def active_model(self, scope: Scope) -> ModelVersion | None:
         return next((model for model in self.list_models(scope) if model.active), None)
+
+    # -- automatic sync ---------------------------------------------------------------------------------------
+
+    def auto_sync_state(self, scope: Scope) -> AutoSyncState:
+        row = self._db.fetch_one("SELECT state FROM sync_auto WHERE enterprise_id = ? AND space_id = ?",
+                                 (scope.enterprise_id, scope.space_id))
+        return auto_state_from_json(row["state"]) if row else AutoSyncState(scope.space_id)
+
+    def save_auto_sync_state(self, scope: Scope, state: AutoSyncState) -> AutoSyncState | None:
+        saved = replace(state, version=state.version + 1)
+        with self._db.write() as connection:
+            if state.version == 0:
+                written = connection.execute(
+                    "INSERT OR IGNORE INTO sync_auto (enterprise_id, space_id, version, state) VALUES (?, ?, ?, ?)",
+                    (scope.enterprise_id, scope.space_id, saved.version, auto_state_json(saved)))
+            else:
+                written = connection.execute(
+                    "UPDATE sync_auto SET version = ?, state = ? WHERE enterprise_id = ? AND space_id = ? "
+                    "AND version = ?",
+                    (saved.version, auto_state_json(saved), scope.enterprise_id, scope.space_id, state.version))
+        return saved if written.rowcount == 1 else None
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from lmspace_core.stores.azure.boundary import azure_call
 from lmspace_core.stores.azure.jobs import newest_first_id, quoted
 from lmspace_core.stores.azure.retry import call_with_retries
 from lmspace_core.sync.model import (
+    AutoSyncState,
     Dataset,
     DeltaItem,
     Example,
@@ -50,6 +52,8 @@ from lmspace_core.sync.model import (
 from lmspace_core.sync.store import (
     ORPHANED,
     UNFINISHED,
+    auto_state_from_json,
+    auto_state_json,
     check_job_fields,
     dataset_not_found,
     job_not_found,
@@ -394,6 +398,36 @@ class TableSyncStore:
 
     def _model_rows(self, scope: Scope) -> list[dict]:
         return self._query(scope.enterprise_id, f"{_rows('model|')} and space_id eq {quoted(scope.space_id)}")
+
+    # -- automatic sync ---------------------------------------------------------------------------------------
+
+    @_azure
+    def auto_sync_state(self, scope: Scope) -> AutoSyncState:
+        row = self._get(scope.enterprise_id, f"auto|{scope.space_id}")
+        return auto_state_from_json(row["state"]) if row else AutoSyncState(scope.space_id)
+
+    @_azure
+    def save_auto_sync_state(self, scope: Scope, state: AutoSyncState) -> AutoSyncState | None:
+        """Insert (version 0) or replace guarded by the ETag of the row read at `state.version`; a conflict that
+        turns out to be this very write (a retried call whose first answer was lost) still counts as saved."""
+        key = f"auto|{scope.space_id}"
+        saved = replace(state, version=state.version + 1)
+        row = {"PartitionKey": scope.enterprise_id, "RowKey": key, "version": saved.version,
+               "state": auto_state_json(saved)}
+        try:
+            if state.version == 0:
+                call_with_retries(lambda: self._table().create_entity(row))
+                return saved
+            current = self._get(scope.enterprise_id, key)
+            if current is None or current["version"] != state.version:
+                return None
+            call_with_retries(lambda: self._table().update_entity(
+                row, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified))
+            return saved
+        except (ResourceExistsError, ResourceModifiedError):
+            stored = self._get(scope.enterprise_id, key)
+            return saved if stored is not None and stored["state"] == row["state"] else None
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

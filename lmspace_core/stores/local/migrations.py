@@ -293,6 +293,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sync_models ADD COLUMN deployment TEXT;
     """,
+    # 11: a space's automatic sync state (the request queued or running for it, the hold a failed attempt left),
+    # written only over the version it was read at, so two processes never queue the same space twice.
+    """
+    CREATE TABLE sync_auto (
+        enterprise_id TEXT NOT NULL,
+        space_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (enterprise_id, space_id),
+        FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
+    );
+    """,
 )
 
 
