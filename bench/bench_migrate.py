@@ -3,8 +3,10 @@
     uv run python bench/bench_migrate.py [--docs 200] [--chunks 10] [--raw-kb 20] [--big-mb 64]
 
 A space of `--docs` documents (`--chunks` chunks each, 384-d random unit vectors, a `--raw-kb` raw file each) is
-migrated embedded -> Azure -> embedded; the table gives each direction's time and chunks per second, and how many
-times an embedder was called (a migration copies the stored vectors, so it must be zero). Then one `--big-mb` raw
+migrated embedded -> Azure -> embedded; every fourth document is replaced once before, so the version history has
+replacements. The table gives each direction's time and chunks per second, how many documents kept their version
+and history entries came across identical, and how many times an embedder was called (a migration copies the
+stored vectors, so it must be zero). Then one `--big-mb` raw
 file is uploaded to Azurite from a stream and read back in pieces, with Python's peak allocation (tracemalloc)
 during each: streaming keeps it near one 4 MiB block, not the file's size.
 """
@@ -59,8 +61,10 @@ def seed(workspace: Workspace, docs: int, chunks: int, raw_kb: int) -> None:
         content_hash = hashlib.sha256(data).hexdigest()
         workspace.blobs.put(BlobPlacement(space.scope, document_id(space.id, source), source, content_hash, 2026),
                             data)
-        workspace.store.put_documents(space.scope, [DocumentDraft(source, source, "text", (), content_hash,
-                                                                  len(data), None, texts, vectors)])
+        replaced = [] if index % 4 else [f"{content_hash}:before"]  # an earlier version, whose file is not kept
+        for version_hash in [*replaced, content_hash]:
+            workspace.store.put_documents(space.scope, [DocumentDraft(source, source, "text", (), version_hash,
+                                                                      len(data), None, texts, vectors)])
 
 
 def streaming(workspace: Workspace, size_mb: int) -> tuple[float, float, float, float]:
@@ -114,12 +118,14 @@ def main() -> None:
             started = time.perf_counter()
             back = migrate_space(azure, azure.space("bench"), "embedded")
             to_embedded = time.perf_counter() - started
-            print("| direction | documents | chunks | seconds | chunks/s | identical vectors | verified |")
-            print("|---|---|---|---|---|---|---|")
+            print("| direction | documents | chunks | seconds | chunks/s | identical vectors | versions kept | "
+                  "identical history entries | verified |")
+            print("|---|---|---|---|---|---|---|---|---|")
             for name, report, seconds in (("embedded -> azure", there, to_azure),
                                           ("azure -> embedded", back, to_embedded)):
                 print(f"| {name} | {report.documents} | {report.chunks} | {seconds:.1f} | {total / seconds:.0f} | "
-                      f"{report.identical_vectors} | {report.verified} |")
+                      f"{report.identical_vectors} | {report.matching_versions} | "
+                      f"{report.identical_changes} of {report.changes} | {report.verified} |")
             print(f"\nembedder calls during both migrations: {embedder.calls}")
             up, up_peak, down, down_peak = streaming(azure, args.big_mb)
             print(f"\n{args.big_mb} MiB raw file on Azurite: upload from a stream {up:.1f} s, peak {up_peak:.1f} MiB "
