@@ -184,6 +184,18 @@ def test_a_manual_sync_is_never_held_back(refused):
     assert len(manager.jobs(space)) == 2, "the manual sync ran (and was refused on its own)"
 
 
+def test_a_sync_that_succeeds_meanwhile_lifts_the_hold(refused):
+    workspace, manager, space = refused
+    fail_one_automatic_sync(workspace, manager, space)
+    assert manager.auto_sync_outlook(space).state == "held"
+    dataset = manager.build_dataset(space)  # as a manual sync with its own dataset leaves it
+    manager.store.save_dataset(dataset, manager.plan(space).items)
+    job = manager.store.create_job(space.scope, "local", "test")
+    manager.store.update_job(job.enterprise_id, job.id, SyncStatus.SUCCEEDED, "done", dataset_id=dataset.id)
+    assert manager.auto_sync_outlook(space).state == "waiting"
+    assert workspace.ingest(space, {**policy(3), **policy(4), **policy(5)}).sync_queued
+
+
 def test_two_processes_checking_at_once_queue_the_space_once(tmp_path, backend, backend_environment, monkeypatch):
     """Both finish their checks (nothing waits, no job runs) before either queues: only one may."""
     workspaces = [open_workspace(tmp_path, REFUSED, backend_environment) for _ in range(2)]
