@@ -8,7 +8,8 @@ to their closing parenthesis. Every finding carries its column: two calls
 on one line are two findings.
 
 Names in queries: `print` matches bare calls `print(...)` (and Rust macros `print!(...)`); `requests.get` matches that
-dotted call; `*.execute` matches any method named `execute`. A TODO query's `name` lists the markers asked for
+dotted call; `*.execute` matches any method named `execute`. A call query's `name` may list several names
+("open,io.open,*.read_text"): a call to any of them is a finding. A TODO query's `name` lists the markers asked for
 ("TODO", "TODO,FIXME"); without one, every marker (TODO, FIXME, HACK, XXX) counts.
 """
 
@@ -54,6 +55,10 @@ def asked_markers(query: PatternQuery) -> re.Pattern[str]:
     return re.compile(r"\b(" + "|".join(asked or TODO_MARKERS) + r")\b")
 
 
+def _regex_note(query: PatternQuery) -> str:
+    return query.note or f"matches /{query.regex}/"
+
+
 def _plan_pattern(query: PatternQuery):
     """A plan's own regex runs on RE2 (linear time); the ones built here from names are plain `re` patterns."""
     return plan_regex(query.regex or "", "pattern.regex")
@@ -79,13 +84,16 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def _name_matches(dotted: str | None, wanted: str) -> bool:
-    """`wanted` is a bare name, a dotted name, or `*.attr` for any attribute of that name."""
+def called_names(query: PatternQuery) -> tuple[str, ...]:
+    """The names a call query asks for: its `name`, or each of the comma-separated names it lists."""
+    return tuple(name.strip() for name in (query.name or "").split(",") if name.strip())
+
+
+def _name_matches(dotted: str | None, wanted: tuple[str, ...]) -> bool:
+    """Each wanted name is a bare name, a dotted name, or `*.attr` for any attribute of that name."""
     if dotted is None:
         return False
-    if wanted.startswith("*."):
-        return dotted.endswith(wanted[1:])
-    return dotted == wanted
+    return any(dotted.endswith(name[1:]) if name.startswith("*.") else dotted == name for name in wanted)
 
 
 class _Columns:
@@ -105,8 +113,9 @@ def _python_spans(tree: ast.Module, text: str, lines: list[str], query: PatternQ
     column = _Columns(lines)
     match query.kind:
         case PatternKind.CALL:
+            wanted = called_names(query)
             return [_Span(n.lineno, n.end_lineno or n.lineno, column(n), f"call to {_dotted(n.func)}")
-                    for n in ast.walk(tree) if isinstance(n, ast.Call) and _name_matches(_dotted(n.func), query.name)]
+                    for n in ast.walk(tree) if isinstance(n, ast.Call) and _name_matches(_dotted(n.func), wanted)]
         case PatternKind.RAISE:
             return list(_python_raises(tree, query.name or "", column))
         case PatternKind.IMPORT:
@@ -122,7 +131,7 @@ def _python_spans(tree: ast.Module, text: str, lines: list[str], query: PatternQ
                     for row, col, comment in _python_comments(text) if (found := markers.search(comment))]
         case PatternKind.REGEX:
             searched = _python_code_only(text) if query.code_only else text
-            return list(_regex_lines(searched, _plan_pattern(query), f"matches /{query.regex}/"))
+            return list(_regex_lines(searched, _plan_pattern(query), _regex_note(query)))
 
 
 def _python_raises(tree: ast.AST, name: str, column: _Columns) -> Iterator[_Span]:
@@ -198,7 +207,8 @@ def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuer
     name = re.escape(query.name or "")
     match query.kind:
         case PatternKind.CALL:
-            return list(_call_spans(source.blanked(), query.name or "", source.declared_names()))
+            return [span for name in called_names(query)
+                    for span in _call_spans(source.blanked(), name, source.declared_names())]
         case PatternKind.TODO:
             return list(_todo_lines(text, source.literals(), asked_markers(query)))
         case PatternKind.RAISE:
@@ -214,7 +224,7 @@ def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuer
                      rf"(?:\([^)]*\)\s*)?{name}\b")
             blank, note = "literals", f"definition of {query.name}"
         case PatternKind.REGEX:
-            regex, note = _plan_pattern(query), f"matches /{query.regex}/"
+            regex, note = _plan_pattern(query), _regex_note(query)
             blank = "literals" if query.code_only else None
     searched = text if blank is None else source.blanked(keep_strings=blank == "comments")
     return list(_regex_lines(searched, re.compile(regex) if isinstance(regex, str) else regex, note))

@@ -49,6 +49,7 @@ class PatternQuery:
     name: str | None = None
     regex: str | None = None
     code_only: bool = True
+    note: str | None = None  # what a regex finding is noted as (default: the regex it matches)
 
 
 @dataclass(frozen=True)

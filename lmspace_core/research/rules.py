@@ -10,6 +10,10 @@ Recognised families and phrasings (case-insensitive; `X` is a name such as `prin
 - imports: "imports of X", "which files import the X module", "where is X imported", "files that require X",
   "files that use the X library".
 - definitions: "where is class X defined", "definition of X", "the X class definition", "find class X".
+- operations named in words, searched by the code that performs them: opening files ("where do we open files?",
+  "functions that read a file": calls to `open`, `io.open`, `os.open`, `Path.read_text`, `fopen`, `os.Open`...) and
+  environment variables ("places that read environment variables", "env vars": `os.environ`, `getenv`,
+  `process.env`...).
 A language may be named ("in Python files", "in the Go code", "C# code", ".rs files") to restrict the files.
 
 Names are read from the words around the family's keyword, skipping articles and words such as "module", "class"
@@ -68,7 +72,7 @@ _STOP = _KIND_WORDS | _FILLER | _BOUNDARY | frozenset("""
     definitions declare declares declared declaring declaration declarations import imports imported importing
     require requires required raise raises raised raising throw throws thrown throwing comment comments note notes
     instantiate instantiates instantiated instantiating instance instances instantiations constructed
-    marker markers usage there here then done left remaining outstanding open grep depend depends dependency
+    marker markers usage there here then done left remaining outstanding grep depend depends dependency
     dependencies
 """.split()) | frozenset(_LANGUAGES)
 
@@ -83,7 +87,7 @@ _CODE_SHAPED = re.compile(r"[_.*$\d]|[a-z][A-Z]|^[A-Z][a-z]+[A-Z]")  # snake_cas
 @dataclass(frozen=True)
 class _Token:
     text: str  # as written, without quotes, a trailing `()` or sentence punctuation
-    quoted: bool
+    quoted: bool  # in backticks or quotes, or written as a call (`open()`): a name whatever the word
     start: int
     end: int
 
@@ -100,8 +104,8 @@ class _Token:
 def _tokens(task: str) -> list[_Token]:
     tokens = []
     for match in _TOKEN.finditer(task):
-        quoted = match.group("word") is None
         text = next(group for group in match.groups() if group is not None).strip()
+        quoted = match.group("word") is None or text.endswith("()")
         text = text.removesuffix("()").rstrip(".,:;!?-")
         if text:
             tokens.append(_Token(text, quoted, match.start(), match.end()))
@@ -266,6 +270,70 @@ def _read(task: str) -> _Reading | None:
     return _print_reading(tokens) or _defined_kind_reading(tokens, normalised) or keyword
 
 
+@dataclass(frozen=True)
+class _Operation:
+    """Something code does that people name in words ("open files") rather than by a name, and how to find it."""
+
+    what: str
+    phrasing: re.Pattern[str]
+    query: PatternQuery
+    searched: str  # what the query finds, in words, for the rationale
+
+
+# The calls that open a file, by language. Methods are left out (`Path.open`, `Path.read_text`): other objects have
+# methods of those names, and `*.open` counted click's `webbrowser.open(url)`, `*.write_text` its help formatter's.
+_FILE_OPENS = (
+    "open", "io.open", "os.open", "os.fdopen", "codecs.open", "gzip.open", "bz2.open", "lzma.open", "tarfile.open",
+    "zipfile.ZipFile", "tempfile.NamedTemporaryFile", "tempfile.TemporaryFile",  # Python
+    "fopen", "freopen", "fdopen",  # C, C++
+    "os.Open", "os.OpenFile", "os.Create", "os.ReadFile", "os.WriteFile",  # Go
+    "fs.open", "fs.openSync", "fs.readFile", "fs.readFileSync", "fs.writeFile", "fs.writeFileSync",
+    "fs.createReadStream", "fs.createWriteStream",  # Node
+    "FileInputStream", "FileOutputStream", "FileReader", "FileWriter", "Files.newBufferedReader",
+    "Files.newBufferedWriter", "Files.readAllLines", "Files.readString", "Files.writeString",  # Java
+    "File.open", "File.read", "File.write", "File.OpenRead", "File.OpenWrite", "File.ReadAllText",
+    "File.WriteAllText",  # Ruby, C#
+)
+# Uses of the process environment, by language (strings and comments are blanked before this runs).
+_ENVIRONMENT_READS = (
+    r"\bos\.environb?\b|\benviron\s*(?:\[|\.get\b)|\b(?:os\.)?getenv\b|\bos\.(?:Getenv|LookupEnv|Environ)\b"
+    r"|\bprocess\.env\b|\bSystem\.getenv\b|\bEnvironment\.GetEnvironmentVariables?\b|\bENV\s*(?:\[|\.fetch\b)"
+    r"|\benv::var"
+)
+_OPERATIONS = (
+    _Operation(
+        "opening files",
+        re.compile(r"\b(?:open(?:s|ed|ing)?|reads?|reading|writes?|writing|written)\b(?:\W+\w+){0,3}?\W+files?\b"
+                   r"|\bfiles?\W+(?:opens?|opened|opening|access(?:es)?|reads?|reading|writes?|writing|I/?O)\b",
+                   re.IGNORECASE),
+        PatternQuery(PatternKind.CALL, name=",".join(_FILE_OPENS)),
+        "the functions that open a file (`open`, `io.open`, `os.open`, `gzip.open`... in Python, `fopen` in C, "
+        "`os.Open` in Go, `fs.readFile` in Node...; `pattern.name` lists them all). Methods (`Path.open`, "
+        "`Path.read_text`) are not counted, since other objects have methods of those names (`webbrowser.open`): "
+        "add `*.open` or `*.read_text` to `pattern.name` to count them",
+    ),
+    _Operation(
+        "environment variables",
+        re.compile(r"\b(?:env(?:ironment)?[\s_-]*var(?:iable)?s?|environ|getenv)\b", re.IGNORECASE),
+        PatternQuery(PatternKind.REGEX, regex=_ENVIRONMENT_READS, note="uses an environment variable"),
+        "the code that reads or sets the process environment (`os.environ`, `os.getenv`, `process.env`, "
+        "`System.getenv`, `ENV[...]`...), outside strings and comments",
+    ),
+)
+
+
+def _operation(task: str, reading: _Reading | None) -> tuple[_Operation, str] | None:
+    """The operation a task names in words, with the phrase that names it, unless the family rules read something
+    the phrase does not account for (a marker, or a name outside it: "raise ValueError when reading files")."""
+    for operation in _OPERATIONS:
+        if found := operation.phrasing.search(task):
+            phrase = found.group(0)
+            if reading is None or reading.kind is not PatternKind.TODO and (
+                    reading.name is None or reading.name.lower() in phrase.lower()):
+                return operation, phrase
+    return None
+
+
 def _languages(task: str) -> tuple[str, ...]:
     found = set()
     for word, language in _LANGUAGES.items():
@@ -292,6 +360,11 @@ def plan_with_rules(task: str) -> ResearchPlan:
     """A plan for `task` from the built-in rules; a semantic search plan when no family (or no name) is clear."""
     files = FileSelection(languages=_languages(task))
     reading = _read(task)
+    if operated := _operation(_normalise(task), reading):
+        operation, phrase = operated
+        rationale = (f"Recognised a task about {operation.what} from the phrase \"{phrase}\"; searched by code for "
+                     f"{operation.searched}.")
+        return ResearchPlan(task, Strategy.PATTERN, files, operation.query, rationale=rationale, planner="rules")
     if reading is not None and (reading.name or reading.kind is PatternKind.TODO):
         rationale = (f"Recognised a task of the '{reading.kind.value}' family about {_about(reading)} from the phrase "
                      f"\"{reading.phrase}\"; searched by code.")

@@ -14,7 +14,7 @@ from lmspace_core.ingest.chunking import chunk_document
 from lmspace_core.ingest.inputs import memory_source
 from lmspace_core.ingest.loaders import load
 from lmspace_core.research.codebase import CodeFile, Codebase, read_or_none
-from lmspace_core.research.patterns import find_in_file
+from lmspace_core.research.patterns import called_names, find_in_file
 from lmspace_core.research.plan import PatternKind, PatternQuery
 from lmspace_core.research.regex import plan_regex
 
@@ -30,11 +30,11 @@ class Scan:
     bytes: int
 
 
-def _cheap_prefilter(query: PatternQuery) -> str | None:
-    """A literal every matching file must contain, so most files are skipped before parsing."""
+def _cheap_prefilter(query: PatternQuery) -> tuple[str, ...]:
+    """Literals a matching file must contain one of, so most files are skipped before parsing (none: no filter)."""
     if query.kind is PatternKind.TODO or not query.name:
-        return None
-    return query.name.rsplit(".", 1)[-1]
+        return ()
+    return tuple(name.rsplit(".", 1)[-1] for name in called_names(query))
 
 
 def scan_pattern(
@@ -45,7 +45,7 @@ def scan_pattern(
     progress: ProgressCallback = ignore_progress,
 ) -> Scan:
     """Stream `files`, keeping only one file's text in memory at a time."""
-    literal, content_filter = _cheap_prefilter(query), plan_regex(contains, "files.contains") if contains else None
+    literals, content_filter = _cheap_prefilter(query), plan_regex(contains, "files.contains") if contains else None
     findings: list[Finding] = []
     scanned = size = 0
     for done, file in enumerate(files):
@@ -56,7 +56,9 @@ def scan_pattern(
             continue
         scanned += 1
         size += len(text)
-        if (literal and literal not in text) or (content_filter and not content_filter.search(text)):
+        if literals and not any(literal in text for literal in literals):
+            continue
+        if content_filter and not content_filter.search(text):
             continue
         findings.extend(find_in_file(file.path, text, file.language, query))
     progress(Progress("scan", len(files), len(files), message=f"{len(findings)} findings"))
