@@ -430,6 +430,8 @@ def research(
     stats = result.stats
     console.print(f"[dim]{stats.files} files, {stats.bytes:,} bytes, {stats.lm_calls} model calls, "
                   f"{stats.tokens} tokens, {stats.seconds:.1f} s")
+    if result.offline_notice:
+        console.print(f"[yellow]{result.offline_notice}")
 
 
 # -- documents ------------------------------------------------------------------------------------------------

@@ -90,6 +90,9 @@ class Document:
     # The year in its raw file's Azure name, recorded by the write that named it (the embedded store does not name
     # files by year and leaves it None, as do documents written before it was recorded): see `BlobPlacement.of`.
     raw_year: int | None = None
+    # Set when Azure was unreachable: listed from the local copy of the space made at this time (see `Hit`). Not part
+    # of what the document is, so a listed copy equals the stored document.
+    cached_at: datetime | None = field(default=None, compare=False)
 
 
 def document_id(space_id: str, source: str) -> str:
@@ -224,6 +227,14 @@ class AnswerMode(StrEnum):
     NOT_FOUND = "not_found"
 
 
+def offline_notice(cached_at: datetime | None) -> str:
+    """What a reader must know about an answer (or research) from the local cache: it may miss what changed since
+    `cached_at`, the last time the copy matched Azure. Empty when Azure answered."""
+    if cached_at is None:
+        return ""
+    return f"offline: answered from the local cache of {cached_at.astimezone():%Y-%m-%d %H:%M %Z}"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What `ask` returns: the text, how it was produced, and the citations it relies on."""
@@ -241,10 +252,7 @@ class Answer:
 
     @property
     def offline_notice(self) -> str:
-        """What a reader must know about an answer from the local cache: it may miss what changed since."""
-        if self.cached_at is None:
-            return ""
-        return f"offline: answered from the local cache of {self.cached_at.astimezone():%Y-%m-%d %H:%M %Z}"
+        return offline_notice(self.cached_at)
 
     def __str__(self) -> str:
         """The answer as a person reads it: the text, then a model answer's numbered sources.

@@ -57,6 +57,7 @@ from lmspace_core.stores.base import (
     BlobStore,
     HybridSearch,
     JobStore,
+    KeepsOfflineCopies,
     KnowledgeStore,
     SpaceEdit,
 )
@@ -482,6 +483,12 @@ class Workspace:
 
     def documents(self, space: Space, search_filter: SearchFilter = SearchFilter()) -> list[Document]:
         return self.store.list_documents(space.scope, search_filter)
+
+    def keep_offline(self, space: Space) -> None:
+        """Say that `space` is in use (research reads its files) to a store that keeps copies of recently used
+        spaces for when its service is unreachable (Azure); the others need nothing."""
+        if isinstance(self.store, KeepsOfflineCopies):
+            self.store.keep_offline(space.scope, self.embedder.dimension)
 
     def document(self, space: Space, id_or_source: str) -> Document:
         found = self.store.find_document(space.scope, id_or_source)

@@ -17,7 +17,7 @@ from lmspace_core.agents.programs import KNOWLEDGE, program_path
 from lmspace_core.domain import Answer, AnswerMode, Citation, Space, Turn
 from lmspace_core.workspace import Workspace
 from lmspace_ui.chunk_links import ChunkLink, chunk_link
-from lmspace_ui.components import reported_errors
+from lmspace_ui.components import offline_notice, reported_errors
 from lmspace_ui.resources import knowledge_agent
 from lmspace_ui.text import highlighted, plain
 
@@ -92,9 +92,7 @@ def render_answer(answer: Answer) -> None:
         st.markdown(plain(answer.text.removeprefix(EXTRACTED_LABEL).strip()))  # one quoted sentence per line
     else:
         st.markdown(plain(answer.text))
-    if answer.offline_notice:
-        notice = answer.offline_notice
-        st.caption(f":material/cloud_off: {notice[0].upper()}{notice[1:]}")
+    offline_notice(answer.offline_notice)
     render_citations(answer.citations, answer.space_id)
 
 

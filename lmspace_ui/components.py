@@ -42,6 +42,13 @@ def space_picker(workspace: Workspace, label: str = "Space", key: str = "space_p
     return spaces[names.index(chosen)]
 
 
+def offline_notice(notice: str) -> None:
+    """An answer's or a research result's "offline: answered from the local cache of …", as a sentence; nothing
+    when Azure answered (the notice is empty)."""
+    if notice:
+        st.caption(f":material/cloud_off: {notice[0].upper()}{notice[1:]}")
+
+
 def offline_banner() -> None:
     """Say on every page when writes are waiting for Azure (it could not be reached when they were made), and when
     some of them could never be sent and were set aside."""

@@ -15,6 +15,7 @@ from lmspace_core.research.result import ResearchResult
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
+from lmspace_ui.components import offline_notice
 from lmspace_ui.text import plain
 
 SourceLines = Callable[[Job, str], list[str] | None]  # a finished job and a path: that file's lines, if it is known
@@ -61,6 +62,7 @@ def render_research_result(job: Job, source_lines: SourceLines | None = None) ->
     stats = result.stats
     st.caption(f"verified findings: {len(result.findings)} · files: {stats.files} · bytes: {stats.bytes:,} · "
                f"model calls: {stats.lm_calls} · tokens: {stats.tokens:,} · {stats.seconds:.1f} s")
+    offline_notice(result.offline_notice)
     if result.rejected:
         st.warning(f"{len(result.rejected)} findings were dropped: their text is not at the place they name.",
                    icon=":material/report:")

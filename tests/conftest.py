@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 # Read by LiteLLM and DSPy when first imported: no price-map download, no cache in the user's home.
@@ -90,6 +91,25 @@ def unreachable_environment(emulators, online: dict[str, str]) -> dict[str, str]
         storage = storage.replace(f":{port}/", ":9/")
     return {**online, "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://127.0.0.1:9/",
             "LMSPACE_STORE__AZURE__CONNECTION_STRING": storage}
+
+
+@contextmanager
+def offline_dashboard(monkeypatch, config: Path, emulators, online: dict[str, str]):
+    """The dashboard's own workspace (`get_workspace`) on `config`, every Azure endpoint of `online` unreachable."""
+    import streamlit as st
+
+    from lmspace_ui.resources import get_workspace
+
+    monkeypatch.setenv("LMSPACE_CONFIG", str(config))
+    for name, value in unreachable_environment(emulators, online).items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    workspace = get_workspace()
+    try:
+        yield workspace
+    finally:
+        st.cache_resource.clear()
+        workspace.close()
 
 
 @pytest.fixture(params=["embedded", "azure"])

@@ -19,8 +19,8 @@ from lmspace_core.domain import IngestReport, JobStatus, Outcome, Progress, Scop
 from lmspace_core.jobs import JobRunner, this_process_owner
 from lmspace_core.stores.azure.offline import ReplayReport
 from lmspace_core.workspace import Workspace
-from tests.conftest import (APP, azure_environment, read, start_test_emulators, unreachable_environment,
-                            write_config)
+from tests.conftest import (APP, azure_environment, offline_dashboard, read, start_test_emulators,
+                            unreachable_environment, write_config)
 
 LEAVE = b"# Leave\n\nEmployees get 25 days of paid leave per year.\n"
 
@@ -157,22 +157,13 @@ def test_a_local_job_whose_process_died_is_sent_to_azure_interrupted(tmp_path: P
 
 def test_the_upload_page_ingests_offline_and_the_banner_counts_the_waiting_changes(tmp_path, monkeypatch,
                                                                                     azure_emulators):
-    import streamlit as st
-
-    from lmspace_ui.resources import get_workspace
-
     config = write_config(tmp_path)
     online = azure_environment(azure_emulators)
     before = _workspace(config, online)
     space = before.create_space("handbook")
     before.list_spaces()
     before.close()
-    monkeypatch.setenv("LMSPACE_CONFIG", str(config))
-    for name, value in unreachable_environment(azure_emulators, online).items():
-        monkeypatch.setenv(name, value)
-    st.cache_resource.clear()
-    workspace = get_workspace()  # the dashboard's own, Azure unreachable
-    try:
+    with offline_dashboard(monkeypatch, config, azure_emulators, online) as workspace:
         running = workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.md", this_process_owner())
         workspace.job_store.record_progress(running.enterprise_id, running.id, Progress("ingest", 1, 2, item="b.md"))
         at = AppTest.from_file(APP, default_timeout=60).run().switch_page("pages/upload.py").run()
@@ -191,9 +182,6 @@ def test_the_upload_page_ingests_offline_and_the_banner_counts_the_waiting_chang
             "leave.md": "added"}
         assert "Offline — 4 changes waiting for Azure." in at.warning[0].value  # its file, document and 2 jobs
         assert workspace.search(space, "How many days of paid leave?")[0].document.source == "leave.md"
-    finally:
-        st.cache_resource.clear()
-        workspace.close()
 
 
 def test_research_over_an_uploaded_zip_runs_offline_and_its_job_reaches_azure(tmp_path: Path, azure_emulators):

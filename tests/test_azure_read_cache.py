@@ -3,6 +3,7 @@ used spaces that fit in its size bound."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from lmspace_core.domain import Chunk, Document, Location, Scope, SearchFilter
-from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot
+from lmspace_core.stores.azure.read_cache import MAX_FILE_BYTES, SpaceCache, SpaceSnapshot, worth_keeping
 from tests.test_ranking import DIM, random_space, random_unit
 
 
@@ -76,3 +77,43 @@ def test_a_cached_space_follows_writes_and_deletions_made_here(tmp_path: Path):
     assert cache.sequence(scope) == 0  # still complete only up to the sequence it was filled at
     cache.apply(scope, SpaceSnapshot.empty(), ["d"])
     assert cache.search(scope, first.vectors[2], 1) == [] and cache.documents(scope) == []
+
+
+def test_kept_files_are_served_only_in_the_content_their_document_names(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    scope = Scope("acme", "s")
+    cache = SpaceCache(tmp_path / "cache.db", 1 << 30)
+    assert not cache.keep_file(scope, "d", "h", b"print(1)\n")  # the space is not cached: nothing of it is kept
+    first = _snapshot(rng, scope, 2)
+    cache.fill(scope, first)
+    assert cache.keep_file(scope, "d", "h", b"print(1)\n")
+    assert cache.file(scope, "d", "h") == b"print(1)\n" and cache.file(scope, "d", "other") is None
+    assert cache.keep_file(scope, "d", "h2", b"print(2)\n")  # the new content, written before its document
+    [document] = first.documents
+    cache.apply(scope, replace(first, documents=(replace(document, content_hash="h2", version=2),)))
+    assert cache.file(scope, "d", "h2") == b"print(2)\n" and cache.file(scope, "d", "h") is None
+    cache.apply(scope, replace(first, documents=(replace(document, content_hash="h3", version=3),)), sequence=5)
+    assert cache.file(scope, "d", "h2") is None  # replaced elsewhere: the change log drops the old content
+    cache.keep_file(scope, "d", "h3", b"print(3)\n")
+    cache.apply(scope, SpaceSnapshot.empty(), ["d"])
+    assert cache.file(scope, "d", "h3") is None
+
+
+def test_kept_files_count_in_the_bound_and_never_push_their_own_space_out(tmp_path: Path):
+    rng = np.random.default_rng(4)
+    a, b = Scope("acme", "a"), Scope("acme", "b")
+    one_space = 100 * (DIM * 4 + 250)
+    cache = SpaceCache(tmp_path / "cache.db", int(one_space * 2.5))
+    cache.fill(a, _snapshot(rng, a, 100))
+    cache.fill(b, _snapshot(rng, b, 100))
+    assert not cache.keep_file(a, "d", "h", bytes(int(one_space * 2)))  # a with it would not fit alone
+    assert cache.sequence(a) == 1 and cache.sequence(b) == 1
+    assert cache.keep_file(a, "d", "h", bytes(one_space))  # fits with a, not beside b: b, used last, goes
+    assert cache.sequence(a) == 1 and cache.sequence(b) is None
+
+
+def test_research_reads_code_files_of_ordinary_size_and_nothing_else_is_kept():
+    assert worth_keeping("codebase/src/main.py", 10_000) and worth_keeping("lib/app.ts", MAX_FILE_BYTES)
+    assert not worth_keeping("codebase/dist/bundle.js", MAX_FILE_BYTES + 1)
+    assert not worth_keeping("docs/policy.md", 100) and not worth_keeping("report.pdf", 100)
+    assert not worth_keeping("data.unknownext", 100)

@@ -320,7 +320,7 @@ def code_folder(tmp_path: Path) -> Path:
 
 def test_research_json_has_the_plan_findings_summary_and_stats(lmspace, code_folder):
     data = as_json(lmspace("research", str(code_folder), "Find print statements", "--json"))
-    assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
+    assert set(data) == {"plan", "findings", "rejected", "summary", "stats", "cached_at"}
     assert data["plan"]["strategy"] == "pattern"
     assert data["findings"] == [{"path": "tool/main.py", "line": 2, "column": 5, "end_line": 2,
                                  "text": '    print("hi")', "note": "call to print"}]

@@ -144,7 +144,8 @@ def test_two_calls_on_one_line_stay_two_verified_findings_through_a_stored_job_r
 
 def test_the_json_shape_of_a_result(workspace):
     data = KnowledgeAgent(workspace).research("Find print statements", TREE).to_json_data()
-    assert set(data) == {"plan", "findings", "rejected", "summary", "stats"}
+    assert set(data) == {"plan", "findings", "rejected", "summary", "stats", "cached_at"}
+    assert data["cached_at"] is None  # set only when a space was researched offline, from the local cache
     assert set(data["findings"][0]) == {"path", "line", "column", "end_line", "text", "note"}
     assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
 

@@ -129,3 +129,27 @@ def test_a_zipped_folder_has_the_same_file_names_on_upload_and_in_research(app_w
 
     assert reported == {"requests/__init__.py", "requests/models.py"}
     assert list(research.dataframe[0].value["path"]) == ["requests/models.py"]
+
+
+def test_offline_a_space_researched_here_before_is_researched_from_the_cache(tmp_path, monkeypatch, azure_emulators):
+    from lmspace_core.agents.research.researcher import CodebaseResearcher
+    from lmspace_core.config import load_config
+    from lmspace_core.workspace import Workspace
+    from tests.conftest import azure_environment, offline_dashboard, write_config
+
+    config = write_config(tmp_path)
+    online = azure_environment(azure_emulators)
+    earlier = Workspace(load_config(config, env=online))  # this machine, while Azure answered
+    earlier.ingest(earlier.create_space("code"), CODE, as_codebase=True)
+    researcher = CodebaseResearcher(earlier)
+    codebase, space = researcher.codebase("code")
+    researcher.run(researcher.plan("Find print statements", codebase, space), codebase, space)
+    earlier.close()
+    with offline_dashboard(monkeypatch, config, azure_emulators, online) as workspace:
+        at = plan_and_run(open_research(), workspace, "Find print statements")
+        assert not at.exception
+        frame = at.dataframe[0].value
+        assert list(zip(frame["path"], frame["line"], strict=True)) == [("codebase/app/main.py", 2),
+                                                                        ("codebase/app/util.py", 2)]
+        assert [c.value for c in at.caption if c.value.startswith(":material/cloud_off: Offline: answered from the "
+                                                                  "local cache of")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
@@ -32,12 +33,18 @@ class CodeFile:
 
 
 class Codebase:
-    """Named files with lazy readers; `read` decodes text (and raises `IngestError` for binary content)."""
+    """Named files with lazy readers; `read` decodes text (and raises `IngestError` for binary content).
 
-    def __init__(self, name: str, files: Sequence[CodeFile], reader: Callable[[str], bytes]) -> None:
+    `cached_at` is set for a space's code listed from the local copy while Azure was unreachable: the time that copy
+    last matched Azure, which research results then name.
+    """
+
+    def __init__(self, name: str, files: Sequence[CodeFile], reader: Callable[[str], bytes],
+                 cached_at: datetime | None = None) -> None:
         self.name = name
         self.files = tuple(sorted(files, key=lambda f: f.path))
         self._reader = reader
+        self.cached_at = cached_at
 
     def read(self, path: str) -> str:
         return decode_text(self._reader(path), path)
@@ -75,7 +82,8 @@ class Codebase:
         """Ingested documents read back from the blob store, under their names in the space."""
         by_source = {doc.source: doc for doc in documents}
         files = [CodeFile(doc.source, doc.size_bytes, language_for(doc.source)) for doc in documents]
-        return cls(name, files, lambda path: blobs.get(BlobPlacement.of(by_source[path])))
+        cached_at = min((doc.cached_at for doc in documents if doc.cached_at is not None), default=None)
+        return cls(name, files, lambda path: blobs.get(BlobPlacement.of(by_source[path])), cached_at)
 
 
 def describe(codebase: Codebase, max_paths: int = 200) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from lmspace_core.domain import Finding
+from lmspace_core.domain import Finding, offline_notice
 from lmspace_core.research.plan import ResearchPlan
 
 
@@ -25,6 +26,11 @@ class ResearchResult:
     rejected: tuple[Finding, ...]
     summary: str
     stats: ResearchStats
+    cached_at: datetime | None = None  # researched offline, in the local copy of the space made at this time
+
+    @property
+    def offline_notice(self) -> str:
+        return offline_notice(self.cached_at)
 
     def __str__(self) -> str:
         """The result as a person reads it: the summary, then each verified finding at `path:line:column`."""
@@ -32,6 +38,8 @@ class ResearchResult:
         lines += [f"{f.location}  {f.text.strip().splitlines()[0] if f.text.strip() else ''}" for f in self.findings]
         if self.rejected:
             lines.append(f"({len(self.rejected)} unverifiable findings were dropped)")
+        if self.cached_at is not None:
+            lines.append(f"({self.offline_notice})")
         return "\n".join(lines)
 
     @classmethod
@@ -44,12 +52,15 @@ class ResearchResult:
                            for f in data["rejected"]),
             summary=data["summary"],
             stats=ResearchStats(**data["stats"]),
+            cached_at=datetime.fromisoformat(data["cached_at"]) if data.get("cached_at") else None,
         )
 
     def to_json_data(self) -> dict:
-        """The CLI's `--json` shape: plan, findings (path, line, column, end_line, text, note), summary, stats.
+        """The CLI's `--json` shape: plan, findings (path, line, column, end_line, text, note), summary, stats and
+        `cached_at`.
 
-        `column` is null for findings about whole lines (search results, subagents' findings)."""
+        `column` is null for findings about whole lines (search results, subagents' findings); `cached_at` is null
+        unless the space was researched offline, in its local copy last current at that time (ISO 8601)."""
         return {
             "plan": asdict(self.plan),
             "findings": [
@@ -61,4 +72,5 @@ class ResearchResult:
                          for f in self.rejected],
             "summary": self.summary,
             "stats": asdict(self.stats),
+            "cached_at": self.cached_at.isoformat() if self.cached_at is not None else None,
         }

@@ -163,6 +163,16 @@ class ApproximateIndexing(Protocol):
 
 
 @runtime_checkable
+class KeepsOfflineCopies(Protocol):
+    """A knowledge store that keeps local copies of recently used spaces, to read them while its service is
+    unreachable (Azure's read cache); searching a space is a use of it, and so is researching it."""
+
+    def keep_offline(self, scope: Scope, dimension: int) -> None:
+        """The space is in use: bring its local copy up to date, or make one, while the service answers."""
+        ...
+
+
+@runtime_checkable
 class HybridSearch(Protocol):
     """A knowledge store that can also rank by keywords and fuse that with the vector ranking (`retrieval.hybrid`)."""
 

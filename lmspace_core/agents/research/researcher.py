@@ -52,7 +52,8 @@ class CodebaseResearcher:
         return self._space_codebase(space), space
 
     def _space_codebase(self, space: Space) -> Codebase:
-        documents = [doc for doc in self.workspace.documents(space) if doc.doc_type == "code"]
+        self.workspace.keep_offline(space)
+        documents = self.workspace.documents(space, SearchFilter(doc_types=("code",)))
         if not documents:
             raise NotFoundError(f"Space '{space.name}' holds no code; ingest a codebase folder or .zip into it first.")
         return Codebase.from_documents(space.name, documents, self.workspace.blobs)
@@ -101,7 +102,7 @@ class CodebaseResearcher:
         if not files:
             stats = ResearchStats(0, 0, 0, 0, round(time.perf_counter() - started, 3))
             return ResearchResult(plan, (), (), f"Nothing was searched. {why_nothing_selected(codebase, plan.files)}",
-                                  stats)
+                                  stats, codebase.cached_at)
         lm_calls = tokens = 0
         summary = ""  # the subagents' notes, for model-run strategies
         match plan.strategy:
@@ -121,7 +122,7 @@ class CodebaseResearcher:
         elif plan.strategy in (Strategy.PATTERN, Strategy.SEARCH):
             summary = _summarise(plan, findings, scan.files)
         stats = ResearchStats(scan.files, scan.bytes, lm_calls, tokens, round(time.perf_counter() - started, 3))
-        return ResearchResult(plan, findings, verification.rejected, summary, stats)
+        return ResearchResult(plan, findings, verification.rejected, summary, stats, codebase.cached_at)
 
     def _search(self, plan, codebase, files, space, progress) -> Scan:
         if space is not None:

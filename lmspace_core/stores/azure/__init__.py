@@ -39,7 +39,7 @@ def build_azure_stores(
     cache = SpaceCache(data_dir / READ_CACHE_FILE, settings.read_cache_mb << 20)
     return (
         ResilientKnowledgeStore(knowledge, outbox, cache),
-        ResilientBlobStore(blobs, outbox),
+        ResilientBlobStore(blobs, outbox, cache),
         ResilientJobStore(TableJobStore(clients.tables, settings.jobs_table, blobs),
                           Database(data_dir / OFFLINE_JOBS_FILE), outbox),
     )

@@ -7,9 +7,10 @@ a new space or a settings change completes; later writes queue behind it, so the
 replays what is queued; `lmspace outbox replay` does it on demand. Replaying is safe to repeat: the Azure stores'
 writes are idempotent (a new space's id is chosen here, before the first attempt).
 
-Reads that succeeded are remembered in the same file and served from it while Azure is unreachable; searches, and
-the documents of a space, come from the read cache of recently used spaces (`read_cache.py`), marked with the
-time it was last current. What was never read on this machine fails with an "offline and not cached" message.
+Reads that succeeded are remembered in the same file and served from it while Azure is unreachable; searches, the
+documents of a space and its code files (what research reads) come from the read cache of recently used spaces
+(`read_cache.py`), marked with the time it was last current; a file uploaded offline is read from its queued write.
+What was never read on this machine fails with an "offline and not cached" message that names it.
 Errors other than unreachability are never queued: they would fail again. Nor is a copy being made by `lmspace
 migrate` (drafts carrying a version, the copied history): it is written now or fails, never half acknowledged.
 """
@@ -20,6 +21,7 @@ import logging
 import pickle
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -45,7 +47,7 @@ from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import RequestRejectedError, ServiceUnreachableError
 from lmspace_core.stores.azure.cosmos_store import chunk_id
 from lmspace_core.stores.azure.outbox_upgrade import content_addressed, replay_content_addressed
-from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot, refresh
+from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot, refresh, worth_keeping
 from lmspace_core.stores.base import BlobPlacement, DocumentDraft, SpaceEdit, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,21 @@ class OfflineFile:
         with self._lock:
             self._connection.execute("DELETE FROM seen WHERE key = ?", (key,))
 
+    def queued_upload(self, placement: BlobPlacement) -> bytes | None:
+        """The content of the newest queued upload of exactly this raw file (same document and content hash)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT payload FROM outbox WHERE target = 'blobs' AND method = 'put' ORDER BY seq DESC").fetchall()
+        for (payload,) in rows:
+            try:
+                queued, data = pickle.loads(payload)
+            except Exception:  # an entry of another version (another shape): not this file
+                continue
+            if (isinstance(queued, BlobPlacement) and queued.scope == placement.scope
+                    and (queued.document_id, queued.content_hash) == (placement.document_id, placement.content_hash)):
+                return data
+        return None
+
     def recall(self, key: str) -> tuple[bool, Any]:
         with self._lock:
             row = self._connection.execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
@@ -295,12 +312,13 @@ def _provisional(scope: Scope, draft: DocumentDraft, known: Document | None) -> 
 
 
 _MISSING = object()  # what an offline fallback returns when it does not know
+OUTAGE_SECONDS = 30.0  # after a read finds Blob Storage unreachable, files with a local copy are read from it
 
 
-def _not_cached(error: ServiceUnreachableError) -> ServiceUnreachableError:
+def _not_cached(error: ServiceUnreachableError, what: str = "this") -> ServiceUnreachableError:
     return ServiceUnreachableError(
-        f"{error} Offline and not cached: this was never read on this machine while Azure answered, so there is no "
-        "local copy of it (a space is kept for offline use once it has been searched here).")
+        f"{error} Offline and not cached: {what} was never read on this machine while Azure answered, so there is no "
+        "local copy of it (a space is kept for offline use once it has been searched or researched here).")
 
 
 def _written(scope: Scope, draft: DocumentDraft, document: Document) -> SpaceSnapshot:
@@ -325,9 +343,9 @@ class ResilientKnowledgeStore:
         return getattr(self._inner, name)  # chunks, change log, re-embedding: Azure must answer
 
     def _read(self, key: str, read: Callable[[], Any], cached: Callable[[], Any] = lambda: _MISSING,
-              default: Callable[[], Any] = lambda: _MISSING) -> Any:
+              default: Callable[[], Any] = lambda: _MISSING, what: str = "this") -> Any:
         """`read()` from Azure, remembered under `key`. Unreachable: the read cache's answer (`cached`), else the
-        remembered one, else `default`'s, else an "offline and not cached" error."""
+        remembered one, else `default`'s, else an "offline and not cached" error naming `what` was read."""
         try:
             value = read()
         except ServiceUnreachableError as error:
@@ -338,26 +356,37 @@ class ResilientKnowledgeStore:
                 return value
             if (value := default()) is not _MISSING:
                 return value
-            raise _not_cached(error) from None
+            raise _not_cached(error, what) from None
         self._file.remember(key, value)
         return value
 
     def _cached_documents(self, scope: Scope, pick: Callable[[list[Document]], Any]) -> Callable[[], Any]:
+        """An offline answer from the cached documents, each marked with the time the copy last matched Cosmos."""
+
         def answer() -> Any:
-            documents = self.cache.documents(scope)
-            return _MISSING if documents is None else pick(documents)
+            documents, checked_at = self.cache.documents(scope), self.cache.checked_at(scope)
+            if documents is None or checked_at is None:
+                return _MISSING
+            return pick([replace(document, cached_at=checked_at) for document in documents])
 
         return answer
+
+    def _space_named(self, scope: Scope) -> str:
+        """"space 'name'" as this machine last saw it, for messages (the id when it never saw the space)."""
+        found, space = self._file.recall(f"space:{scope.enterprise_id}:{scope.space_id}")
+        return f"space '{space.name}'" if found and space is not None else f"space {scope.space_id}"
 
     # -- spaces -----------------------------------------------------------------------------------------------
 
     def get_space(self, scope: Scope) -> Space:
         return self._read(f"space:{scope.enterprise_id}:{scope.space_id}", lambda: self._inner.get_space(scope),
-                          default=self._listed(scope.enterprise_id, lambda space: space.id == scope.space_id))
+                          default=self._listed(scope.enterprise_id, lambda space: space.id == scope.space_id),
+                          what=f"space {scope.space_id}")
 
     def find_space(self, enterprise_id: str, name: str) -> Space | None:
         found = self._read(f"space-name:{enterprise_id}:{name}", lambda: self._inner.find_space(enterprise_id, name),
-                           default=self._listed(enterprise_id, lambda space: space.name == name))
+                           default=self._listed(enterprise_id, lambda space: space.name == name),
+                           what=f"space '{name}'")
         if found is not None:
             self._file.remember(f"space:{enterprise_id}:{found.id}", found)  # what an edit of it reads offline
         return found
@@ -462,7 +491,8 @@ class ResilientKnowledgeStore:
         key = f"docs:{scope.enterprise_id}:{scope.space_id}:{search_filter.doc_types}:{search_filter.tags}"
         return self._read(key, lambda: self._inner.list_documents(scope, search_filter),
                           self._cached_documents(scope, lambda documents: [
-                              d for d in documents if search_filter.admits(d)]))
+                              d for d in documents if search_filter.admits(d)]),
+                          what=f"the list of documents of {self._space_named(scope)}")
 
     def put_documents(self, scope: Scope, drafts: Sequence[DocumentDraft]) -> list[StoredDocument]:
         """Written now, or queued while Azure is unreachable; a copy's drafts (with a `version`) are never queued."""
@@ -510,13 +540,19 @@ class ResilientKnowledgeStore:
         except ServiceUnreachableError as error:
             cached = self.cache.search(scope, query, k, search_filter)
             if cached is None:
-                raise _not_cached(error) from None
+                raise _not_cached(error, self._space_named(scope)) from None
             return cached
-        try:
-            refresh(self.cache, self._inner, scope, query.shape[0])
-        except LMSpaceError as error:  # the answer stands; the copy catches up after a later search
-            log.warning("The offline copy of space %s was not refreshed: %s", scope.space_id, error)
+        self.keep_offline(scope, query.shape[0])
         return hits
+
+    def keep_offline(self, scope: Scope, dimension: int) -> None:
+        """The space is in use (searched, researched): bring its cached copy up to date with the change log, or
+        make one if it fits (`KeepsOfflineCopies`). Failing that, the copy stays as it was: the read in progress
+        goes on, and the copy catches up at the next use."""
+        try:
+            refresh(self.cache, self._inner, scope, dimension)
+        except LMSpaceError as error:
+            log.warning("The offline copy of space %s was not refreshed: %s", scope.space_id, error)
 
     def close(self) -> None:
         self._inner.close()
@@ -525,20 +561,54 @@ class ResilientKnowledgeStore:
 
 
 class ResilientBlobStore:
-    """`BlobStore` whose uploads and deletions wait in the outbox while Blob Storage is unreachable."""
+    """`BlobStore` whose uploads and deletions wait in the outbox while Blob Storage is unreachable, and whose reads
+    of code files (what research reads) are served from the read cache, or a queued upload, meanwhile."""
 
-    def __init__(self, inner: Any, outbox: Outbox) -> None:
+    def __init__(self, inner: Any, outbox: Outbox, cache: SpaceCache) -> None:
         self._inner = inner
         self._outbox = outbox
+        self._cache = cache
+        self._unreachable_at = -OUTAGE_SECONDS  # monotonic time of the last read that found Azure unreachable
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # get, container(): Azure must answer
+        return getattr(self._inner, name)  # stream, container(): Azure must answer
+
+    def get(self, placement: BlobPlacement) -> bytes:
+        """The raw file from Blob Storage, kept in the read cache if research reads it. Unreachable: the kept copy
+        of this very content, else its queued upload, else an "offline and not cached" error naming the file.
+
+        Within `OUTAGE_SECONDS` of a read that found Azure unreachable, a file with a local copy is served from it
+        without asking again: research reads a codebase file by file, and each attempt at an unreachable endpoint
+        costs its retries. The copy is the content the caller names by hash, so it is what Azure would return.
+        """
+        if time.monotonic() - self._unreachable_at < OUTAGE_SECONDS:
+            found = self._local(placement)
+            if found is not None:
+                return found
+        try:
+            data = self._inner.get(placement)
+        except ServiceUnreachableError as error:
+            self._unreachable_at = time.monotonic()
+            if (found := self._local(placement)) is None:
+                raise _not_cached(error, f"the file '{placement.source}'") from None
+            return found
+        self._keep(placement, data)
+        return data
+
+    def _local(self, placement: BlobPlacement) -> bytes | None:
+        found = self._cache.file(placement.scope, placement.document_id, placement.content_hash)
+        return found if found is not None else self._outbox.file.queued_upload(placement)
 
     def put(self, placement: BlobPlacement, data: bytes | Iterable[bytes]) -> None:
         if not isinstance(data, bytes):  # a stream being copied cannot wait in the outbox: it fails instead
             return self._inner.put(placement, data)
         self._outbox.write("blobs", "put", f"{_where(placement)}: upload {placement.source}", (placement, data),
                            lambda: None)
+        self._keep(placement, data)  # written here, queued or not: readable offline like a file read here
+
+    def _keep(self, placement: BlobPlacement, data: bytes) -> None:
+        if worth_keeping(placement.source, len(data)):
+            self._cache.keep_file(placement.scope, placement.document_id, placement.content_hash, data)
 
     def delete(self, placement: BlobPlacement) -> None:
         self._outbox.write("blobs", "delete", f"{_where(placement)}: delete {placement.source}", (placement,),

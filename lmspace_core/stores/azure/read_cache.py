@@ -1,11 +1,19 @@
-"""The offline read cache: what search needs of recently used spaces, on disk, for when Cosmos DB is unreachable.
+"""The offline read cache: what search and research need of recently used spaces, on disk, for when Azure is
+unreachable.
 
 Per space it keeps the documents, their chunks and vectors, the change-log sequence they are complete up to, and
 when they were last checked against Cosmos (the time an offline answer names). A space enters on its first
-successful search; after each later one the change log since that sequence says which documents to fetch again or
-drop. Writes made through this process (queued ones too) update it at once, so an ingest made offline can be asked
-about offline. It is bounded by `max_bytes`: the most recently used spaces that fit stay, a space that cannot fit
-alone is not kept. Its own file: deleting it loses nothing that is not on Azure or in the outbox.
+successful search or research; after each later one the change log since that sequence says which documents to
+fetch again or drop. Writes made through this process (queued ones too) update it at once, so an ingest made
+offline can be asked about offline.
+
+It also keeps the raw files research reads (code files up to `MAX_FILE_BYTES`) of the spaces it holds: each one
+read from or written to Blob Storage through this process, one version per document, keyed by the content hash the
+document names, so a file replaced or deleted since is never served in its place. Its size counts in its space's.
+
+It is bounded by `max_bytes`: the most recently used spaces that fit stay, a space that cannot fit alone is not
+kept, and a file that would make its own space too large for the bound is not kept. Its own file: deleting it loses
+nothing that is not on Azure or in the outbox.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from lmspace_core.domain import ChangeKind, Chunk, Document, Hit, Scope, SearchFilter
+from lmspace_core.errors import IngestError
+from lmspace_core.ingest.sources import doc_type_for
 from lmspace_core.stores.local.ranking import top_k
 
 _SCHEMA = """
@@ -36,9 +46,25 @@ CREATE TABLE IF NOT EXISTS documents (enterprise_id TEXT NOT NULL, space_id TEXT
 CREATE TABLE IF NOT EXISTS chunks (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, document_id TEXT NOT NULL,
                                    ordinal INTEGER NOT NULL, chunk BLOB NOT NULL, vector BLOB NOT NULL,
                                    size INTEGER NOT NULL, PRIMARY KEY (enterprise_id, space_id, document_id, ordinal));
+CREATE TABLE IF NOT EXISTS files (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, document_id TEXT NOT NULL,
+                                  content_hash TEXT NOT NULL, data BLOB NOT NULL, size INTEGER NOT NULL,
+                                  PRIMARY KEY (enterprise_id, space_id, document_id));
 """
+_TABLES = ("spaces", "documents", "chunks", "files")
 # What a chunk costs in the cache beyond its vector and text (pickled ids and location), to size a space up front.
 _CHUNK_OVERHEAD = 400
+# The largest raw file kept: source files are far smaller; a bigger "code" file is generated or minified, and one of
+# them would cost the budget of thousands of ordinary ones.
+MAX_FILE_BYTES = 1 << 20
+
+
+def worth_keeping(source: str, size: int) -> bool:
+    """Whether a raw file belongs in the cache: a code file (research reads a space's code files whole, while every
+    other document is read offline through its cached chunks) of at most `MAX_FILE_BYTES`."""
+    try:
+        return size <= MAX_FILE_BYTES and doc_type_for(source) == "code"
+    except IngestError:  # a type only a plugin loads: not code research reads
+        return False
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,13 @@ class SpaceCache:
                                             (scope.enterprise_id, scope.space_id)).fetchall()
         return sorted((pickle.loads(row[0]) for row in rows), key=lambda document: document.source)
 
+    def checked_at(self, scope: Scope) -> datetime | None:
+        """When the cached copy of a space last matched Cosmos (what an offline answer names); None: not cached."""
+        with self._lock:
+            row = self._connection.execute("SELECT checked_at FROM spaces WHERE enterprise_id = ? AND space_id = ?",
+                                           (scope.enterprise_id, scope.space_id)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
     def fits(self, chunks: int, text_bytes: int, dimension: int) -> bool:
         """Whether a space of this size could be cached at all (checked before downloading it)."""
         return chunks * (dimension * 4 + _CHUNK_OVERHEAD) + text_bytes <= self.max_bytes
@@ -130,6 +163,7 @@ class SpaceCache:
                 return
             self._remove(connection, scope, [*removed, *(document.id for document in snapshot.documents)])
             self._insert(connection, scope, snapshot)
+            self._drop_files(connection, scope, removed, snapshot.documents)
             if sequence is not None:
                 connection.execute("UPDATE spaces SET sequence = ?, checked_at = ? WHERE enterprise_id = ? AND "
                                    "space_id = ?", (sequence, _now(), scope.enterprise_id, scope.space_id))
@@ -146,6 +180,35 @@ class SpaceCache:
         with self._transaction() as connection:
             self._forget(connection, scope)
 
+    # -- raw files ------------------------------------------------------------------------------------------
+
+    def keep_file(self, scope: Scope, document_id: str, content_hash: str, data: bytes) -> bool:
+        """Keep a document's raw file (replacing another version of it) if its space is cached and still fits the
+        bound with it; whether it was kept."""
+        with self._transaction() as connection:
+            if not self._cached(connection, scope):
+                return False
+            others = self._size(connection, scope) - (connection.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM files WHERE enterprise_id = ? AND space_id = ? AND document_id = ?",
+                (scope.enterprise_id, scope.space_id, document_id)).fetchone()[0])
+            if others + len(data) > self.max_bytes:
+                return False
+            connection.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                               (scope.enterprise_id, scope.space_id, document_id, content_hash, data, len(data)))
+            self._used(connection, scope)  # first in line to stay: the eviction never drops what it just kept
+        self._evict()
+        return True
+
+    def file(self, scope: Scope, document_id: str, content_hash: str) -> bytes | None:
+        """A kept raw file with exactly this content (a read of it is a use of its space); None when not kept."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT data FROM files WHERE enterprise_id = ? AND space_id = ? AND document_id = ? AND "
+                "content_hash = ?", (scope.enterprise_id, scope.space_id, document_id, content_hash)).fetchone()
+            if row is not None:
+                self._used(connection, scope)
+        return row[0] if row else None
+
     # -- search -----------------------------------------------------------------------------------------------
 
     def search(self, scope: Scope, query: np.ndarray, k: int,
@@ -160,8 +223,7 @@ class SpaceCache:
                 (scope.enterprise_id, scope.space_id)).fetchone()
             if space is None:
                 return None
-            connection.execute("UPDATE spaces SET used_at = ? WHERE enterprise_id = ? AND space_id = ?",
-                               (time.time(), scope.enterprise_id, scope.space_id))
+            self._used(connection, scope)
             documents = {row[0]: pickle.loads(row[1]) for row in connection.execute(
                 "SELECT id, document FROM documents WHERE enterprise_id = ? AND space_id = ?",
                 (scope.enterprise_id, scope.space_id))}
@@ -192,8 +254,13 @@ class SpaceCache:
                                   (scope.enterprise_id, scope.space_id)).fetchone() is not None
 
     @staticmethod
+    def _used(connection: sqlite3.Connection, scope: Scope) -> None:
+        connection.execute("UPDATE spaces SET used_at = ? WHERE enterprise_id = ? AND space_id = ?",
+                           (time.time(), scope.enterprise_id, scope.space_id))
+
+    @staticmethod
     def _forget(connection: sqlite3.Connection, scope: Scope) -> None:
-        for table in ("spaces", "documents", "chunks"):
+        for table in _TABLES:
             connection.execute(f"DELETE FROM {table} WHERE enterprise_id = ? AND space_id = ?",
                                (scope.enterprise_id, scope.space_id))
 
@@ -203,6 +270,25 @@ class SpaceCache:
         connection.executemany("DELETE FROM documents WHERE enterprise_id = ? AND space_id = ? AND id = ?", keys)
         connection.executemany("DELETE FROM chunks WHERE enterprise_id = ? AND space_id = ? AND document_id = ?",
                                keys)
+
+    @staticmethod
+    def _drop_files(connection: sqlite3.Connection, scope: Scope, removed: Sequence[str],
+                    documents: Sequence[Document]) -> None:
+        """Forget the files of removed documents and those of replaced ones that hold another content than the
+        document now names (the new content, written just before its document, stays)."""
+        connection.executemany(
+            "DELETE FROM files WHERE enterprise_id = ? AND space_id = ? AND document_id = ?",
+            [(scope.enterprise_id, scope.space_id, document_id) for document_id in removed])
+        connection.executemany(
+            "DELETE FROM files WHERE enterprise_id = ? AND space_id = ? AND document_id = ? AND content_hash != ?",
+            [(scope.enterprise_id, scope.space_id, document.id, document.content_hash) for document in documents])
+
+    @staticmethod
+    def _size(connection: sqlite3.Connection, scope: Scope) -> int:
+        """What a cached space takes: its documents, chunks with their vectors, and raw files."""
+        return sum(connection.execute(f"SELECT COALESCE(SUM(size), 0) FROM {table} WHERE enterprise_id = ? AND "
+                                      "space_id = ?", (scope.enterprise_id, scope.space_id)).fetchone()[0]
+                   for table in _TABLES[1:])
 
     @staticmethod
     def _insert(connection: sqlite3.Connection, scope: Scope, snapshot: SpaceSnapshot) -> None:
@@ -221,22 +307,19 @@ class SpaceCache:
     def _evict(self) -> None:
         """Keep the most recently used spaces whose sizes add up to at most `max_bytes`; forget the others."""
         with self._transaction() as connection:
-            sizes = connection.execute(
-                "SELECT s.enterprise_id, s.space_id, "
-                "(SELECT COALESCE(SUM(size), 0) FROM chunks c WHERE c.enterprise_id = s.enterprise_id AND "
-                "c.space_id = s.space_id) + (SELECT COALESCE(SUM(size), 0) FROM documents d WHERE "
-                "d.enterprise_id = s.enterprise_id AND d.space_id = s.space_id) "
-                "FROM spaces s ORDER BY s.used_at DESC").fetchall()
+            spaces = [Scope(*row) for row in connection.execute(
+                "SELECT enterprise_id, space_id FROM spaces ORDER BY used_at DESC").fetchall()]
             total = 0
-            for enterprise_id, space_id, size in sizes:
+            for scope in spaces:
+                size = self._size(connection, scope)
                 total += size
                 if total > self.max_bytes:
-                    self._forget(connection, Scope(enterprise_id, space_id))
+                    self._forget(connection, scope)
                     total -= size
 
 
 def refresh(cache: SpaceCache, store: Any, scope: Scope, dimension: int) -> None:
-    """Bring a space's cached copy up to date after a successful search of it (the space is in use).
+    """Bring a space's cached copy up to date after a successful search or research of it (the space is in use).
 
     `store` is the Cosmos store (`snapshot`, `changes`, `space_stats`). Not cached yet: the whole space is
     fetched, if it fits. Cached: the change log after its sequence names the documents to fetch again or drop;
