@@ -52,6 +52,7 @@ class FakeAzureML:
     served: set[str] = field(default_factory=set)  # deployments that exist (made by hand or by a sync)
     deployment_state: str = "Succeeded"  # how an online deployment created through the client ends; "hold": never
     refuse_deletes: bool = False
+    token_auth: bool = False  # the endpoint authenticates with Azure ML tokens (`auth_mode: aml_token`), not keys
     registered_model: tuple[str, str] = ("lmspace-space1", "1")
     endpoints: dict[str, object] = field(default_factory=dict)
     created_endpoints: list = field(default_factory=list)
@@ -100,7 +101,7 @@ class FakeAzureML:
 
     def _keys(self, name):
         self._endpoint(name)
-        return SimpleNamespace(primary_key=KEY)
+        return SimpleNamespace(access_token=KEY) if self.token_auth else SimpleNamespace(primary_key=KEY)
 
     def _create_endpoint(self, endpoint):
         self.created_endpoints.append(endpoint)

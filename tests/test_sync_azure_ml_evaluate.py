@@ -19,7 +19,10 @@ from lmspace_core.config import load_config
 from lmspace_core.examples import ExampleOrigin, open_examples
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import ModelVersion, SyncStatus
-from lmspace_core.sync.online_endpoint import online_deployment_name
+from lmspace_core.config import AzureMLSyncSettings
+from lmspace_core.errors import ModelError
+from lmspace_core.sync.events import EventHandler
+from lmspace_core.sync.online_endpoint import EndpointChat, online_deployment_name
 from lmspace_core.sync.store import new_id
 from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
@@ -319,3 +322,46 @@ def test_long_job_names_keep_distinct_deployment_names_of_at_most_32_characters(
     first = online_deployment_name("a_very_long_azure_ml_job_name_from_a_pipeline_1")
     second = online_deployment_name("a_very_long_azure_ml_job_name_from_a_pipeline_2")
     assert first != second and len(first) <= 32 and len(second) <= 32 and first[0].isalpha()
+
+
+@pytest.mark.parametrize("azure_ml", [("", "azureml_chat")], indirect=True)
+def test_a_model_registered_event_names_the_deployment_steps_and_asks_nothing_before_it_is_deployed(azure_ml):
+    fake, manager, space = azure_ml
+    job = manager.sync_to_llm(space=space, wait=True)
+    topic = "/subscriptions/sub-1/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-ml"
+    handler = EventHandler(manager, [topic])
+    reply = handler.deliver(json.dumps([{
+        "id": "1", "eventType": "Microsoft.MachineLearningServices.ModelRegistered", "subject": "x", "topic": topic,
+        "data": {"modelName": f"lmspace-{space.id}", "modelVersion": "1"}, "dataVersion": "1",
+        "eventTime": "2026-11-30T12:00:00Z"}]).encode())
+
+    [version] = manager.models(space)  # the version the sync made, not a second one
+    [handled] = reply.body["handled"]
+    assert handled.startswith(f"recorded lmspace-{space.id}:1 as model version {version.id}, not activated: deploy it")
+    assert f"lmspace sync evaluate travel {version.id} --deployment {NEW}" in handled
+    assert fake.requests == [] and manager.job(job.id).message == job.message
+
+
+def scoring(fake: FakeAzureML, request_format: str = "azureml_chat") -> EndpointChat:
+    settings = AzureMLSyncSettings(subscription_id="sub-1", resource_group="rg-ml", workspace="ws-ml",
+                                   request_format=request_format)
+    fake.endpoints["lmspace-travel"] = object()
+    return EndpointChat(fake, settings, "lmspace-travel")
+
+
+def test_an_endpoint_with_token_authentication_is_asked_with_its_token():
+    fake = FakeAzureML(statuses=["Completed"], served={NEW}, replies={NEW: says("Desk F6.")}, token_auth=True)
+    with ScoringServer(fake):
+        assert scoring(fake)(NEW, [{"role": "user", "content": "Who books flights?"}]) == "Desk F6."
+    assert fake.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_a_reply_in_the_other_format_names_the_setting_to_change():
+    fake = FakeAzureML(statuses=["Completed"], served={NEW}, replies={NEW: says("Desk F6.")})
+    with ScoringServer(fake):
+        chat = scoring(fake, "openai_chat")
+        fake.scoring_base += "/not-the-host-root"  # /v1/chat/completions is asked on the host, whatever the path
+        assert chat(NEW, [{"role": "user", "content": "Who books flights?"}]) == "Desk F6."
+        fake.replies = {NEW: lambda question, taught: {"unexpected": True}}
+        with pytest.raises(ModelError, match="set sync.azure_ml.request_format: azureml_chat"):
+            scoring(fake, "openai_chat")(NEW, [{"role": "user", "content": "Who books flights?"}])

@@ -6,9 +6,10 @@ request whose `WebHook-Request-Origin` must be allowed. After that each delivery
 from the configured sources (topics) are acted on, and only these types:
 
 - `Microsoft.MachineLearningServices.ModelRegistered` / `ModelDeployed` for a model named `lmspace-<space id>`
-  (what the azure_ml backend registers): the version a sync made of it is evaluated through the online deployment
-  it is to be served by and activated only if better (`pull_llm_updates`); any other is recorded as a version of the
-  space, and the reply gives the commands that deploy and activate it;
+  (what the azure_ml backend registers): the model is taken up as a version of the space (`pull_llm_updates`). Once
+  deployed, the version a sync made of it is evaluated through the online deployment it is to be served by and
+  activated only if better; a model only registered is not served yet, so the reply gives the commands that deploy
+  it and then evaluate (or, for a model no sync made, activate) it;
 - `Microsoft.MachineLearningServices.RunStatusChanged` for a sync job's Azure ML run: the job is polled now;
 - `LMSpace.Sync.ModelReady` (`{"space": ..., "model_id": ..., "deployment": ...}`, e.g. sent once an Azure OpenAI
   deployment exists; `model_id` is the fine-tuned model or the deployment, `deployment` is optional): the version a
@@ -92,7 +93,8 @@ class EventHandler:
                 model_id = f"{name}:{data['modelVersion']}" if data.get("modelVersion") else name
                 with self._pulling:
                     return self._pulled(self._manager.pull_llm_updates(
-                        model_id, name.removeprefix(f"{MODEL_PREFIX}-"), backend="azure_ml"))
+                        model_id, name.removeprefix(f"{MODEL_PREFIX}-"), backend="azure_ml",
+                        deployed=kind == MODEL_DEPLOYED))
             if kind == MODEL_READY:
                 with self._pulling:
                     return self._pulled(self._manager.pull_llm_updates(data["model_id"], data["space"],

@@ -543,13 +543,14 @@ class SyncManager:
 
     def pull_llm_updates(self, model_id: str, space: str | Space | None = None, *, kind: str = "deployment",
                          backend: str = "external", deployment: str | None = None,
-                         force: bool = False) -> ModelVersion:
+                         force: bool = False, deployed: bool = True) -> ModelVersion:
         """Take up a model that became available outside this process (an Event Grid model event, a deployment
         made by hand). The version a sync made of it (found by its model id or deployment) is evaluated through
         `deployment` (default: the one it was to be deployed as) and activated only if it scores better, as at the
         end of a sync; a model LMSpace cannot evaluate (not made by a sync of the space) is recorded as a version and
-        activated only with `force`. Returns the version; when it is not active, its
-        job's message or `pending_step` says why."""
+        activated only with `force`. `deployed=False` (a model only registered, not served yet) records it without
+        asking it anything. Returns the version; when it is not active, its job's message or `pending_step` says
+        why."""
         target = self.space(space)
         version = self._version_named(target, {model_id, deployment} - {None}) or self.store.add_model(ModelVersion(
             id=new_id(), enterprise_id=target.enterprise_id, space_id=target.id, job_id=None, dataset_id=None,
@@ -559,7 +560,7 @@ class SyncManager:
         serving = deployment or version.deployment
         if version.active or (version.score_after is not None and not force):
             return version  # decided already (Event Grid delivers an event at least once)
-        if version.job_id and serving and version.score_after is None:
+        if version.job_id and serving and version.score_after is None and deployed:
             return self.evaluate(version.id, serving, force=force)
         return self.activate(version.id, force=True) if force else version
 

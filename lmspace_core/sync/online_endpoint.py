@@ -58,7 +58,8 @@ def service_errors(doing: str) -> Iterator[None]:
 class EndpointChat:
     """Asks one deployment of an online endpoint (`chat(deployment, messages) -> reply`), as `sync.evaluate` needs.
 
-    The scoring URI and key are read once, with `client` (an `MLClient`), on the first question."""
+    The scoring URI and key (or token, for an endpoint with `aml_token` authentication) are read once, with `client`
+    (an `MLClient`), on the first question."""
 
     def __init__(self, client, settings: AzureMLSyncSettings, endpoint: str,
                  timeout_s: float = SCORING_TIMEOUT_S) -> None:
@@ -93,10 +94,10 @@ class EndpointChat:
     def _reply(self, payload: bytes, deployment: str) -> str:
         try:
             data = json.loads(payload)
-            if self._settings.request_format == "openai_chat":
-                return data["choices"][0]["message"]["content"] or ""
-            if isinstance(data["output"], str):
-                return data["output"]
+            reply = (data["choices"][0]["message"]["content"] if self._settings.request_format == "openai_chat"
+                     else data["output"])
+            if isinstance(reply, str):
+                return reply
         except (ValueError, KeyError, IndexError, TypeError):
             pass
         other = "azureml_chat" if self._settings.request_format == "openai_chat" else "openai_chat"
@@ -108,7 +109,8 @@ class EndpointChat:
         if self._target is None:
             with service_errors(f"give the scoring URI and key of online endpoint '{self._endpoint}'"):
                 uri = self._client.online_endpoints.get(self._endpoint).scoring_uri
-                key = self._client.online_endpoints.get_keys(self._endpoint).primary_key
+                keys = self._client.online_endpoints.get_keys(self._endpoint)
+            key = getattr(keys, "primary_key", None) or keys.access_token  # a key endpoint, or an aml_token one
             self._target = (uri, key)
         return self._target
 
