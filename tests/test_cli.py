@@ -335,7 +335,7 @@ def test_research_lists_each_finding_as_path_line_column(lmspace, code_folder):
 
 def test_research_plan_only_prints_a_plan_that_runs_when_given_back(lmspace, code_folder, tmp_path: Path):
     plan = as_json(lmspace("research", str(code_folder), "where is main defined", "--plan-only", "--json"))
-    assert plan["pattern"] == {"kind": "definition", "name": "main", "regex": None, "code_only": True}
+    assert plan["pattern"] == {"kind": "definition", "name": "main", "regex": None, "code_only": True, "note": None}
     edited = tmp_path / "plan.json"
     edited.write_text(json.dumps({**plan, "pattern": {"kind": "call", "name": "print"}}))
     data = as_json(lmspace("research", str(code_folder), "ignored", "--plan", str(edited), "--json"))
