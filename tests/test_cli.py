@@ -354,3 +354,16 @@ def test_a_broken_plan_file_exits_with_a_message(lmspace, code_folder, tmp_path:
     broken.write_text('{"task": "x",')
     result = lmspace("research", str(code_folder), "x", "--plan", str(broken))
     assert result.exit_code == 1 and "not valid JSON" in result.stderr
+
+
+def test_many_files_of_unsupported_types_are_summed_up_by_type_after_the_table(lmspace, docs_folder):
+    for number in range(12):
+        (docs_folder / f"photo{number}.png").write_bytes(b"\x89PNG")
+    (docs_folder / "inputrc.arrows").write_text("set editing-mode vi\n")
+    lmspace("spaces", "create", "policies")
+    result = lmspace("ingest", "policies", str(docs_folder))
+    assert result.exit_code == 0, result.output
+    assert "photo3.png" not in result.stdout and "2 added, 0 unchanged, 0 replaced, 0 failed, 13 skipped" in result.stdout
+    assert "Left out 13 files of types LMSpace does not read: .png 12, .arrows 1 (--json lists each)." in result.stdout
+    report = as_json(lmspace("ingest", "policies", str(docs_folder), "--json"))
+    assert sum(f["outcome"] == "skipped" for f in report["files"]) == 13

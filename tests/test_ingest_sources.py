@@ -264,7 +264,9 @@ def test_a_zip_entry_flagged_utf8_that_is_not_fails_alone_when_it_would_be_read(
     archive = misflagged_zip(tmp_path / "names.zip", entries)
     listing = zip_listing(archive, IngestLimits())
     assert [(s.path, s.read()) for s in listing.files] == [("good.txt", b"fine")]
-    assert listing.left_out == (LeftOut("caf\\xe9\\xe9.txt", NOT_UTF8_NAME, failed=True),)
+    [unsupported, unreadable] = listing.left_out
+    assert unreadable == LeftOut("caf\\xe9\\xe9.txt", NOT_UTF8_NAME, failed=True)
+    assert (unsupported.path, unsupported.failed) == ("caf\\xe9\\xe9.png", False)  # skipped for its type, named escaped
 
 
 def test_a_hard_link_to_a_file_outside_the_folder_is_skipped_and_listed(tmp_path: Path) -> None:
@@ -343,3 +345,28 @@ def test_the_open_archive_is_closed_when_its_sources_are_gone(tmp_path: Path) ->
     assert len(list(descriptors.iterdir())) == before + 1
     del sources
     assert len(list(descriptors.iterdir())) == before
+
+
+# -- files of types LMSpace does not read are listed, not dropped silently ------------------------------------------
+
+
+def test_a_folder_lists_its_files_of_unsupported_types_as_skipped_with_the_type(tmp_path: Path) -> None:
+    """/usr/share/doc/bash's `inputrc.arrows` vanished from the ingest report: 14 rows for a folder of 15 files."""
+    for name in ["RBASH", "inputrc.arrows", "img/logo.png", "Makefile.in.sample", ".gitignore", ".git/HEAD"]:
+        write(tmp_path / name)
+    listing = folder_listing(tmp_path, IngestLimits())
+    assert [s.path for s in listing.files] == ["RBASH"]
+    reasons = {e.path: e.reason for e in listing.left_out}
+    assert set(reasons) == {"inputrc.arrows", "img/logo.png", "Makefile.in.sample"}  # hidden files stay unlisted
+    assert reasons["img/logo.png"].startswith("skipped: LMSpace does not read '.png' files")
+    assert all(e.unsupported and not e.failed for e in listing.left_out)
+
+
+def test_a_zip_lists_its_entries_of_unsupported_types_as_skipped(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "repo.zip", {
+        "repo/src/app.py": "print(1)", "repo/logo.png": b"\x89PNG", "repo/node_modules/x/y.bin": b"x",
+        "__MACOSX/repo/._app.py": b"\x00\x05",
+    })
+    listing = zip_listing(archive, IngestLimits())
+    assert [s.path for s in listing.files] == ["repo/src/app.py"]
+    assert [(e.path, e.unsupported) for e in listing.left_out] == [("repo/logo.png", True)]

@@ -147,3 +147,34 @@ def test_a_space_built_with_another_embedder_is_refused_until_reembedded(workspa
     space = workspace.space("old")
     workspace.ingest(space, note)
     assert workspace.search(space, "when are badges renewed")[0].document.source == "note.txt"
+
+
+def test_a_folder_reports_its_files_of_unsupported_types_as_skipped(workspace, tmp_path: Path):
+    folder = tmp_path / "bash"
+    folder.mkdir()
+    (folder / "RBASH").write_text("The restricted shell refuses to change directories with cd.\n")
+    (folder / "inputrc.arrows").write_text('"\\e[A": history-search-backward\n')
+    report = workspace.ingest(workspace.create_space("docs"), [folder])
+    outcomes = {f.source: (f.outcome, f.reason) for f in report.files}
+    assert outcomes["bash/RBASH"][0] is Outcome.ADDED
+    assert outcomes["bash/inputrc.arrows"] == (
+        Outcome.SKIPPED, "skipped: LMSpace does not read '.arrows' files (`lmspace ingest --help` lists the types it "
+                         "reads)")
+
+
+def test_a_folder_of_only_unsupported_files_fails_naming_them(workspace, tmp_path: Path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "logo.png").write_bytes(b"\x89PNG")
+    [outcome] = workspace.ingest(workspace.create_space("docs"), [folder]).files
+    assert (outcome.source, outcome.outcome) == ("images", Outcome.FAILED)
+    assert "has no files of a supported type (it holds 1 file LMSpace does not read: logo.png" in outcome.reason
+
+
+def test_a_zip_keeps_its_folder_name_beside_a_file_of_an_unsupported_type(workspace, tmp_path: Path):
+    with zipfile.ZipFile(tmp_path / "service.zip", "w") as archive:
+        archive.writestr("service/app.py", "def run():\n    return 1\n")
+        archive.writestr("logo.png", b"\x89PNG")
+    report = workspace.ingest(workspace.create_space("code"), [tmp_path / "service.zip"])
+    assert {f.source: f.outcome for f in report.files} == {"service/app.py": Outcome.ADDED,
+                                                          "logo.png": Outcome.SKIPPED}

@@ -68,14 +68,20 @@ def _grouped(name: str, listing: SourceListing, as_codebase: bool | None) -> lis
     items = [IngestItem(source=f.path, codebase=codebase, file=f) for f in files]
     items += [IngestItem(source=entry.path, codebase=None, file=None, error=entry.reason,
                          skipped=not entry.failed) for entry in listing.left_out]
-    if not items:
-        return [_failed(name, f"has no files of a supported type ({_supported_list()})")]
+    unsupported = [PurePosixPath(entry.path).name for entry in listing.left_out if entry.unsupported]
+    if len(unsupported) == len(items):
+        held = f"it holds {len(unsupported)} file{'s' * (len(unsupported) != 1)} LMSpace does not read: " \
+               f"{', '.join(unsupported[:5])}{', ...' * (len(unsupported) > 5)}; " if unsupported else ""
+        return [_failed(name, f"has no files of a supported type ({held}{_supported_list()})")]
     return sorted(items, key=lambda item: item.source)
 
 
 def _single_top_folder(listing: SourceListing) -> str | None:
-    """The one folder every listed entry of an archive sits in, if there is one (what zipping a folder makes)."""
-    paths = [f.path for f in listing.files] + [entry.path for entry in listing.left_out]
+    """The one folder every listed entry of an archive sits in, if there is one (what zipping a folder makes).
+
+    Files of types LMSpace does not read do not count: a `logo.png` beside the folder leaves its name as it was.
+    """
+    paths = [f.path for f in listing.files] + [entry.path for entry in listing.left_out if not entry.unsupported]
     tops = {path.split("/", 1)[0] for path in paths}
     return tops.pop() if len(tops) == 1 and all("/" in path for path in paths) else None
 

@@ -4,7 +4,8 @@ Nothing here trusts what it is given. Sizes are checked before anything is read 
 huge file or a lying zip header cannot exhaust memory; a zip archive is validated as a whole (unsafe paths, too many
 entries, too much declared content, zip bombs) before a single entry is handed out. Nothing is ever extracted to
 disk: entries are read straight from the archive, opened once. A folder or archive is listed with every entry it
-leaves out for safety (links, special files) or cannot name (not UTF-8), so nothing vanishes silently.
+leaves out for safety (links, special files), cannot name (not UTF-8) or cannot read (a type LMSpace does not read),
+so nothing vanishes silently.
 """
 
 from __future__ import annotations
@@ -258,11 +259,23 @@ def _is_skipped_dir(name: str) -> bool:
 @dataclass(frozen=True)
 class LeftOut:
     """An entry of a folder or archive that is not read, and why: `failed` when the user meant it to be read but it
-    cannot be (a name that is not UTF-8), otherwise it was skipped by a safety rule (a link, a special file)."""
+    cannot be (a name that is not UTF-8), otherwise it was skipped by a safety rule (a link, a special file) or, when
+    `unsupported`, for its type."""
 
     path: str
     reason: str
     failed: bool = False
+    unsupported: bool = False
+
+
+UNSUPPORTED_REASON = "skipped: LMSpace does not read "
+
+
+def _unsupported(path: str) -> LeftOut:
+    suffix = PurePosixPath(path).suffix
+    what = f"'{suffix}' files" if suffix else "files without an extension unless named like README, NEWS or copyright"
+    return LeftOut(path, f"{UNSUPPORTED_REASON}{what} (`lmspace ingest --help` lists the types it reads)",
+                   unsupported=True)
 
 
 @dataclass(frozen=True)
@@ -303,8 +316,9 @@ def _special_kind(mode: int) -> str | None:
 def folder_listing(root: Path, limits: IngestLimits) -> SourceListing:
     """Every supported file under `root`, sorted by relative POSIX path, and what was left out.
 
-    Tooling, dependency, build and hidden folders and unsupported file types are not read (and not listed: there
-    can be thousands). Anything that could make the ingest read something other than a file of this folder is
+    Tooling, dependency, build and hidden folders and hidden files are not read (and not listed: there can be
+    thousands); files of a type LMSpace does not read are listed as such. Anything that could make the ingest read
+    something other than a file of this folder is
     skipped and listed with its reason: symbolic links (to files or folders), FIFOs, devices and sockets, and hard
     links. A hard link has no "real" location to compare with the folder, so the rule is its link count: a file
     with several names is read only when all of them are supported files of this folder, otherwise one of its names
@@ -339,6 +353,8 @@ def folder_listing(root: Path, limits: IngestLimits) -> SourceListing:
             elif stat.S_ISREG(info.st_mode) and is_supported(name):
                 candidates.append((relative, file, info))
                 names_inside[(info.st_dev, info.st_ino)] += 1
+            elif stat.S_ISREG(info.st_mode) and not name.startswith("."):
+                left_out.append(_unsupported(printable_name(relative)))
     files = []
     for relative, file, info in sorted(candidates):
         display = printable_name(relative)
@@ -410,9 +426,10 @@ def check_zip_sizes(archive: zipfile.ZipFile, name: str, limits: IngestLimits, a
     _check_ratio(name, "the archive as a whole", total, compressed, limits)
 
 
-def _is_ingestible_entry(info: zipfile.ZipInfo) -> bool:
-    parts = PurePosixPath(info.filename).parts
-    return is_supported(info.filename) and not any(_is_skipped_dir(part) for part in parts[:-1])
+def _is_tooling_entry(info: zipfile.ZipInfo) -> bool:
+    """An entry in a skipped folder, or a hidden file: left out without a word, as in a folder."""
+    *folders, name = PurePosixPath(info.filename).parts
+    return name.startswith(".") or any(_is_skipped_dir(part) for part in folders)
 
 
 _UTF8_NAME_FLAG = 0x800
@@ -510,8 +527,9 @@ def zip_listing(zip_path: Path, limits: IngestLimits) -> SourceListing:
     """The supported files inside a zip archive, after validating the whole archive, and what was left out.
 
     Any unsafe entry path, too many entries, too much declared content or a zip bomb refuses the whole archive, and
-    so does an archive with no entries at all. Directories, unsupported files and files in skipped folders are left
-    out silently; symbolic links are skipped and entries whose names are not UTF-8 fail, each listed with its reason.
+    so does an archive with no entries at all. Directories, hidden files and files in skipped folders are left out
+    silently; symbolic links and files of unsupported types are skipped and entries whose names are not UTF-8 fail,
+    each listed with its reason.
     """
     name = printable_name(zip_path.name)
     try:
@@ -529,10 +547,13 @@ def zip_listing(zip_path: Path, limits: IngestLimits) -> SourceListing:
     for info in sorted(entries, key=lambda i: i.filename):
         if stat.S_ISLNK(info.external_attr >> 16):
             left_out.append(LeftOut(info.filename, "skipped: a symbolic link; links inside archives are not followed"))
-        elif not _is_ingestible_entry(info):
+        elif _is_tooling_entry(info):
             continue
         elif info.orig_filename in archive.invalid_names:
-            left_out.append(_not_utf8(info.orig_filename.encode("cp437").decode("utf-8", "backslashreplace")))
+            shown = info.orig_filename.encode("cp437").decode("utf-8", "backslashreplace")
+            left_out.append(_not_utf8(shown) if is_supported(info.filename) else _unsupported(shown))
+        elif not is_supported(info.filename):
+            left_out.append(_unsupported(info.filename))
         else:
             files.append(_zip_entry_source(archive, info, limits))
     return SourceListing(tuple(files), tuple(left_out))
