@@ -1,5 +1,5 @@
 """What only the Azure backend must prove: tenant isolation under many random queries, retries on throttling that
-never duplicate, errors that are not retried, and secrets kept out of messages."""
+never duplicate, errors that are not retried, secrets kept out of messages, and job ids that list newest first."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from lmspace_core.config import load_config
 from lmspace_core.domain import ChunkDraft, Location, Outcome, Scope, SearchFilter
 from lmspace_core.errors import BackendError, NotFoundError
+from lmspace_core.stores.azure.jobs import newest_first_id
 from lmspace_core.stores.base import DocumentDraft
 from lmspace_core.workspace import build_stores
 from tests.conftest import azure_environment, write_config
@@ -154,3 +155,8 @@ def test_reembedding_with_another_dimension_moves_the_space(azure, azure_space, 
     assert [c.source for c in fresh.changes(scope)] == ["a.txt"]
     assert fresh.space_stats(scope).chunks == 3
     fresh.close()
+
+
+def test_job_ids_made_within_one_millisecond_still_list_newest_first():
+    made = [newest_first_id() for _ in range(1000)]  # a burst: many share a millisecond of the wall clock
+    assert sorted(made) == made[::-1]

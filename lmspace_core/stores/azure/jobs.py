@@ -51,10 +51,28 @@ def _event_entity(event: JobEvent) -> dict:
     return entity
 
 
+class _IdClock:
+    """Wall-clock milliseconds that never repeat in this process: a reading within the same millisecond as the last
+    (or after the clock stepped back) is the last one plus one, so ids made in a burst still sort in creation order
+    instead of by their random suffix."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(int(time.time() * 1000), self._last + 1)
+            return self._last
+
+
+_ID_CLOCK = _IdClock()
+
+
 def newest_first_id() -> str:
-    """A unique id that sorts before every id made earlier: Table Storage returns a partition in RowKey order, so
-    rows keyed by these ids list newest first and a `limit` reads only the newest."""
-    return f"{_ID_CLOCK_LIMIT - int(time.time() * 1000):014d}{uuid.uuid4().hex[:6]}"
+    """A unique id that sorts before every id made earlier in this process: Table Storage returns a partition in
+    RowKey order, so rows keyed by these ids list newest first and a `limit` reads only the newest."""
+    return f"{_ID_CLOCK_LIMIT - _ID_CLOCK.next():014d}{uuid.uuid4().hex[:6]}"
 
 
 def quoted(value: str) -> str:
