@@ -6,6 +6,9 @@ recently continued conversation, so reloading the page shows what was on it.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 import streamlit as st
 
 from lmspace_core.conversations import Conversation, ConversationStore
@@ -50,25 +53,36 @@ def conversation_picker(store: ConversationStore, space: Space) -> None:
     if st.session_state.get(key) not in conversations:
         st.session_state[key] = NEW  # deleted in another tab
     options = [NEW, *conversations]
+    labels = {NEW: "New conversation", **conversation_labels(conversations.values())}
     box = f"{key}_picker_{st.session_state[key]}"
     choice, new, delete = st.columns([6, 1, 1], vertical_alignment="bottom")
     choice.selectbox("Conversation", options, index=options.index(st.session_state[key]), key=box,
-                     format_func=lambda chosen: _label(conversations.get(chosen)), on_change=_pick, args=(key, box))
+                     format_func=labels.__getitem__, on_change=_pick, args=(key, box))
     new.button("New", icon=":material/add_comment:", on_click=_pick, args=(key, None), width="stretch",
                help="Start a new conversation; this one stays in the list")
     # Deleting asks first, as every delete on Spaces does: the popover holds the one button that deletes.
     with delete.popover("Delete", icon=":material/delete:", width="stretch", disabled=st.session_state[key] == NEW,
                         help="Delete this conversation"):
-        chosen = conversations.get(st.session_state[key])
-        st.markdown(f"Delete the conversation {plain(_label(chosen))} and its answers? This cannot be undone.")
+        st.markdown(f"Delete the conversation {plain(labels[st.session_state[key]])} and its answers? "
+                    "This cannot be undone.")
         st.button("Yes, delete it", type="primary", on_click=_delete, args=(store, key),
                   key=f"{key}_delete_{st.session_state[key]}")
 
 
-def _label(conversation: Conversation | None) -> str:
-    if conversation is None:
-        return "New conversation"
-    return f"{conversation.title} · {conversation.updated_at.astimezone():%Y-%m-%d %H:%M}"
+def conversation_labels(conversations: Iterable[Conversation]) -> dict[str, str]:
+    """Each conversation's name in the picker, by id: its title and when it started, numbered when two read alike.
+
+    Streamlit's select box remembers the chosen option by its label, so a label must never change while its
+    conversation is open: with the time it was last continued in it, each answer renamed the open option, the box
+    then took its own old label for the choice, and the next question failed. Distinct, so no choice is ambiguous.
+    """
+    labels: dict[str, str] = {}
+    seen: Counter[str] = Counter()
+    for conversation in sorted(conversations, key=lambda conversation: (conversation.created_at, conversation.id)):
+        label = f"{conversation.title} · {conversation.created_at.astimezone():%Y-%m-%d %H:%M}"
+        seen[label] += 1
+        labels[conversation.id] = label if seen[label] == 1 else f"{label} ({seen[label]})"
+    return labels
 
 
 def _pick(key: str, box: str | None) -> None:

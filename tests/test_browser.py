@@ -273,3 +273,39 @@ def test_a_citation_expands_to_its_whole_passage_and_opens_it_among_the_document
         assert page.get_by_text("page 2 of 3").count() == 1
         assert page.locator("[data-testid=stException]").count() == 0
         page.close()
+
+
+def test_questions_go_on_in_a_conversation_last_continued_in_an_earlier_minute(browser, tmp_path: Path):
+    """The picker labelled a conversation with the time it was last continued: each answer changed that label
+    under the open select box, which then took its own old label for the chosen conversation, and the third
+    question failed with "There is no conversation <label>"."""
+    from lmspace_core.config import load_config
+    from lmspace_core.conversations import ConversationStore
+    from lmspace_core.stores.local.database import Database
+    from lmspace_core.workspace import Workspace
+
+    workspace = Workspace(load_config(write_config(tmp_path), env={}))
+    space = workspace.create_space("policies")
+    workspace.ingest(space, {"visitor-policy.md": f"# Visitor policy\n\n{PASSAGE}\n"})
+    database = Database(workspace.settings.data_dir / "lmspace.db")
+    earlier = ConversationStore(database).start(space.scope, "Who escorts visitors?")
+    with database.write() as connection:  # yesterday's conversation, the one a fresh session opens
+        connection.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
+                           ("2026-01-01T09:00:00+00:00", earlier.id))
+    workspace.close()
+    questions = ["Who escorts visitors?", "who escorts visitors in lisbon", "what about the data centre?"]
+    with dashboard_server(tmp_path) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/chat")
+        for answered, question in enumerate(questions, start=1):
+            chat_input = page.get_by_placeholder("Ask policies")
+            chat_input.fill(question)
+            chat_input.press("Enter")
+            failed = page.locator("[data-testid=stAlertContentError]")
+            page.get_by_text("Extracted passages").nth(answered - 1).or_(failed).first.wait_for(timeout=120_000)
+            settle(page)
+            assert failed.count() == 0, failed.all_inner_texts()
+        asked = page.locator("[data-testid=stChatMessage]:has([data-testid=stChatMessageAvatarUser]) "
+                             "[data-testid=stChatMessageContent]")
+        assert asked.all_inner_texts() == questions
+        page.close()

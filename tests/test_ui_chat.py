@@ -280,3 +280,12 @@ def test_offline_the_chat_answers_from_the_cache_and_the_banner_counts_edits(tmp
     finally:
         st.cache_resource.clear()
         workspace.close()
+
+
+def test_conversations_asked_alike_in_the_same_minute_are_told_apart_in_the_picker(policies, app_workspace):
+    from lmspace_ui.chat_history import conversation_labels
+
+    store = conversation_store(app_workspace)
+    first, second = store.start(policies.scope, QUESTION), store.start(policies.scope, QUESTION)
+    labels = conversation_labels(store.list(policies.scope))
+    assert labels[second.id] != labels[first.id] and labels[second.id].startswith(labels[first.id].split(" (")[0])
