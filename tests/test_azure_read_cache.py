@@ -117,3 +117,16 @@ def test_research_reads_code_files_of_ordinary_size_and_nothing_else_is_kept():
     assert not worth_keeping("codebase/dist/bundle.js", MAX_FILE_BYTES + 1)
     assert not worth_keeping("docs/policy.md", 100) and not worth_keeping("report.pdf", 100)
     assert not worth_keeping("data.unknownext", 100)
+
+
+def test_a_cache_file_of_the_previous_version_is_used_as_it_is(tmp_path: Path):
+    import sqlite3
+
+    rng = np.random.default_rng(6)
+    scope = Scope("acme", "s")
+    SpaceCache(tmp_path / "cache.db", 1 << 30).fill(scope, _snapshot(rng, scope, 3))
+    with sqlite3.connect(tmp_path / "cache.db") as old:  # as the version without raw files left it
+        old.executescript("DROP TABLE files; ALTER TABLE spaces DROP COLUMN bytes;")
+    cache = SpaceCache(tmp_path / "cache.db", 1 << 30)
+    assert [hit.chunk.id for hit in cache.search(scope, random_unit(rng, 1)[0], 3)]
+    assert cache.keep_file(scope, "d", "h", b"print(1)\n") and cache.file(scope, "d", "h") == b"print(1)\n"

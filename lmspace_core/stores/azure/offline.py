@@ -551,6 +551,8 @@ class ResilientKnowledgeStore:
         goes on, and the copy catches up at the next use."""
         try:
             refresh(self.cache, self._inner, scope, dimension)
+        except ServiceUnreachableError as error:  # offline: the copy answers as it is, and says of when
+            log.info("The offline copy of space %s was not refreshed: %s", scope.space_id, error)
         except LMSpaceError as error:
             log.warning("The offline copy of space %s was not refreshed: %s", scope.space_id, error)
 

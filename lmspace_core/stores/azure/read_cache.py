@@ -49,7 +49,14 @@ CREATE TABLE IF NOT EXISTS chunks (enterprise_id TEXT NOT NULL, space_id TEXT NO
 CREATE TABLE IF NOT EXISTS files (enterprise_id TEXT NOT NULL, space_id TEXT NOT NULL, document_id TEXT NOT NULL,
                                   content_hash TEXT NOT NULL, data BLOB NOT NULL, size INTEGER NOT NULL,
                                   PRIMARY KEY (enterprise_id, space_id, document_id));
+CREATE INDEX IF NOT EXISTS chunk_sizes ON chunks (enterprise_id, space_id, size);
+CREATE INDEX IF NOT EXISTS document_sizes ON documents (enterprise_id, space_id, size);
+CREATE INDEX IF NOT EXISTS file_sizes ON files (enterprise_id, space_id, size);
 """
+# What a space takes (documents, chunks with vectors, files), recorded on its row: summing it for every space at each
+# kept file cost 373 ms with 60,000 chunks cached (22 ms with the size indexes alone). NULL in a cache file made
+# before it was recorded: counted at first need.
+_SPACE_BYTES = "ALTER TABLE spaces ADD COLUMN bytes INTEGER"
 _TABLES = ("spaces", "documents", "chunks", "files")
 # What a chunk costs in the cache beyond its vector and text (pickled ids and location), to size a space up front.
 _CHUNK_OVERHEAD = 400
@@ -94,6 +101,12 @@ class SpaceCache:
         # without).
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.executescript(_SCHEMA)
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(spaces)")}
+        if "bytes" not in columns:
+            try:
+                self._connection.execute(_SPACE_BYTES)
+            except sqlite3.OperationalError:  # another process added it first
+                pass
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -146,9 +159,11 @@ class SpaceCache:
         """Cache a whole space (replacing what was cached of it), checked against Cosmos now."""
         with self._transaction() as connection:
             self._forget(connection, scope)
-            connection.execute("INSERT INTO spaces VALUES (?, ?, ?, ?, ?)",
+            connection.execute("INSERT INTO spaces (enterprise_id, space_id, sequence, checked_at, used_at) VALUES "
+                               "(?, ?, ?, ?, ?)",
                                (scope.enterprise_id, scope.space_id, snapshot.sequence, _now(), time.time()))
             self._insert(connection, scope, snapshot)
+            self._recount(connection, scope)
         self._evict()
 
     def apply(self, scope: Scope, snapshot: SpaceSnapshot, removed: Sequence[str] = (),
@@ -164,6 +179,7 @@ class SpaceCache:
             self._remove(connection, scope, [*removed, *(document.id for document in snapshot.documents)])
             self._insert(connection, scope, snapshot)
             self._drop_files(connection, scope, removed, snapshot.documents)
+            self._recount(connection, scope)
             if sequence is not None:
                 connection.execute("UPDATE spaces SET sequence = ?, checked_at = ? WHERE enterprise_id = ? AND "
                                    "space_id = ?", (sequence, _now(), scope.enterprise_id, scope.space_id))
@@ -195,7 +211,9 @@ class SpaceCache:
                 return False
             connection.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
                                (scope.enterprise_id, scope.space_id, document_id, content_hash, data, len(data)))
-            self._used(connection, scope)  # first in line to stay: the eviction never drops what it just kept
+            # First in line to stay: the eviction never drops what it just kept.
+            connection.execute("UPDATE spaces SET bytes = ?, used_at = ? WHERE enterprise_id = ? AND space_id = ?",
+                               (others + len(data), time.time(), scope.enterprise_id, scope.space_id))
         self._evict()
         return True
 
@@ -283,12 +301,22 @@ class SpaceCache:
             "DELETE FROM files WHERE enterprise_id = ? AND space_id = ? AND document_id = ? AND content_hash != ?",
             [(scope.enterprise_id, scope.space_id, document.id, document.content_hash) for document in documents])
 
+    @classmethod
+    def _size(cls, connection: sqlite3.Connection, scope: Scope) -> int:
+        """What a cached space takes: its documents, chunks with their vectors, and raw files (as recorded)."""
+        row = connection.execute("SELECT bytes FROM spaces WHERE enterprise_id = ? AND space_id = ?",
+                                 (scope.enterprise_id, scope.space_id)).fetchone()
+        return row[0] if row[0] is not None else cls._recount(connection, scope)
+
     @staticmethod
-    def _size(connection: sqlite3.Connection, scope: Scope) -> int:
-        """What a cached space takes: its documents, chunks with their vectors, and raw files."""
-        return sum(connection.execute(f"SELECT COALESCE(SUM(size), 0) FROM {table} WHERE enterprise_id = ? AND "
+    def _recount(connection: sqlite3.Connection, scope: Scope) -> int:
+        """Count and record what a space takes, after its documents changed (from the size indexes alone)."""
+        size = sum(connection.execute(f"SELECT COALESCE(SUM(size), 0) FROM {table} WHERE enterprise_id = ? AND "
                                       "space_id = ?", (scope.enterprise_id, scope.space_id)).fetchone()[0]
                    for table in _TABLES[1:])
+        connection.execute("UPDATE spaces SET bytes = ? WHERE enterprise_id = ? AND space_id = ?",
+                           (size, scope.enterprise_id, scope.space_id))
+        return size
 
     @staticmethod
     def _insert(connection: sqlite3.Connection, scope: Scope, snapshot: SpaceSnapshot) -> None:
