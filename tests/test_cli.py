@@ -322,7 +322,7 @@ def test_research_json_has_the_plan_findings_summary_and_stats(lmspace, code_fol
     data = as_json(lmspace("research", str(code_folder), "Find print statements", "--json"))
     assert set(data) == {"plan", "findings", "rejected", "summary", "stats", "cached_at"}
     assert data["plan"]["strategy"] == "pattern"
-    assert data["findings"] == [{"path": "tool/main.py", "line": 2, "column": 5, "end_line": 2,
+    assert data["findings"] == [{"path": "tool/tool/main.py", "line": 2, "column": 5, "end_line": 2,
                                  "text": '    print("hi")', "note": "call to print"}]
     assert set(data["stats"]) == {"files", "bytes", "lm_calls", "tokens", "seconds"}
 
@@ -330,7 +330,7 @@ def test_research_json_has_the_plan_findings_summary_and_stats(lmspace, code_fol
 def test_research_lists_each_finding_as_path_line_column(lmspace, code_folder):
     (code_folder / "tool" / "main.py").write_text('def main():\n    print("a"); print("b")\n')
     result = lmspace("research", str(code_folder), "Find print statements")
-    assert "tool/main.py:2:5" in result.stdout and "tool/main.py:2:17" in result.stdout
+    assert "tool/tool/main.py:2:5" in result.stdout and "tool/tool/main.py:2:17" in result.stdout
 
 
 def test_research_plan_only_prints_a_plan_that_runs_when_given_back(lmspace, code_folder, tmp_path: Path):
@@ -342,11 +342,12 @@ def test_research_plan_only_prints_a_plan_that_runs_when_given_back(lmspace, cod
     assert [f["line"] for f in data["findings"]] == [2]
 
 
-def test_research_over_an_ingested_space(lmspace, code_folder):
+def test_research_over_an_ingested_space_names_files_as_research_over_the_folder(lmspace, code_folder):
     lmspace("spaces", "create", "code")
     lmspace("ingest", "code", str(code_folder))
     data = as_json(lmspace("research", "code", "Find print statements", "--json"))
-    assert [f["path"] for f in data["findings"]] == ["tool/tool/main.py"]
+    folder = as_json(lmspace("research", str(code_folder), "Find print statements", "--json"))
+    assert [f["path"] for f in data["findings"]] == [f["path"] for f in folder["findings"]] == ["tool/tool/main.py"]
 
 
 def test_a_broken_plan_file_exits_with_a_message(lmspace, code_folder, tmp_path: Path):

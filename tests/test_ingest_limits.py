@@ -75,4 +75,4 @@ def test_research_on_a_folder_is_held_to_the_configured_file_size(strict, tmp_pa
     (folder / "big.py").write_text("X = 1\n" * 200_000)
     codebase, _ = CodebaseResearcher(strict).codebase(folder)
     with pytest.raises(IngestError, match=r"over the 1 MB limit per file"):
-        codebase.read("big.py")
+        codebase.read("repo/big.py")

@@ -80,6 +80,23 @@ def test_a_zipped_folder_names_its_files_alike_in_the_space_and_in_research(work
     assert [(f.path, f.line) for f in from_zip] == [(f.path, f.line) for f in from_space] == [("requests/models.py", 3)]
 
 
+def test_a_folder_names_its_files_alike_in_the_space_and_in_research(workspace, tmp_path: Path):
+    """Research on a copy of click said `utils.py:381`; the same folder ingested is `click/utils.py`."""
+    folder = tmp_path / "click"
+    (folder / "core").mkdir(parents=True)
+    (folder / "__init__.py").write_text("from .core.main import run\n")
+    (folder / "core" / "main.py").write_text('def run():\n    print("ran")\n')
+    space = workspace.create_space("lib")
+    workspace.ingest(space, folder)
+    researcher = KnowledgeAgent(workspace)
+
+    from_folder = researcher.research("Find print statements", folder).findings
+    from_space = researcher.research("Find print statements", space="lib").findings
+
+    assert [(f.path, f.line) for f in from_folder] == [(f.path, f.line) for f in from_space] == [
+        ("click/core/main.py", 2)]
+
+
 @pytest.mark.parametrize(("files", "said"), [
     (FileSelection(include=("lib/**/*.{ts,tsx}",)), "matches the include globs ['lib/**/*.{ts,tsx}']"),
     (FileSelection(exclude=("app/**",), languages=("python",)), "none is in the languages ['python']"),

@@ -20,7 +20,7 @@ from lmspace_core.domain import Document
 from lmspace_core.errors import IngestError, NotFoundError
 from lmspace_core.ingest.inputs import memory_source, named_listing
 from lmspace_core.ingest.loaders import decode_text
-from lmspace_core.ingest.sources import IngestLimits, SourceFile, folder_sources, language_for
+from lmspace_core.ingest.sources import IngestLimits, SourceFile, language_for
 from lmspace_core.research.plan import FileSelection
 from lmspace_core.stores.base import BlobPlacement, BlobStore
 
@@ -67,12 +67,11 @@ class Codebase:
     def from_path(cls, path: Path, limits: IngestLimits = IngestLimits()) -> Codebase:
         """A folder (recursively, skipping vendored and hidden folders) or a `.zip` archive.
 
-        A folder's files keep their paths relative to it, which open from where the user pointed; an archive has no
-        such place, so its files take the names that ingesting it gives them in a space (`named_listing`).
+        Its files take the names that ingesting it gives them in a space (`named_listing`: `click/utils.py` for
+        `utils.py` in the folder `click`), so a finding names the same file whether the folder, its zip or the space
+        holding it was researched.
         """
-        if path.is_dir():
-            return cls.from_sources(path.resolve().name, list(folder_sources(path, limits)))
-        if path.suffix.lower() == ".zip" and path.is_file():
+        if path.is_dir() or path.suffix.lower() == ".zip" and path.is_file():
             name, listing = named_listing(path, limits)
             return cls.from_sources(name, listing.files)
         raise NotFoundError(f"{path} is neither a folder nor a .zip archive.")
