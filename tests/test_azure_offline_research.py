@@ -55,6 +55,9 @@ def test_research_done_once_online_answers_offline_from_the_cache(lmspace):  # n
     plan = json.loads(lmspace("research", "app", "Find print statements", "--plan-only", "--json",
                               reachable=False).stdout)
     assert plan["strategy"] == "pattern"
+    listed = json.loads(lmspace("docs", "list", "app", "--json", reachable=False).stdout)
+    assert len(listed) == 3 and all(document["cached_at"] for document in listed)
+    assert json.loads(lmspace("docs", "list", "app", "--json").stdout)[0]["cached_at"] is None
 
 
 def test_a_file_replaced_online_is_read_offline_in_its_new_content(lmspace, tmp_path: Path):  # noqa: F811
@@ -111,6 +114,7 @@ def test_research_of_what_was_never_read_here_is_offline_and_not_cached(lmspace)
     lmspace("ask", "app", "How do I run it?")  # searched: documents and chunks cached, no file read yet
     files = lmspace("research", "app", "Find print statements", reachable=False, code=11)
     assert "offline and not cached: the file 'codebase/src/main.py'" in files.output.lower()
+    assert "once research has read them" in files.output  # searching a space keeps no file: say what does
 
 
 def test_a_file_uploaded_offline_is_read_from_its_queued_write(tmp_path: Path, azure_emulators):

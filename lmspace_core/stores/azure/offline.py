@@ -47,7 +47,7 @@ from lmspace_core.errors import BackendError, LMSpaceError, NotFoundError
 from lmspace_core.stores.azure.boundary import RequestRejectedError, ServiceUnreachableError
 from lmspace_core.stores.azure.cosmos_store import chunk_id
 from lmspace_core.stores.azure.outbox_upgrade import content_addressed, replay_content_addressed
-from lmspace_core.stores.azure.read_cache import SpaceCache, SpaceSnapshot, refresh, worth_keeping
+from lmspace_core.stores.azure.read_cache import MAX_FILE_BYTES, SpaceCache, SpaceSnapshot, refresh, worth_keeping
 from lmspace_core.stores.base import BlobPlacement, DocumentDraft, SpaceEdit, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -315,10 +315,16 @@ _MISSING = object()  # what an offline fallback returns when it does not know
 OUTAGE_SECONDS = 30.0  # after a read finds Blob Storage unreachable, files with a local copy are read from it
 
 
-def _not_cached(error: ServiceUnreachableError, what: str = "this") -> ServiceUnreachableError:
+_KEPT_SPACES = "a space is kept for offline use once it has been searched or researched here"
+_KEPT_FILES = (f"{_KEPT_SPACES}, and its code files once research has read them or they were ingested here; files "
+               f"over {MAX_FILE_BYTES >> 20} MiB are not kept")
+
+
+def _not_cached(error: ServiceUnreachableError, what: str = "this",
+                kept: str = _KEPT_SPACES) -> ServiceUnreachableError:
     return ServiceUnreachableError(
         f"{error} Offline and not cached: {what} was never read on this machine while Azure answered, so there is no "
-        "local copy of it (a space is kept for offline use once it has been searched or researched here).")
+        f"local copy of it ({kept}).")
 
 
 def _written(scope: Scope, draft: DocumentDraft, document: Document) -> SpaceSnapshot:
@@ -592,7 +598,7 @@ class ResilientBlobStore:
         except ServiceUnreachableError as error:
             self._unreachable_at = time.monotonic()
             if (found := self._local(placement)) is None:
-                raise _not_cached(error, f"the file '{placement.source}'") from None
+                raise _not_cached(error, f"the file '{placement.source}'", _KEPT_FILES) from None
             return found
         self._keep(placement, data)
         return data
