@@ -9,11 +9,10 @@ LMSpace reports).
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +25,7 @@ from lmspace_core.domain import Answer, AnswerMode, IngestReport, Outcome, Searc
 from lmspace_core.domain import Progress as WorkProgress
 from lmspace_core.cli_dev import dev_app
 from lmspace_core.errors import IngestCancelledError, IngestError, LMSpaceError
-from lmspace_core.ingest.sources import UNSUPPORTED_REASON
+from lmspace_core.ingest.unread import counted_unread, unread_summary
 from lmspace_core.interrupts import cancel_on_interrupt
 from lmspace_core.logs import route_logs_to_data_dir
 from lmspace_core.terminal import terminal_safe
@@ -294,18 +293,14 @@ def admin_locate(name: Annotated[str, typer.Argument(help="Space name or id.")],
 # -- ingest ---------------------------------------------------------------------------------------------------
 
 
-# Past this many files of types LMSpace does not read (a project's images...), they are counted by type, not listed.
-_LISTED_UNSUPPORTED = 10
-
-
 def _print_report(report: IngestReport) -> None:
     table = Table("source", "outcome", "chunks", "reason")
     colours = {Outcome.ADDED: "green", Outcome.REPLACED: "cyan", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red",
                Outcome.SKIPPED: "yellow"}
-    unsupported = [item for item in report.files if item.reason.startswith(UNSUPPORTED_REASON)]
-    counted = len(unsupported) > _LISTED_UNSUPPORTED
+    counted = counted_unread(report)
+    hidden = set(counted)
     for item in report.files:
-        if counted and item.reason.startswith(UNSUPPORTED_REASON):
+        if item in hidden:
             continue
         colour = colours[item.outcome]
         table.add_row(shown(item.source), f"[{colour}]{item.outcome.value}", str(item.chunks), shown(item.reason))
@@ -313,10 +308,7 @@ def _print_report(report: IngestReport) -> None:
     summary = ", ".join(f"{report.count(outcome)} {outcome.value}" for outcome in Outcome)
     console.print(summary)
     if counted:
-        types = Counter(PurePosixPath(item.source).suffix or "(no extension)" for item in unsupported)
-        console.print(f"Left out {len(unsupported)} files of types LMSpace does not read: "
-                      f"{', '.join(f'{shown(kind)} {count}' for kind, count in types.most_common())} "
-                      "(--json lists each).", soft_wrap=True)
+        console.print(f"{shown(unread_summary(counted))} (--json lists each).", soft_wrap=True)
     if report.sync_queued:
         console.print(f"Queued an automatic sync ({shown(report.sync_queued)}); `lmspace sync worker` runs it.",
                       soft_wrap=True)

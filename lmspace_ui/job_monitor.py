@@ -13,6 +13,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome
+from lmspace_core.ingest.unread import counted_unread, unread_summary
 from lmspace_core.stores.base import JobStore
 from lmspace_ui.components import reported_errors
 from lmspace_ui.text import plain
@@ -82,8 +83,12 @@ def render_ingest_report(job: Job) -> None:
         st.dataframe(rows, hide_index=True, width="stretch")  # pandas loads only when a table is drawn
     for failed in report.failed:
         st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
-    for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED):
+    counted = counted_unread(report)  # a codebase's many images or headers: one line by type, not a box each
+    hidden = set(counted)
+    for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED and f not in hidden):
         st.info(f"{plain(skipped.source)}: {plain(skipped.reason)}", icon=":material/block:")
+    if counted:
+        st.info(f"{plain(unread_summary(counted))} (the table lists each).", icon=":material/block:")
     if report.sync_queued:
         st.info(f"Queued an automatic sync of the space ({plain(report.sync_queued)}).", icon=":material/sync:")
     for warning in report.warnings:

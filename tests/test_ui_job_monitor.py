@@ -85,3 +85,28 @@ def test_an_ingest_report_shows_the_sync_it_queued_and_its_warnings(app_workspac
     assert any("Queued an automatic sync of the space (20 changed documents" in read(info.value) for info in at.info)
     [warning] = at.warning
     assert "could not be queued (OSError: down)" in read(warning.value)
+
+
+def test_many_files_of_unread_types_in_a_codebase_are_counted_by_type_not_boxed_one_by_one(app_workspace, tmp_path):
+    """A zipped codebase's headers, images and build files each drew their own 'skipped' box (lxml: 52 boxes)."""
+    import zipfile
+
+    archive = tmp_path / "tool.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("tool/main.py", "def main():\n    return 1\n")
+        for n in range(12):
+            zipped.writestr(f"tool/include/part{n}.pxd", "cdef int x\n")
+        for n in range(3):
+            zipped.writestr(f"tool/img/logo{n}.png", b"\x89PNG")
+        zipped.writestr("tool/link", "")
+    space = app_workspace.create_space("handbook")
+    app_workspace.job_store.finish_job(
+        space.enterprise_id,
+        app_workspace.job_store.create_job(space.scope, "ingest", "Ingest tool.zip", THIS_PROCESS).id,
+        JobStatus.SUCCEEDED, result=to_json_data(app_workspace.ingest(space, [archive])),
+    )
+    at = AppTest.from_function(monitor_the_job_as_first_read, default_timeout=30).run()
+    assert not at.exception
+    [unread] = [read(info.value) for info in at.info]
+    assert unread.startswith("Left out 16 files of types LMSpace does not read: .pxd 12, .png 3, (no extension) 1")
+    assert len(at.dataframe[0].value) == 17, "the table still lists every file"
