@@ -55,8 +55,8 @@ def _job_of(manager: SyncManager, space: str, job_id: str | None) -> SyncJob:
 def _job_row(job: SyncJob) -> dict[str, Any]:
     return {"id": job.id, "backend": job.backend, "status": job.status.value, "created": job.created_at,
             "duration_s": round(job.duration_s, 1), "model": job.model_id, "model_version": job.model_version_id,
-            "score_before": job.score_before, "score_after": job.score_after, "message": job.message,
-            "error": job.error}
+            "score_before": job.score_before, "score_after": job.score_after, "steps_done": job.steps_done,
+            "steps_total": job.steps_total, "message": job.message, "error": job.error}
 
 
 def _score(value: float | None) -> str:
@@ -142,17 +142,17 @@ def _follow(manager: SyncManager, job: SyncJob) -> SyncJob:
             _print_event(event)
             seen = event.sequence
         metrics = manager.metrics(job.id)
+        job = manager.job(job.id)
         if metrics and metrics[-1].step != last_step:
             last_step = metrics[-1].step
-            console.print(f"  [dim]{_metric_text(metrics[-1])}[/]")
-        job = manager.job(job.id)
+            console.print(f"  [dim]{_metric_text(metrics[-1], job.steps_total)}[/]")
         if job.status.finished and not manager.events(job.id, after_sequence=seen):
             return job
         time.sleep(POLL_S)
 
 
-def _metric_text(metric: Metric) -> str:
-    parts = [f"step {metric.step}"]
+def _metric_text(metric: Metric, steps_total: int | None = None) -> str:
+    parts = [f"step {metric.step}" + (f"/{steps_total}" if steps_total else "")]
     if metric.train_loss is not None:
         parts.append(f"train loss {metric.train_loss:.4f}")
     if metric.validation_loss is not None:
@@ -188,11 +188,12 @@ def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
     rows = [_job_row(job) for job in jobs]
     if as_json:
         return _print_json(rows)
-    table = Table("id", "backend", "status", "created", "duration", "model", "before", "after")
+    table = Table("id", "backend", "status", "steps", "created", "duration", "model", "before", "after")
     for job in jobs:
-        table.add_row(job.id, job.backend, job.status.value, job.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                      f"{job.duration_s:.0f}s", shown(job.model_id or ""), _score(job.score_before),
-                      _score(job.score_after))
+        steps = f"{job.steps_done or 0}/{job.steps_total}" if job.steps_total else ""
+        table.add_row(job.id, job.backend, job.status.value, steps,
+                      job.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), f"{job.duration_s:.0f}s",
+                      shown(job.model_id or ""), _score(job.score_before), _score(job.score_after))
     console.print(table)
     if jobs and jobs[0].message:
         console.print(f"Latest ({jobs[0].id}): {shown(jobs[0].message)}", soft_wrap=True)  # commands stay whole
@@ -212,7 +213,7 @@ def events(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
     for event in found:
         _print_event(event)
     for metric in metrics:
-        console.print(f"  [dim]{_metric_text(metric)}[/]")
+        console.print(f"  [dim]{_metric_text(metric, job.steps_total)}[/]")
 
 
 @sync_app.command("cancel")

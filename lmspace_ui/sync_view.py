@@ -140,6 +140,8 @@ def _job_body(manager: SyncManager, job: SyncJob) -> None:
     before.metric("Score before", _score(job.score_before) or "—")
     after.metric("Score after", _score(job.score_after) or "—")
     duration.metric("Duration", f"{job.duration_s:.0f} s")
+    if job.progress is not None:
+        st.progress(job.progress, text=f"step {job.steps_done or 0} of {job.steps_total}")
     metrics = manager.metrics(job.id)
     if metrics:
         st.plotly_chart(charts.training_curves(metrics), key=f"curves_{job.id}_{len(metrics)}")

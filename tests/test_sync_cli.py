@@ -100,3 +100,26 @@ def test_start_follow_prints_events_and_metrics_live_until_the_job_ends(tmp_path
     for expected in ("validating", "queued", "Training started.", "· train loss ", "succeeded"):
         assert expected in lines
     assert lines.index("Training started.") < lines.index("Sync job")
+
+
+def test_status_and_follow_show_the_training_step_out_of_all_steps(config, capsys):
+    from lmspace_core.cli_sync import _follow
+    from lmspace_core.sync.model import Metric, SyncStatus
+
+    workspace = Workspace(load_config(config))
+    manager = SyncManager(workspace)
+    try:
+        job = manager.store.create_job(workspace.space("travel").scope, "local", "test")
+        manager.store.record_metrics(job.enterprise_id, job.id, [Metric(3, train_loss=0.5)])
+        manager.store.update_job(job.enterprise_id, job.id, SyncStatus.RUNNING, "training", steps_done=3,
+                                 steps_total=12)
+        [row] = json.loads(lmspace(config, "status", "travel", "--json").output)
+        assert (row["steps_done"], row["steps_total"]) == (3, 12)
+        assert "3/12" in lmspace(config, "status", "travel").output
+        manager.store.update_job(job.enterprise_id, job.id, SyncStatus.CANCELLED, "cancelled on request")
+        capsys.readouterr()
+        _follow(manager, manager.job(job.id))
+    finally:
+        manager.close()
+        workspace.close()
+    assert "step 3/12 · train loss 0.5000" in capsys.readouterr().out

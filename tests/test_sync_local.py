@@ -66,6 +66,8 @@ def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
     epochs = [m for m in manager.metrics(job.id) if m.validation_loss is not None]
     assert len(epochs) == 3 and epochs[-1].validation_loss < epochs[0].validation_loss
     assert all(m.train_loss is not None for m in manager.metrics(job.id))
+    steps = max(m.step for m in manager.metrics(job.id))
+    assert (job.steps_done, job.steps_total) == (steps, steps)  # the progress the page and `--follow` show
     statuses = [event.status for event in manager.events(job.id)]
     assert statuses[:4] == [SyncStatus.CREATED, SyncStatus.VALIDATING, SyncStatus.QUEUED, SyncStatus.RUNNING]
     [better] = manager.models(space)

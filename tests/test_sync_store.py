@@ -124,6 +124,16 @@ def test_a_finished_job_keeps_its_status_when_a_late_poll_reports_running(store,
     assert late.status is SyncStatus.CANCELLED and late.finished_at is not None and late.model_id == "ft-late"
 
 
+def test_a_jobs_progress_is_kept_without_logging_an_event_per_step(store, acme):
+    job = store.create_job(acme, "local", "host:1")
+    assert (job.steps_done, job.steps_total, job.progress) == (None, None, None)
+    store.update_job("acme", job.id, SyncStatus.RUNNING, "training")
+    store.update_job("acme", job.id, steps_done=3, steps_total=12)
+    job = store.get_job("acme", job.id)
+    assert (job.steps_done, job.steps_total, job.progress) == (3, 12, 0.25)
+    assert [event.message for event in store.events("acme", job.id)][-1] == "training"
+
+
 def test_activating_a_version_deactivates_the_others_of_that_space_only(store, spaces, acme):
     first, second = store.add_model(model(acme, "ft-1")), store.add_model(model(acme, "ft-2"))
     hr = spaces["acme/hr"]

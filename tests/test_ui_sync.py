@@ -83,6 +83,16 @@ def test_a_running_job_can_be_cancelled_from_the_page(synced):
     assert manager.store.cancel_requested(job.enterprise_id, job.id)
 
 
+def test_a_running_job_shows_how_many_training_steps_are_done(synced):
+    manager, space = synced
+    job = finished_job(manager, space, status=SyncStatus.RUNNING)
+    manager.store.update_job(job.enterprise_id, job.id, steps_done=3, steps_total=12)
+    at = render()
+    assert not at.exception
+    [bar] = at.get("progress")
+    assert bar.proto.value == 25 and bar.proto.text == "step 3 of 12"
+
+
 def test_rollback_returns_the_space_to_its_base_model(synced):
     manager, space = synced
     finished_job(manager, space)

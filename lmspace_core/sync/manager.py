@@ -78,6 +78,9 @@ class _JobReporter:
     def metrics(self, metrics: Sequence[Metric]) -> None:
         self._store.record_metrics(self._job.enterprise_id, self._job.id, metrics)
 
+    def progress(self, done: int, total: int) -> None:
+        self._store.update_job(self._job.enterprise_id, self._job.id, steps_done=done, steps_total=total)
+
     def remote_id(self, remote_id: str) -> None:
         self._store.update_job(self._job.enterprise_id, self._job.id, remote_id=remote_id)
 

@@ -142,6 +142,7 @@ class SyncJob:
 
     `score_before`/`score_after` are the evaluation of the space's current model and of the new one on the
     dataset's validation split; `model_version_id` names the model version recorded when the job succeeded.
+    `steps_done` of `steps_total` is how far training is, when the backend knows its number of steps (local).
     """
 
     id: str
@@ -160,6 +161,15 @@ class SyncJob:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    steps_done: int | None = None
+    steps_total: int | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """The share of training steps done (0 to 1), or None when the backend did not say how many there are."""
+        if not self.steps_total:
+            return None
+        return min((self.steps_done or 0) / self.steps_total, 1.0)
 
     @property
     def duration_s(self) -> float:

@@ -36,7 +36,7 @@ from lmspace_core.sync.model import (
 
 UNFINISHED = tuple(status.value for status in SyncStatus if not status.finished)
 _JOB_FIELDS = frozenset({"dataset_id", "remote_id", "model_id", "model_version_id", "score_before", "score_after",
-                         "error"})
+                         "error", "steps_done", "steps_total"})
 ORPHANED = "The process running this job stopped before it finished."
 
 
@@ -105,7 +105,8 @@ class SyncStore(Protocol):
 
     def update_job(self, enterprise_id: str, job_id: str, status: SyncStatus | None = None, message: str = "",
                    **fields: str | float | None) -> SyncJob:
-        """Change a job's status and/or fields (`remote_id`, `model_id`, `error`, scores...) and log `message`.
+        """Change a job's status and/or fields (`remote_id`, `model_id`, `error`, scores, `steps_done` and
+        `steps_total`...) and log `message` (none is logged when only fields change, e.g. the progress per step).
 
         A finished job keeps its final status: a late poll cannot turn a cancelled job back into a running one.
         """
@@ -182,7 +183,7 @@ def _job(row: sqlite3.Row) -> SyncJob:
         model_id=row["model_id"], model_version_id=row["model_version_id"], score_before=row["score_before"],
         score_after=row["score_after"], message=row["message"], error=row["error"],
         created_at=datetime.fromisoformat(row["created_at"]), updated_at=datetime.fromisoformat(row["updated_at"]),
-        finished_at=_time(row["finished_at"]),
+        finished_at=_time(row["finished_at"]), steps_done=row["steps_done"], steps_total=row["steps_total"],
     )
 
 

@@ -101,6 +101,7 @@ def _job(entity: dict) -> SyncJob:
         score_after=entity.get("score_after"), message=entity.get("message", ""), error=entity.get("error") or "",
         created_at=datetime.fromisoformat(entity["created_at"]),
         updated_at=datetime.fromisoformat(entity["updated_at"]), finished_at=_time(entity.get("finished_at")),
+        steps_done=entity.get("steps_done"), steps_total=entity.get("steps_total"),
     )
 
 

@@ -305,6 +305,12 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (enterprise_id, space_id) REFERENCES spaces (enterprise_id, id) ON DELETE CASCADE
     );
     """,
+    # 12: how far a sync job's training is (steps done of all its steps), for the progress the page and `--follow`
+    # show; kept on the job row, since a row per step would be an event per step.
+    """
+    ALTER TABLE sync_jobs ADD COLUMN steps_done INTEGER;
+    ALTER TABLE sync_jobs ADD COLUMN steps_total INTEGER;
+    """,
 )
 
 

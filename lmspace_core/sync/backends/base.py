@@ -38,6 +38,9 @@ class Reporter(Protocol):
 
     def metrics(self, metrics: Sequence[Metric]) -> None: ...
 
+    def progress(self, done: int, total: int) -> None:
+        """`done` of the job's `total` training steps are done (a backend that knows its number of steps)."""
+
     def remote_id(self, remote_id: str) -> None: ...
 
     def cancel_requested(self) -> bool: ...

@@ -88,12 +88,15 @@ class LocalBackend:
         train = list(dataset.train)
         optimizer = torch.optim.AdamW(model.parameters(), lr=training.learning_rate)
         order = np.random.default_rng(training.seed)
+        # A batch of one has no negatives to rank against (its loss is always 0), so a lone tail is skipped.
+        batch_starts = range(0, len(train) - 1, training.batch_size)
+        total = training.epochs * len(batch_starts)
         step = 0
+        reporter.progress(step, total)
         for epoch in range(1, training.epochs + 1):
             model.train()
             shuffled = [train[i] for i in order.permutation(len(train))]
-            # A batch of one has no negatives to rank against (its loss is always 0), so a lone tail is skipped.
-            for start in range(0, len(shuffled) - 1, training.batch_size):
+            for start in batch_starts:
                 if reporter.cancel_requested():
                     return False
                 loss = _ranking_loss(model, shuffled[start : start + training.batch_size])
@@ -103,6 +106,7 @@ class LocalBackend:
                 step += 1
                 train_loss = loss.item()
                 reporter.metrics([Metric(step, train_loss=train_loss)])
+                reporter.progress(step, total)
             model.eval()
             with torch.no_grad():
                 validation_loss = _ranking_loss(model, list(dataset.validation)).item()
