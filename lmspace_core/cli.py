@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape as escape_markup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -458,10 +459,16 @@ def docs_list(
         documents = workspace.documents(workspace.space(space), _search_filter(doc_type, tags, where))
     if as_json:
         return _print_json(documents)
-    table = Table("source", "type", "version", "chunks", "bytes", "tags", "updated", "id")
+    # On an 80-column terminal a full grid cut every name to 'bash/REA…' and every id to 8 characters: names fold
+    # instead, ids stay whole, and the table draws no vertical lines, shows dates only and tags only when used.
+    tagged = any(doc.tags for doc in documents)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("source", overflow="fold", ratio=1)
+    for column in ("type", "v", "chunks", "bytes", *(["tags"] if tagged else []), "updated", "id"):
+        table.add_column(column, no_wrap=column != "tags")
     for doc in documents:
         table.add_row(shown(doc.source), doc.doc_type, str(doc.version), str(doc.chunk_count), str(doc.size_bytes),
-                      shown(", ".join(doc.tags)), doc.updated_at.strftime("%Y-%m-%d %H:%M"), doc.id)
+                      *([shown(", ".join(doc.tags))] if tagged else []), doc.updated_at.strftime("%Y-%m-%d"), doc.id)
     console.print(table)
 
 

@@ -368,3 +368,19 @@ def test_many_files_of_unsupported_types_are_summed_up_by_type_after_the_table(l
     assert "Left out 13 files of types LMSpace does not read: .png 12, .arrows 1 (--json lists each)." in result.stdout
     report = as_json(lmspace("ingest", "policies", str(docs_folder), "--json"))
     assert sum(f["outcome"] == "skipped" for f in report["files"]) == 13
+
+
+def test_documents_listed_on_an_80_column_terminal_show_whole_names_and_ids(lmspace, tmp_path: Path):
+    """`docs list` of /usr/share/doc/bash showed 'bash/REA…' four times (README, README.Debian.gz, ...) and ids cut
+    to 8 characters: neither could be told apart or copied into `docs show`."""
+    folder = tmp_path / "bash"
+    folder.mkdir()
+    for name in ("README.Debian", "README.commands", "README.abs-guide"):
+        (folder / name).write_text(f"Notes of {name} about the Bourne Again shell and its builtins.\n")
+    lmspace("spaces", "create", "docs")
+    lmspace("ingest", "docs", str(folder))
+    ids = [doc["id"] for doc in as_json(lmspace("docs", "list", "docs", "--json"))]
+    listing = lmspace("docs", "list", "docs").stdout
+    assert "…" not in listing and all(document_id in listing for document_id in ids)
+    folded = "".join(line.split()[0] for line in listing.splitlines()[3:] if line.strip())
+    assert "bash/README.Debianbash/README.abs-guidebash/README.commands" in folded.replace("│", "")
