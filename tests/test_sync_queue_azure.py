@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 import uuid
 
+from azure.storage.queue import QueueClient
+
 from lmspace_core.config import load_config
 from lmspace_core.sync import auto
 from lmspace_core.sync.manager import SyncManager
@@ -15,12 +17,16 @@ from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
 from tests.test_sync_plan import POLICY, put
 
+VISIBILITY_S = 5  # how long a taken request stays invisible in the first test
+
 
 def test_requests_are_taken_once_and_an_unfinished_one_comes_back(azure_emulators):
     name = f"sync-{uuid.uuid4().hex[:12]}"
     connection = azure_emulators.storage_connection_string
-    first = StorageQueueSyncQueue.from_connection_string(connection, name, visibility_s=1)
-    second = StorageQueueSyncQueue.from_connection_string(connection, name, visibility_s=1)
+    # Long enough that the takes below all fall inside it on a loaded machine (with 1 s, a third take 1 s after the
+    # first found the first request visible again); the return is waited for, not slept for.
+    first = StorageQueueSyncQueue.from_connection_string(connection, name, visibility_s=VISIBILITY_S)
+    second = StorageQueueSyncQueue.from_connection_string(connection, name, visibility_s=VISIBILITY_S)
     first.put(SyncRequest.now("acme", "space-1", "25 changed documents"))
     first.put(SyncRequest.now("acme", "space-2", "old changes"))
 
@@ -28,12 +34,19 @@ def test_requests_are_taken_once_and_an_unfinished_one_comes_back(azure_emulator
     assert sorted(t.request.space_id for t in taken) == ["space-1", "space-2"]
     assert first.take() is None
     first.done(taken[0])
-    time.sleep(2)  # taken[1]'s worker "died": its request becomes visible again
-    again = second.take()
-    assert again is not None and again.request == taken[1].request
+    again = _taken_when_visible_again(second)  # taken[1]'s worker "died": its request becomes visible again
+    assert again.request == taken[1].request
     second.done(again)
-    time.sleep(2)
-    assert first.take() is None
+    left = QueueClient.from_connection_string(connection, name).get_queue_properties().approximate_message_count
+    assert left == 0  # both deleted: the count includes messages that are taken and not yet visible again
+
+
+def _taken_when_visible_again(queue: StorageQueueSyncQueue):
+    deadline = time.monotonic() + VISIBILITY_S + 60
+    while (taken := queue.take()) is None:
+        assert time.monotonic() < deadline, "a request whose worker died never came back"
+        time.sleep(0.2)
+    return taken
 
 
 def test_a_waiting_request_is_seen_by_space_until_it_is_taken(azure_emulators):

@@ -245,7 +245,7 @@ def test_an_answer_from_the_offline_cache_says_so_also_when_the_conversation_is_
                           cached_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
         render_answer(answer_from_json(json.dumps(to_json_data(answered))))  # as the history shows it
 
-    at = AppTest.from_function(page).run()
+    at = AppTest.from_function(page, default_timeout=30).run()  # the default 3 s includes the first imports
     assert not at.exception
     assert [c.value for c in at.caption if "local cache" in c.value] == [
         f":material/cloud_off: Offline: answered from the local cache of "
