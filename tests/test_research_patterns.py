@@ -264,3 +264,16 @@ def test_commented_out_imports_in_other_languages_are_not_imports():
 ])
 def test_a_function_declaration_is_not_a_call_to_it(language, path, code, call):
     assert calls(code, language, "check", path) == [call]
+
+
+def test_calls_imports_raises_and_definitions_are_looked_for_in_code_not_in_prose():
+    """The stdlib's lib2to3/Grammar.txt line '# eval_input is the input for the eval() and input() functions.' was
+    reported as a call to eval."""
+    tree = {"Grammar.txt": "# eval_input is the input for the eval() and input() functions.\n",
+            "README.md": "Never `import pickle`; a class Loader is defined in loader.py. raise ValueError(x)\n",
+            "loader.py": "import pickle\n\n\nclass Loader:\n    def load(self, x):\n        raise ValueError(eval(x))\n"}
+    found = {kind: run_pattern(tree, PatternQuery(kind, name))
+             for kind, name in ((PatternKind.CALL, "eval"), (PatternKind.IMPORT, "pickle"),
+                                (PatternKind.DEFINITION, "Loader"), (PatternKind.RAISE, "ValueError"))}
+    assert found == {PatternKind.CALL: {("loader.py", 6, 6)}, PatternKind.IMPORT: {("loader.py", 1, 1)},
+                     PatternKind.DEFINITION: {("loader.py", 4, 4)}, PatternKind.RAISE: {("loader.py", 6, 6)}}

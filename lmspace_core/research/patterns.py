@@ -37,8 +37,15 @@ class _Span(NamedTuple):
     note: str
 
 
+# What only code does: a document (`language` None: text, markdown, HTML...) that mentions `eval()` calls nothing.
+_CODE_KINDS = frozenset({PatternKind.CALL, PatternKind.RAISE, PatternKind.IMPORT, PatternKind.DEFINITION})
+
+
 def find_in_file(path: str, text: str, language: str | None, query: PatternQuery) -> list[Finding]:
-    """All findings of `query` in one file, in line and column order."""
+    """All findings of `query` in one file, in line and column order; calls, raises, imports and definitions only
+    in code (comment markers and plan regexes in documents too)."""
+    if language is None and query.kind in _CODE_KINDS:
+        return []
     lines = text.splitlines()
     tree = _python_tree(text) if language == "python" else None
     spans = _python_spans(tree, text, lines, query) if tree is not None else _parsed_spans(text, language, path, query)
