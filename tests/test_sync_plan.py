@@ -144,3 +144,17 @@ def test_checks_name_empty_answers_long_examples_and_wrong_roles(workspace, mana
     rows = '{"messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "a"}]}\n'
     _, role_problems = examples_from_chat_jsonl(rows, "mine.jsonl")
     assert role_problems == ["mine.jsonl line 1: roles are ['user', 'user'], expected system, user, assistant"]
+
+
+def test_front_matter_is_not_trained_on_as_knowledge(workspace, manager, space):
+    workspace.ingest(space, {
+        "index.md": "---\nhide-toc: true\n---\n\n# pip\n\npip is the package installer for Python. You can use it "
+                    "to install packages from the Python Package Index and other indexes.\n",
+        "PORTING.md": "---\ntitle: Porting systemd To New Distributions\ncategory: Concepts\nlayout: default\n---\n\n"
+                      "You need to make the following changes to adapt systemd to your distribution: set the "
+                      "default target and the paths of the system tools.\n",
+    })
+    examples = manager.build_dataset(space).examples
+    assert {e.source for e in examples} == {"index.md", "PORTING.md"}
+    assert not any("hide-toc" in e.answer or "layout: default" in e.answer for e in examples), \
+        [e.answer for e in examples]

@@ -20,6 +20,8 @@ _PY_FUNCTION = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 _HEADING_LINE = re.compile(r"^#{1,6}\s+.*$", re.MULTILINE)
+# YAML front matter (Jekyll, MyST, Hugo) is page metadata: as an answer it would teach the model layout keys.
+_FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\n.*?\n---[ \t]*(?:\n|\Z)", re.DOTALL)
 MIN_ANSWER_CHARS = 20
 
 
@@ -45,7 +47,7 @@ def structure_examples(document: Document, chunk: Chunk) -> list[Example]:
         for m in _RULE.finditer(chunk.text)
     ]
     if not found and document.doc_type != "code":
-        body = _HEADING_LINE.sub("", chunk.text).strip()
+        body = _HEADING_LINE.sub("", _FRONT_MATTER.sub("", chunk.text)).strip()
         heading = chunk.location.heading
         if heading:
             section = heading.split(" > ")[-1]
