@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,9 +20,9 @@ from rich.table import Table
 
 from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _workspace, app, console, shown
 from lmspace_core.errors import NotFoundError
-from lmspace_core.sync.dataset import check_dataset
+from lmspace_core.sync.dataset import check_dataset, to_jsonl
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
-from lmspace_core.sync.model import Metric, SyncEvent, SyncJob, SyncKind
+from lmspace_core.sync.model import DatasetFormat, Metric, Split, SyncEvent, SyncJob, SyncKind
 
 sync_app = typer.Typer(help="Sync a space's knowledge to a model: plan, start, watch, activate, roll back.",
                        no_args_is_help=True)
@@ -214,6 +215,27 @@ def events(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
         _print_event(event)
     for metric in metrics:
         console.print(f"  [dim]{_metric_text(metric, job.steps_total)}[/]")
+
+
+@sync_app.command("dataset")
+@_handles_errors
+def dataset(
+    space: SpaceArg,
+    job_id: JobOption = None,
+    split: Annotated[Split, typer.Option("--split", help="Which split.")] = Split.TRAIN,
+    data_format: Annotated[DatasetFormat, typer.Option("--format", help="chat: {\"messages\": [system, user, "
+                                                       "assistant]}; prompt: {\"prompt\", \"completion\"}.")
+                           ] = DatasetFormat.CHAT,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")] = None,
+) -> None:
+    """A sync job's dataset (default: the space's latest job) as JSON Lines, what was or would be uploaded."""
+    with _manager() as manager:
+        text = to_jsonl(manager.dataset(_job_of(manager, space, job_id)), split, data_format)
+    if output is None:
+        sys.stdout.write(text)  # not through rich, which would wrap the lines
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"{len(text.splitlines())} {split.value} examples ({data_format.value}) written to {output}")
 
 
 @sync_app.command("cancel")

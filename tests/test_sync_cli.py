@@ -123,3 +123,18 @@ def test_status_and_follow_show_the_training_step_out_of_all_steps(config, capsy
         manager.close()
         workspace.close()
     assert "step 3/12 · train loss 0.5000" in capsys.readouterr().out
+
+
+def test_the_dataset_of_a_job_is_written_as_jsonl_in_either_format(config, tmp_path):
+    lmspace(config, "start", "travel", "--backend", "local")  # refused, but its dataset is kept with the job
+    chat = lmspace(config, "dataset", "travel")
+    assert chat.exit_code == 0, chat.output
+    rows = [json.loads(line) for line in chat.output.splitlines()]
+    assert rows and all([m["role"] for m in row["messages"]] == ["system", "user", "assistant"] for row in rows)
+    assert rows[0]["messages"][0]["content"] == "Answer as Acme's travel assistant."
+    target = tmp_path / "validation.jsonl"
+    written = lmspace(config, "dataset", "travel", "--split", "validation", "--format", "prompt", "--output",
+                      str(target))
+    assert written.exit_code == 0 and str(target) in written.output
+    prompts = [json.loads(line) for line in target.read_text().splitlines()]
+    assert prompts and all(set(row) == {"prompt", "completion"} for row in prompts)
