@@ -74,6 +74,18 @@ def build_lm(settings: LMSettings, data_dir: Path) -> dspy.LM | None:
     return lm
 
 
+def model_call_failed(error: Exception, doing: str = "") -> ModelError:
+    """A failed model call (`doing`: e.g. " during explore") as the `ModelError` a user reads: the one raised where
+    the model was asked, when there is one among its causes (an engine's, such as an Azure ML endpoint refusing its
+    key, which says what to run), else DSPy's or the provider's own message."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ModelError):
+        cause = cause.__cause__
+    if cause is not None:
+        return ModelError(str(cause))
+    return ModelError(f"The language model call failed{doing}: {error}")
+
+
 def describe_lm(settings: LMSettings) -> str:
     """One line naming the model, for the CLI and the dashboard."""
     provider = registry().find("lm_provider", settings.provider)
@@ -192,7 +204,7 @@ class LlamaCppEngine:
         from dspy.lm15 import ContextLengthError, InvalidRequestError, response_from_openai_chat
 
         validate_request(request)
-        messages = _chat_messages(request)
+        messages = text_chat_messages(request, "llama_cpp")
         options = _chat_options(request)
         with self._lock:
             llama = self._loaded()
@@ -225,29 +237,30 @@ class LlamaCppEngine:
         return self._llama
 
 
-def _chat_messages(request: Request) -> list[dict[str, str]]:
-    """The request as chat-completion messages; llama.cpp's chat templates read text only."""
+def text_chat_messages(request: Request, engine: str) -> list[dict[str, str]]:
+    """The request as chat-completion messages for an `engine` that reads text only (llama.cpp's chat templates, an
+    Azure ML online deployment); tools and other parts are refused as features it lacks."""
     from dspy.lm15 import UnsupportedFeatureError
 
     if request.tools:
-        raise UnsupportedFeatureError("the llama_cpp engine does not call tools", feature="tools")
+        raise UnsupportedFeatureError(f"the {engine} engine does not call tools", feature="tools")
     messages = []
     if request.system is not None:
-        system = request.system if isinstance(request.system, str) else _text_of(request.system, "system")
+        system = request.system if isinstance(request.system, str) else _text_of(request.system, "system", engine)
         messages.append({"role": "system", "content": system})
     for index, message in enumerate(request.messages):
         if message.text is None or message.role == "tool":
-            raise UnsupportedFeatureError("the llama_cpp engine reads text messages only", feature=f"messages[{index}]")
+            raise UnsupportedFeatureError(f"the {engine} engine reads text messages only", feature=f"messages[{index}]")
         role = "system" if message.role == "developer" else message.role
         messages.append({"role": role, "content": message.text})
     return messages
 
 
-def _text_of(parts: tuple[Any, ...], where: str) -> str:
+def _text_of(parts: tuple[Any, ...], where: str, engine: str) -> str:
     from dspy.lm15 import TextPart, UnsupportedFeatureError
 
     if not all(isinstance(part, TextPart) for part in parts):
-        raise UnsupportedFeatureError("the llama_cpp engine reads text only", feature=where)
+        raise UnsupportedFeatureError(f"the {engine} engine reads text only", feature=where)
     return "".join(part.text for part in parts)
 
 

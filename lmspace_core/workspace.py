@@ -70,6 +70,7 @@ from lmspace_core.sync import auto as auto_sync
 from lmspace_core.telemetry import configure_telemetry, operation
 
 if TYPE_CHECKING:
+    from lmspace_core.sync.space_model import SpaceModels
     from lmspace_core.sync.store import SyncStore
 
 _MIB = 1024 * 1024
@@ -209,6 +210,7 @@ class Workspace:
         self._embedder: Embedder | None = None
         self._lm = None
         self._lm_built = False
+        self._space_models: SpaceModels | None = None
         self._lock = threading.Lock()
         self._index_jobs: dict[str, threading.Event] = {}  # space id -> cancel event of its running index build
         self._index_lock = threading.Lock()
@@ -247,6 +249,18 @@ class Workspace:
         with self._lock:
             self._lm, self._lm_built = lm, True
 
+    def language_model(self, space: Space | None = None):
+        """The DSPy model that answers in `space`: the fine-tuned deployment a sync made the space's active model,
+        if any (`sync.space_model`), else the configured one; None when there is neither."""
+        if space is None:
+            return self.lm
+        with self._lock:
+            if self._space_models is None:
+                from lmspace_core.sync.space_model import SpaceModels
+
+                self._space_models = SpaceModels(self.settings)
+        return self._space_models.language_model(space, self.lm)
+
     def embedder_id(self) -> str:
         """The configured embedder's id, known without loading the model."""
         return build_embedder(self.settings).id
@@ -275,6 +289,8 @@ class Workspace:
         if self._jobs is not None:
             self._jobs.shutdown()
         self.store.close()
+        if self._space_models is not None:
+            self._space_models.close()
         if hasattr(self.job_store, "close"):  # a job store with a file of its own (Azure's jobs kept offline)
             self.job_store.close()
 

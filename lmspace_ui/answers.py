@@ -22,13 +22,14 @@ from lmspace_ui.resources import knowledge_agent
 from lmspace_ui.text import highlighted, plain
 
 
-def has_language_model(workspace: Workspace) -> bool:
-    """Whether answers are generated; the settings say so without importing DSPy.
+def has_language_model(workspace: Workspace, space: Space) -> bool:
+    """Whether answers in `space` are generated; the settings say so without importing DSPy.
 
     With `lm.provider: none` the workspace may still hold a model the application set (`use_lm`), which is cheap
-    to ask about because no model is built for provider none.
+    to ask about because no model is built for provider none, or the space may answer with the Azure ML deployment
+    a sync made its active model.
     """
-    return workspace.settings.lm.provider != "none" or workspace.lm is not None
+    return workspace.settings.lm.provider != "none" or workspace.language_model(space) is not None
 
 
 def no_model_notice() -> None:
@@ -43,7 +44,7 @@ def no_model_notice() -> None:
 
 def compiled_program_notice(workspace: Workspace, space: Space) -> None:
     """Say so when the space answers with prompts `lmspace optimize` compiled on its examples, and the way back."""
-    if has_language_model(workspace) and program_path(workspace.settings.data_dir, space, KNOWLEDGE).is_file():
+    if has_language_model(workspace, space) and program_path(workspace.settings.data_dir, space, KNOWLEDGE).is_file():
         st.caption(f":material/tune: Answers use prompts optimised on this space's examples "
                    f"(`lmspace optimize {plain(space.name)} --reset` goes back).")
 

@@ -27,7 +27,7 @@ workspace = workspace_or_stop()
 space = space_picker(workspace)
 if space is None:
     st.stop()
-if not has_language_model(workspace):
+if not has_language_model(workspace, space):
     no_model_notice()
 compiled_program_notice(workspace, space)
 

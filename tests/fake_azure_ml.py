@@ -4,15 +4,18 @@ of its online deployments as a real loopback HTTP server that records every requ
 There is no emulator for Azure ML. The client side records the SDK entities the backend builds (data assets, the
 fine-tuning job, the managed online endpoint and deployments) and plays the job through `statuses`; creating an
 online deployment ends as `deployment_state` ("hold": never). The scoring side answers only deployments that exist
-(created through the client, or listed in `served`) and have a scripted reply, in the format the request used:
+(created through the client, or listed in `served`) and have a scripted reply, in the format the request used
+(after answering the statuses of `outages`, if any):
 `{"input_data": {"input_string": [messages]}}` on /score, or `{"messages": [...]}` on /v1/chat/completions.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -53,6 +56,8 @@ class FakeAzureML:
     deployment_state: str = "Succeeded"  # how an online deployment created through the client ends; "hold": never
     refuse_deletes: bool = False
     token_auth: bool = False  # the endpoint authenticates with Azure ML tokens (`auth_mode: aml_token`), not keys
+    outages: list[int] = field(default_factory=list)  # statuses the next scoring requests get (Retry-After: 0)
+    keys_read: int = 0  # how often the endpoint's keys were asked for
     registered_model: tuple[str, str] = ("lmspace-space1", "1")
     endpoints: dict[str, object] = field(default_factory=dict)
     created_endpoints: list = field(default_factory=list)
@@ -101,6 +106,7 @@ class FakeAzureML:
 
     def _keys(self, name):
         self._endpoint(name)
+        self.keys_read += 1
         return SimpleNamespace(access_token=KEY) if self.token_auth else SimpleNamespace(primary_key=KEY)
 
     def _create_endpoint(self, endpoint):
@@ -129,6 +135,8 @@ class FakeAzureML:
         """Answer the request just recorded (the server records each request before asking for its answer)."""
         with self.lock:
             headers = self.requests[-1].headers
+            if self.outages:
+                return self.outages.pop(0), {"message": "upstream request timeout"}, {"Retry-After": "0"}
             if headers.get("authorization") != f"Bearer {KEY}":
                 return 401, {"error": "invalid key"}, {}
             name = headers.get("azureml-model-deployment", "")
@@ -152,4 +160,11 @@ class ScoringServer(FakeAzureOpenAI):
     def __enter__(self) -> ScoringServer:
         super().__enter__()
         self.service.scoring_base = self.endpoint
+        self._server.handle_error = _unless_the_client_left
         return self
+
+
+def _unless_the_client_left(request, client_address) -> None:
+    """Report a failed request as the server would, except a client that stopped waiting (a scoring timeout)."""
+    if not isinstance(sys.exc_info()[1], ConnectionError):
+        traceback.print_exc()

@@ -94,16 +94,11 @@ class BaseAgent(dspy.Module):
         return self.sync_manager.pull_llm_updates(model_id, space, **options)
 
     def language_model(self, space: Space):
-        """The model that answers in `space`: the configured one, or the fine-tuned Azure OpenAI deployment a sync
-        made the space's active model (`pull_llm_updates`, `lmspace sync activate`), reached through the same
-        endpoint and credentials. None when no language model is configured."""
-        lm = self.workspace.lm
-        if lm is None or self.workspace.settings.lm.provider != "azure_openai":
-            return lm
-        active = self.sync_manager.store.active_model(space.scope)
-        if active is None or active.kind != "deployment":
-            return lm
-        return lm.copy(model=f"azure/{active.reference}")
+        """The model that answers in `space`: the configured one, or the fine-tuned deployment a sync made the space's
+        active model (`pull_llm_updates`, `lmspace sync activate`): an Azure OpenAI deployment reached through the
+        configured endpoint and credentials, or an Azure ML deployment asked through the space's online endpoint
+        (see `sync.space_model`). None when there is no model at all."""
+        return self.workspace.language_model(space)
 
     @property
     def sync_manager(self) -> SyncManager:

@@ -18,6 +18,7 @@ from lmspace_core.agents.programs import KNOWLEDGE, compiled, program_path
 from lmspace_core.agents.signatures import AnswerWithCitations
 from lmspace_core.domain import Answer, AnswerMode, Hit, SearchFilter, Space, Turn
 from lmspace_core.errors import ModelError
+from lmspace_core.lm import model_call_failed
 
 if TYPE_CHECKING:
     from lmspace_core.agents.optimize import OptimizationReport
@@ -171,4 +172,4 @@ def model_errors() -> Iterator[None]:
     except (AdapterParseError, ModelError):
         raise
     except Exception as error:
-        raise ModelError(f"The language model call failed: {error}") from error
+        raise model_call_failed(error) from error

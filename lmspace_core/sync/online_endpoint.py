@@ -4,7 +4,8 @@
 fine-tuned model with `azure-ai-ml`, waiting for it like the Azure OpenAI deployer does (cancel, timeout; see
 `sync.serving`). Every deployment takes no traffic: `EndpointChat` asks one deployment by name through the endpoint's
 scoring URI with its key and the `azureml-model-deployment` header, so the new model and the space's current one
-answer side by side on the same endpoint.
+answer side by side on the same endpoint, for the evaluation and, once one is the space's active model, for the
+space's agent (`sync.endpoint_lm`).
 
 What a deployment understands depends on the model (`sync.azure_ml.request_format`):
 - `azureml_chat`, the scoring script of fine-tuned catalog models: POST the scoring URI with
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,43 +57,85 @@ def service_errors(doing: str) -> Iterator[None]:
         raise ModelError(f"Azure ML refused to {doing}: {error}") from error
 
 
+class EndpointError(ModelError):
+    """A deployment of an online endpoint did not answer: `status` is the HTTP status it answered (None: no answer
+    came, `timed_out` says whether for lack of time), `retry_after` the seconds the endpoint asked to wait."""
+
+    def __init__(self, message: str, *, status: int | None = None, timed_out: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.timed_out, self.retry_after = status, timed_out, retry_after
+
+
 class EndpointChat:
-    """Asks one deployment of an online endpoint (`chat(deployment, messages) -> reply`), as `sync.evaluate` needs.
+    """Asks one deployment of an online endpoint (`chat(deployment, messages) -> reply`): what `sync.evaluate` needs,
+    and what the space's agent answers through once such a deployment is its active model (`sync.endpoint_lm`).
 
     The scoring URI and key (or token, for an endpoint with `aml_token` authentication) are read once, with `client`
-    (an `MLClient`), on the first question."""
+    (an `MLClient`), on the first question, and kept in this object only (never logged or put into a message). An
+    endpoint that refuses them (HTTP 401/403: a regenerated key, an expired token) makes the next question read them
+    again. Failures raise `EndpointError`."""
 
     def __init__(self, client, settings: AzureMLSyncSettings, endpoint: str,
                  timeout_s: float = SCORING_TIMEOUT_S) -> None:
         self._client, self._settings, self._endpoint, self._timeout_s = client, settings, endpoint, timeout_s
         self._target: tuple[str, str] | None = None
+        self._lock = threading.Lock()
 
-    def __call__(self, deployment: str, messages: list[dict[str, str]]) -> str:
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    def __call__(self, deployment: str, messages: list[dict[str, str]], *, max_tokens: int = MAX_REPLY_TOKENS,
+                 temperature: float = 0.0) -> str:
+        """The deployment's reply to `messages` (at most `max_tokens`; greedy at temperature 0)."""
         url, key = self._scoring_target()
         if self._settings.request_format == "openai_chat":
             parts = urlsplit(url)
             url = f"{parts.scheme}://{parts.netloc}/v1/chat/completions"
-            body = {"messages": messages, "temperature": 0, "max_tokens": MAX_REPLY_TOKENS}
+            body: dict = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens}
         else:
+            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
             body = {"input_data": {"input_string": messages,
-                                   "parameters": {"do_sample": False, "max_new_tokens": MAX_REPLY_TOKENS}}}
+                                   "parameters": {**sampling, "max_new_tokens": max_tokens}}}
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {key}",
             "azureml-model-deployment": deployment})
-        logs = (f"`az ml online-deployment get-logs --name {deployment} --endpoint-name {self._endpoint} "
-                f"{workspace_options(self._settings)}` shows what it logged")
         try:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                payload = response.read()
+                status, payload = response.status, response.read()
         except urllib.error.HTTPError as error:
-            detail = error.read()[:300].decode("utf-8", "replace")
-            raise ModelError(f"Azure ML deployment '{deployment}' of endpoint '{self._endpoint}' answered HTTP "
-                             f"{error.code}: {detail}; {logs}.") from error
+            raise self._refused(deployment, error) from error
         except (urllib.error.URLError, TimeoutError) as error:
-            raise ModelError(f"Azure ML endpoint '{self._endpoint}' could not be reached at {url}: {error}.") from error
-        return self._reply(payload, deployment)
+            reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise EndpointError(f"Azure ML endpoint '{self._endpoint}' did not answer within "
+                                    f"{self._timeout_s:g} s at {url}.", timed_out=True) from error
+            raise EndpointError(f"Azure ML endpoint '{self._endpoint}' could not be reached at {url}: "
+                                f"{reason}.") from error
+        return self._reply(payload, deployment, status)
 
-    def _reply(self, payload: bytes, deployment: str) -> str:
+    def _refused(self, deployment: str, error: urllib.error.HTTPError) -> EndpointError:
+        """What an HTTP error answer means, and what to run about it."""
+        from lmspace_core.stores.azure.retry import retry_after_seconds
+
+        detail = error.read()[:300].decode("utf-8", "replace")
+        where = workspace_options(self._settings)
+        if error.code in (401, 403):
+            with self._lock:
+                self._target = None  # read the key again: it may have been regenerated, or the token expired
+            return EndpointError(
+                f"Azure ML endpoint '{self._endpoint}' refused its key for deployment '{deployment}' (HTTP "
+                f"{error.code}): {detail}; the key is read again on the next request (`az ml online-endpoint "
+                f"get-credentials --name {self._endpoint} {where}` shows the current keys).", status=error.code)
+        gone = (f"the deployment may no longer exist (`az ml online-deployment list --endpoint-name {self._endpoint} "
+                f"{where}` lists those that do); " if error.code == 404 else "")
+        return EndpointError(
+            f"Azure ML deployment '{deployment}' of endpoint '{self._endpoint}' answered HTTP {error.code}: {detail}; "
+            f"{gone}`az ml online-deployment get-logs --name {deployment} --endpoint-name {self._endpoint} {where}` "
+            "shows what it logged.", status=error.code, retry_after=retry_after_seconds(error))
+
+    def _reply(self, payload: bytes, deployment: str, status: int) -> str:
         try:
             data = json.loads(payload)
             reply = (data["choices"][0]["message"]["content"] if self._settings.request_format == "openai_chat"
@@ -101,18 +145,19 @@ class EndpointChat:
         except (ValueError, KeyError, IndexError, TypeError):
             pass
         other = "azureml_chat" if self._settings.request_format == "openai_chat" else "openai_chat"
-        raise ModelError(f"Azure ML deployment '{deployment}' answered in a form {self._settings.request_format} "
-                         f"does not expect: {payload[:200].decode('utf-8', 'replace')}; if the model serves the other "
-                         f"format, set sync.azure_ml.request_format: {other}.")
+        raise EndpointError(f"Azure ML deployment '{deployment}' answered in a form {self._settings.request_format} "
+                            f"does not expect: {payload[:200].decode('utf-8', 'replace')}; if the model serves the "
+                            f"other format, set sync.azure_ml.request_format: {other}.", status=status)
 
     def _scoring_target(self) -> tuple[str, str]:
-        if self._target is None:
-            with service_errors(f"give the scoring URI and key of online endpoint '{self._endpoint}'"):
-                uri = self._client.online_endpoints.get(self._endpoint).scoring_uri
-                keys = self._client.online_endpoints.get_keys(self._endpoint)
-            key = getattr(keys, "primary_key", None) or keys.access_token  # a key endpoint, or an aml_token one
-            self._target = (uri, key)
-        return self._target
+        with self._lock:
+            if self._target is None:
+                with service_errors(f"give the scoring URI and key of online endpoint '{self._endpoint}'"):
+                    uri = self._client.online_endpoints.get(self._endpoint).scoring_uri
+                    keys = self._client.online_endpoints.get_keys(self._endpoint)
+                key = getattr(keys, "primary_key", None) or keys.access_token  # a key endpoint, or an aml_token one
+                self._target = (uri, key)
+            return self._target
 
 
 class OnlineDeployer:

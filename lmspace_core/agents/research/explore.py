@@ -22,7 +22,8 @@ from dspy.utils.callback import BaseCallback
 
 from lmspace_core.agents.research.subagents import request_tokens
 from lmspace_core.domain import Finding, Progress, ProgressCallback, ignore_progress
-from lmspace_core.errors import LMSpaceError, ModelError
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.lm import model_call_failed
 from lmspace_core.research.codebase import Codebase, CodeFile, read_or_none
 from lmspace_core.research.sandbox import sandbox_factory as default_sandbox_factory
 
@@ -163,7 +164,7 @@ class ExploreExecutor:
             except LMSpaceError:
                 raise
             except Exception as error:
-                raise ModelError(f"The language model call failed during explore: {error}") from error
+                raise model_call_failed(error, " during explore") from error
         findings = tuple(
             Finding(draft.path, draft.line, draft.end_line, draft.text, draft.note) for draft in prediction.findings
         )

@@ -13,7 +13,8 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from lmspace_core.agents.signatures import PlanResearch
-from lmspace_core.errors import LMSpaceError, ModelError
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.lm import model_call_failed
 from lmspace_core.research.codebase import Codebase, describe
 from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
 from lmspace_core.research.rules import plan_with_rules
@@ -42,7 +43,7 @@ class ResearchPlanner(dspy.Module):
             except AdapterParseError:
                 return _fallback(task, "its reply could not be parsed")
             except Exception as error:
-                raise ModelError(f"The language model call failed: {error}") from error
+                raise model_call_failed(error) from error
         try:
             return plan_from(task, prediction)
         except LMSpaceError as error:

@@ -62,7 +62,7 @@ class CodebaseResearcher:
         """A plan from the configured model (with the planner compiled for `space`, if any), or from the built-in
         rules when there is none."""
         with operation("research.plan", **self._traced(space)) as record:
-            plan = self.planner(space).plan(task, codebase, self.workspace.lm)
+            plan = self.planner(space).plan(task, codebase, self.workspace.language_model(space))
             record.set(strategy=str(plan.strategy), planner=plan.planner)
             return plan
 
@@ -111,13 +111,13 @@ class CodebaseResearcher:
             case Strategy.SEARCH:
                 scan = self._search(plan, codebase, files, space, progress)
             case _:  # map, explore, or a strategy a plugin registered: an executor from the registry
-                scan, summary, lm_calls, tokens = self._executed(plan, codebase, files, progress)
+                scan, summary, lm_calls, tokens = self._executed(plan, codebase, files, space, progress)
         verification = verify_findings(scan.findings, codebase)
         findings = _unique(verification.verified, ranked=plan.strategy is Strategy.SEARCH)
         if plan.strategy in (Strategy.MAP, Strategy.EXPLORE):
             from lmspace_core.agents.research.summary import summarize
 
-            written = summarize(plan.task, summary, findings, self.workspace.lm)
+            written = summarize(plan.task, summary, findings, self.workspace.language_model(space))
             summary, lm_calls, tokens = written.text, lm_calls + written.lm_calls, tokens + written.tokens
         elif plan.strategy in (Strategy.PATTERN, Strategy.SEARCH):
             summary = _summarise(plan, findings, scan.files)
@@ -134,10 +134,10 @@ class CodebaseResearcher:
         return search_ad_hoc(codebase, files, plan.question or plan.task, self.workspace.embedder,
                              progress=progress)
 
-    def _executed(self, plan, codebase, files, progress) -> tuple[Scan, str, int, int]:
+    def _executed(self, plan, codebase, files, space, progress) -> tuple[Scan, str, int, int]:
         """Run the executor registered for the plan's strategy; plugin strategies write their own summary."""
         make_executor = registry().get("research_strategy", str(plan.strategy)).target
-        result = make_executor(self.workspace, self.workspace.lm).run(
+        result = make_executor(self.workspace, self.workspace.language_model(space)).run(
             plan.task, plan.question or plan.task, codebase, files, progress
         )
         size = sum(f.size for f in files)

@@ -22,7 +22,8 @@ from dspy.utils.exceptions import AdapterParseError
 
 from lmspace_core.agents.signatures import CombineFindings, InspectFile
 from lmspace_core.domain import Finding, Progress, ProgressCallback, ignore_progress
-from lmspace_core.errors import LMSpaceError, ModelError
+from lmspace_core.errors import LMSpaceError
+from lmspace_core.lm import model_call_failed
 from lmspace_core.research.codebase import Codebase, CodeFile, read_or_none
 
 CHARS_PER_TOKEN = 4
@@ -263,7 +264,7 @@ def counted_call(module: dspy.Module, lm: dspy.BaseLM, **inputs: Any) -> Counted
         except AdapterParseError:
             prediction = None
         except Exception as error:
-            raise ModelError(f"The language model call failed: {error}") from error
+            raise model_call_failed(error) from error
     # With DSPy's history turned off, a call is still a call; its tokens are then unknown (0).
     return CountedReply(prediction, max(1, len(own.history)), sum(request_tokens(entry) for entry in own.history))
 
