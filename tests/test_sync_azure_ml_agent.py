@@ -53,8 +53,17 @@ def in_dspy_format(answer: str) -> str:
             "[[ ## cited ## ]]\n[1]\n\n[[ ## completed ## ]]\n")
 
 
+PLAN = ("[[ ## reasoning ## ]]\nPrint calls are a pattern.\n\n[[ ## strategy ## ]]\npattern\n\n"
+        "[[ ## include_globs ## ]]\n[\"**/*\"]\n\n[[ ## languages ## ]]\n[]\n\n[[ ## pattern_kind ## ]]\ncall\n\n"
+        "[[ ## pattern_name ## ]]\nprint\n\n[[ ## pattern_regex ## ]]\n\n\n[[ ## question ## ]]\n\n\n"
+        "[[ ## rationale ## ]]\nThe fine-tuned model planned this.\n\n[[ ## completed ## ]]\n")
+
+
 def fine_tuned(question: str, taught: dict[str, str]) -> str:
-    """The fine-tuned model: the agent's prompts get a cited answer, held-out questions what it learnt."""
+    """The fine-tuned model: the agent's prompts get a cited answer, research's planner a plan, held-out questions
+    what it learnt."""
+    if "[[ ## task ## ]]" in question:
+        return PLAN
     return in_dspy_format(ENDPOINT_ANSWER) if "[[ ## question ## ]]" in question else learnt(question, taught)
 
 
@@ -153,6 +162,20 @@ def test_the_key_is_read_once_and_rollback_returns_to_the_configured_model(trave
     after = travel.agent.query("Who books our flights?", "travel")
     assert (after.mode, after.text) == (AnswerMode.GENERATED, CONFIGURED_ANSWER)
     assert len(travel.scoring_requests()) == 2  # the endpoint is not asked any more
+
+
+def test_research_over_the_space_plans_with_the_active_deployment(travel):
+    travel.agent.workspace.ingest(travel.space, {"app.py": "def greet():\n    print('hello')\n"})
+    travel.activate()
+    result = CliRunner().invoke(app, ["--config", str(travel.config), "research", "travel", "Find print statements",
+                                      "--plan-only", "--json"])
+
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert (plan["planner"], plan["rationale"]) == ("model", "The fine-tuned model planned this.")
+    [planned] = travel.scoring_requests()
+    prompt = json.loads(planned.body)["input_data"]["input_string"][-1]["content"]
+    assert "[[ ## task ## ]]\nFind print statements" in prompt
 
 
 def test_a_model_a_sync_deployed_evaluated_and_activated_answers_the_agent(azure_ml):  # noqa: F811
