@@ -335,6 +335,7 @@ class CosmosService:
         if "x-ms-documentdb-partitionkey" in headers:
             rows = list(container.partitions.get(self._partition(container, headers), {}).values())
         elif headers.get("x-ms-documentdb-query-enablecrosspartition", "").lower() == "true":
+            self.state.stats["query_cross_partition"] = self.state.stats.get("query_cross_partition", 0) + 1
             rows = [item for items in container.partitions.values() for item in items.values()]
         else:
             raise CosmosFailure(400, "Cross partition query is required but disabled. Please set "
@@ -497,6 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
             if headers.get("x-ms-documentdb-isquery", "").lower() == "true":
                 return "query"
             return "upsert" if headers.get("x-ms-documentdb-is-upsert", "").lower() == "true" else "create"
+        if verb == "POST" and len(segments) in (1, 3):  # what an identity with data-plane roles only may not do
+            return "create_database" if len(segments) == 1 else "create_container"
         return "metadata"
 
     def _dispatch(self, verb: str, segments: list[str], headers: Mapping, body: Any, operation: str) -> tuple:

@@ -169,7 +169,8 @@ class Emulators:
                             retry_after_ms: int = 0, apply: bool = False) -> None:
         """Make the next `count` matching Cosmos requests fail with `status` (after being applied, with `apply`).
 
-        `operations` are create, upsert, replace, delete, read, query, batch (empty: any).
+        `operations` are create, upsert, replace, delete, read, query, batch, create_database, create_container and
+        metadata (other requests about accounts, databases and containers); empty: any.
         """
         self._control("faults", {"status": status, "count": count, "operations": list(operations),
                                  "retry_after_ms": retry_after_ms, "apply": apply})
@@ -179,7 +180,8 @@ class Emulators:
         self._control("faults/clear", {})
 
     def cosmos_stats(self) -> dict[str, int]:
-        """Requests served per operation, and faults served per status (`fault_429`)."""
+        """Requests served per operation, faults served per status (`fault_429`) and queries sent across
+        partitions (`query_cross_partition`)."""
         return json.loads(self._control("stats"))
 
     def stop(self) -> None:

@@ -200,8 +200,11 @@ class CosmosKnowledgeStore:
             if error.status_code == 403:
                 raise BackendError(
                     f"Cosmos DB refused to create database '{self._database_name}' or container '{name}' (403). "
-                    "Data-plane roles cannot create them: create them as docs/azure.md shows (az or Bicep), with "
-                    "partition key /enterprise_id and, for content containers, the vector policy."
+                    "Creating them needs the control-plane permission Microsoft.DocumentDB/databaseAccounts/"
+                    "sqlDatabases/containers/write (e.g. the DocumentDB Account Contributor role), which the "
+                    "data-plane role Cosmos DB Built-in Data Contributor (what LMSpace needs to use them) does not "
+                    "give: create them as docs/azure.md shows (az or Bicep), with partition key /enterprise_id and, "
+                    "for content containers, the vector policy; or grant the identity that permission."
                 ) from None
             if error.status_code == 400 and dimension is not None:
                 raise BackendError(
