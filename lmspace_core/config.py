@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -409,6 +410,13 @@ class Settings(_Settings):
     research: Annotated[ResearchSettings, Section] = Field(default_factory=ResearchSettings)
     sync: Annotated[SyncSettings, Section] = Field(default_factory=SyncSettings)
     source: str = "defaults"
+    # The file, its key lines and the variables that set keys, for `where`: set by `read_config`.
+    _provenance: tuple[Path | None, Mapping[KeyPath, int], Mapping[KeyPath, str]] = PrivateAttr((None, {}, {}))
+
+    def where(self, *key: str) -> str:
+        """What set the setting `key` (`"lm", "provider"`), for error messages: the variable, or the file and line."""
+        file, lines, origins = self._provenance
+        return _where(key, file, lines, origins) if file or origins else self.source
 
     @model_validator(mode="after")
     def _names_follow_the_rules(self) -> Settings:
@@ -479,6 +487,7 @@ def read_config(
     origins = _apply_env(data, env)
     try:
         settings = Settings.model_validate({**data, _SET_BY_LOADER: str(file) if file else "defaults"})
+        settings._provenance = (file, lines, origins)
         return settings, notes
     except ValidationError as exc:
         problems = (

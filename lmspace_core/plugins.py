@@ -255,13 +255,13 @@ def check_settings(settings: Any) -> None:
     """Raise the `ConfigError` building would raise for a store backend, embedder or LM provider nothing registered,
     so that a typo fails when a workspace opens (and in `lmspace config check`), not at the first question."""
     known = registry()
-    for kind, name in (
-        ("store_backend", settings.store.backend),
-        ("embedder", settings.embedder.provider),
-        ("lm_provider", settings.lm.provider),
+    for kind, name, key in (
+        ("store_backend", settings.store.backend, ("store", "backend")),
+        ("embedder", settings.embedder.provider, ("embedder", "provider")),
+        ("lm_provider", settings.lm.provider, ("lm", "provider")),
     ):
         if known.find(kind, name) is None:
-            raise known.unknown(kind, name, where=f"{settings.source}: ")
+            raise known.unknown(kind, name, where=f"{settings.where(*key)}: ")
 
 
 def register(plugin: object, name: str | None = None) -> None:

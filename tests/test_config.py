@@ -137,7 +137,7 @@ def test_unknown_provider_lists_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError) as error:
         check_settings(load_config(path, env={}))
     assert str(error.value).startswith(
-        f"{path}: lm.provider: 'anthropic' is not known; known: azure_openai, litellm, llama_cpp, none, openai"
+        f"{path}:2: lm.provider: 'anthropic' is not known; known: azure_openai, litellm, llama_cpp, none, openai"
     )
 
 

@@ -85,7 +85,7 @@ def test_an_unknown_lm_provider_names_the_known_ones(tmp_path):
     result = lmspace(config, "spaces", "list")
     assert result.exit_code == ConfigError.exit_code
     message = " ".join(result.output.split())
-    assert f"{config}: lm.provider: 'anthropic' is not known; known: azure_openai, litellm, llama_cpp, none, " \
+    assert f"{config}:3: lm.provider: 'anthropic' is not known; known: azure_openai, litellm, llama_cpp, none, " \
            "openai, scripted_notes." in message
     assert "`lmspace plugins`" in message
     assert lmspace(config, "config", "check").exit_code == ConfigError.exit_code
@@ -207,3 +207,14 @@ def test_registering_the_same_plugin_twice_is_a_plugin_error():
             plugin.register(register_loaders)
     finally:
         plugin.unregister(register_loaders)
+
+
+def test_an_unknown_name_set_by_a_variable_is_blamed_on_the_variable_and_one_in_the_file_on_its_line(tmp_path):
+    """`LMSPACE_LM__PROVIDER=nope` was reported as 'lmspace.yaml: lm.provider: ...', a file that does not say it."""
+    settings = load_config(write_config(tmp_path), env={"LMSPACE_LM__PROVIDER": "nope"})
+    with pytest.raises(ConfigError, match=r"^LMSPACE_LM__PROVIDER: lm\.provider: 'nope' is not known"):
+        Workspace(settings)
+    config = write_config(tmp_path, "lm:\n  provider: anthropic\n")
+    line = config.read_text().splitlines().index("  provider: anthropic") + 1
+    with pytest.raises(ConfigError, match=rf"^{config}:{line}: lm\.provider: 'anthropic' is not known"):
+        Workspace(load_config(config, env={}))
