@@ -100,3 +100,44 @@ def test_environment_variables_asked_in_words_are_a_search_for_their_uses(task):
 
 def test_a_task_about_markers_is_not_taken_for_opening_files():
     assert plan_with_rules("list open TODOs in python files").pattern.kind is PatternKind.TODO
+
+
+UNDOCUMENTED = '''"""A module."""
+
+
+def documented():
+    """Says why."""
+
+
+@staticmethod
+def bare(x):
+    return x
+
+
+class Service:
+    def run(self):
+        """Runs."""
+
+    async def stop(self):
+        pass
+
+
+class Plain:
+    pass
+'''
+
+
+@pytest.mark.parametrize("task", ["which functions have no docstring", "find functions without docstrings",
+                                  "list undocumented functions", "methods missing a doc string"])
+def test_functions_without_a_docstring_are_found_by_their_def_line(task):
+    assert findings(task, "service.py", UNDOCUMENTED) == [(9, 1), (17, 5)]
+
+
+def test_classes_without_a_docstring_are_found_when_classes_are_asked_for():
+    assert findings("which classes have no docstring?", "service.py", UNDOCUMENTED) == [(13, 1), (21, 1)]
+
+
+def test_the_docstring_search_says_it_reads_python_only():
+    plan = plan_with_rules("which functions have no docstring")
+    assert plan.pattern.kind is PatternKind.UNDOCUMENTED and "Python" in plan.rationale
+    assert find_in_file("app.js", "function f() {}\n", "javascript", plan.pattern) == []

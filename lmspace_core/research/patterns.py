@@ -38,7 +38,8 @@ class _Span(NamedTuple):
 
 
 # What only code does: a document (`language` None: text, markdown, HTML...) that mentions `eval()` calls nothing.
-_CODE_KINDS = frozenset({PatternKind.CALL, PatternKind.RAISE, PatternKind.IMPORT, PatternKind.DEFINITION})
+_CODE_KINDS = frozenset({PatternKind.CALL, PatternKind.RAISE, PatternKind.IMPORT, PatternKind.DEFINITION,
+                         PatternKind.UNDOCUMENTED})
 
 
 def find_in_file(path: str, text: str, language: str | None, query: PatternQuery) -> list[Finding]:
@@ -136,6 +137,11 @@ def _python_spans(tree: ast.Module, text: str, lines: list[str], query: PatternQ
             markers = asked_markers(query)
             return [_Span(row, row, col + found.start() + 1, comment.strip())
                     for row, col, comment in _python_comments(text) if (found := markers.search(comment))]
+        case PatternKind.UNDOCUMENTED:
+            kinds, what = ((ast.ClassDef,), "class") if query.name == "class" else (
+                (ast.FunctionDef, ast.AsyncFunctionDef), "function")
+            return [_Span(n.lineno, n.lineno, column(n), f"{what} {n.name} has no docstring")
+                    for n in ast.walk(tree) if isinstance(n, kinds) and ast.get_docstring(n, clean=False) is None]
         case PatternKind.REGEX:
             searched = _python_code_only(text) if query.code_only else text
             return list(_regex_lines(searched, _plan_pattern(query), _regex_note(query)))
@@ -213,6 +219,8 @@ def _parsed_spans(text: str, language: str | None, path: str, query: PatternQuer
     source = ParsedSource(text, language, path)
     name = re.escape(query.name or "")
     match query.kind:
+        case PatternKind.UNDOCUMENTED:  # docstrings are Python's; a file `ast` cannot parse has none to read
+            return []
         case PatternKind.CALL:
             return [span for name in called_names(query)
                     for span in _call_spans(source.blanked(), name, source.declared_names())]

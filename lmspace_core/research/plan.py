@@ -27,6 +27,7 @@ class PatternKind(StrEnum):
     IMPORT = "import"  # imports of the module named `name`
     TODO = "todo"  # TODO / FIXME / HACK / XXX comments
     DEFINITION = "definition"  # where the class or function named `name` is defined
+    UNDOCUMENTED = "undocumented"  # Python functions (or, with `name` "class", classes) without a docstring
     REGEX = "regex"  # lines matching `regex` (outside strings and comments when `code_only`)
 
 

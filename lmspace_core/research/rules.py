@@ -11,9 +11,9 @@ Recognised families and phrasings (case-insensitive; `X` is a name such as `prin
   "files that use the X library".
 - definitions: "where is class X defined", "definition of X", "the X class definition", "find class X".
 - operations named in words, searched by the code that performs them: opening files ("where do we open files?",
-  "functions that read a file": calls to `open`, `io.open`, `os.open`, `Path.read_text`, `fopen`, `os.Open`...) and
+  "functions that read a file": calls to `open`, `io.open`, `os.open`, `gzip.open`, `fopen`, `os.Open`...),
   environment variables ("places that read environment variables", "env vars": `os.environ`, `getenv`,
-  `process.env`...).
+  `process.env`...) and missing docstrings ("which functions have no docstring", "undocumented classes"; Python).
 A language may be named ("in Python files", "in the Go code", "C# code", ".rs files") to restrict the files.
 
 Names are read from the words around the family's keyword, skipping articles and words such as "module", "class"
@@ -300,7 +300,22 @@ _ENVIRONMENT_READS = (
     r"|\bprocess\.env\b|\bSystem\.getenv\b|\bEnvironment\.GetEnvironmentVariables?\b|\bENV\s*(?:\[|\.fetch\b)"
     r"|\benv::var"
 )
+# "no docstring", "without docstrings", "missing a doc string", "undocumented"
+_NO_DOCSTRING = r"(?:\b(?:no|without|missing|lacks?|lacking)\s+(?:a\s+|any\s+)?doc[\s-]?strings?\b|\bundocumented\b)"
+_PYTHON_ONLY = "; docstrings are Python's, so files in other languages give no findings"
 _OPERATIONS = (
+    _Operation(
+        "classes without a docstring",
+        re.compile(rf"\bclass(?:es)?\b.*{_NO_DOCSTRING}|{_NO_DOCSTRING}.*\bclass(?:es)?\b", re.IGNORECASE),
+        PatternQuery(PatternKind.UNDOCUMENTED, name="class"),
+        f"the Python classes whose body does not start with a docstring{_PYTHON_ONLY}",
+    ),
+    _Operation(
+        "functions without a docstring",
+        re.compile(_NO_DOCSTRING, re.IGNORECASE),
+        PatternQuery(PatternKind.UNDOCUMENTED),
+        f"the Python functions and methods whose body does not start with a docstring{_PYTHON_ONLY}",
+    ),
     _Operation(
         "opening files",
         re.compile(r"\b(?:open(?:s|ed|ing)?|reads?|reading|writes?|writing|written)\b(?:\W+\w+){0,3}?\W+files?\b"
