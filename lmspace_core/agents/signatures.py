@@ -76,12 +76,13 @@ class PlanResearch(dspy.Signature):
     strategy: Literal["pattern", "map", "explore", "search"] = dspy.OutputField()
     include_globs: list[str] = dspy.OutputField(desc="globs of the files to look at, e.g. 'src/**/*.py'; ['**/*']: all")
     languages: list[str] = dspy.OutputField(desc="only files in these languages (names as in the description); []: all")
-    pattern_kind: Literal["call", "raise", "import", "todo", "definition", "regex", "none"] = dspy.OutputField(
-        desc="for a pattern plan, what the code looks for; 'none' for the other strategies"
-    )
+    pattern_kind: Literal["call", "raise", "import", "todo", "definition", "undocumented", "regex", "none"] = \
+        dspy.OutputField(desc="for a pattern plan, what the code looks for (undocumented: Python functions or classes "
+                              "without a docstring); 'none' for the other strategies")
     pattern_name: str = dspy.OutputField(
         desc="for call/raise/import/definition: the name, e.g. print, ValueError, socket; for todo: the markers asked "
-             "for, e.g. 'TODO,FIXME' (empty: all of TODO, FIXME, HACK, XXX); empty otherwise"
+             "for, e.g. 'TODO,FIXME' (empty: all of TODO, FIXME, HACK, XXX); for undocumented: 'class' for classes, "
+             "empty for functions; empty otherwise"
     )
     pattern_regex: str = dspy.OutputField(
         desc="for a regex pattern: an RE2 regular expression (no backreferences or lookaround); empty otherwise"
