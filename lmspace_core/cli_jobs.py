@@ -28,6 +28,12 @@ def jobs_list(
         jobs = workspace.job_store.list_jobs(workspace.enterprise_id, space_id, kind, limit)
     if as_json:
         return _print_json(jobs)
+    if not jobs:
+        where = f"space '{shown(space)}'" if space else f"enterprise '{shown(workspace.enterprise_id)}'"
+        return console.print(f"No jobs in {where}{f' of kind {shown(kind)}' if kind else ''}. Jobs are the work that "
+                             "runs in the background: the dashboard's uploads and research, and index builds; "
+                             "`lmspace ingest` and `lmspace research` run in the foreground and are not jobs.",
+                             soft_wrap=True)
     table = Table("id", "kind", "status", "done", "title", "started", "error")
     for job in jobs:
         done = f"{job.done}/{job.total}" if job.total else str(job.done)

@@ -541,6 +541,8 @@ def _config_file(path: str | Path | None, env: Mapping[str, str]) -> Path | None
         default = Path(DEFAULT_CONFIG_FILE)
         return default if default.is_file() else None
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise ConfigError(f"{file} is a folder, not a settings file; give the path of the lmspace.yaml in it")
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
     return file

@@ -384,3 +384,12 @@ def test_documents_listed_on_an_80_column_terminal_show_whole_names_and_ids(lmsp
     assert "…" not in listing and all(document_id in listing for document_id in ids)
     folded = "".join(line.split()[0] for line in listing.splitlines()[3:] if line.strip())
     assert "bash/README.Debianbash/README.abs-guidebash/README.commands" in folded.replace("│", "")
+
+
+def test_jobs_list_without_jobs_says_so_and_how_jobs_start(lmspace):
+    """It printed an empty table: CLI ingests are not jobs, so a new user saw nothing and no reason."""
+    lmspace("spaces", "create", "policies")
+    result = lmspace("jobs", "list", "policies")
+    assert result.exit_code == 0
+    assert "No jobs in space 'policies'" in result.stdout and "dashboard" in result.stdout
+    assert as_json(lmspace("jobs", "list", "--json")) == []

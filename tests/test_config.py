@@ -93,6 +93,12 @@ def test_missing_explicit_file_is_reported():
     assert config_error(Path("/nowhere/lmspace.yaml")) == "config file not found: /nowhere/lmspace.yaml"
 
 
+def test_a_folder_given_as_the_config_file_is_named_as_a_folder(tmp_path):
+    """`lmspace -c ./configs config check` said 'config file not found' of a folder that is there."""
+    assert config_error(tmp_path) == (f"{tmp_path} is a folder, not a settings file; give the path of the "
+                                      "lmspace.yaml in it")
+
+
 def test_malformed_yaml_names_file_line_and_column(tmp_path):
     path = write(tmp_path, "lm:\n  provider: none\n  model: [unclosed\n")
     message = config_error(path)
