@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,23 @@ def test_a_space_is_due_once_its_delta_reaches_the_item_threshold(auto):
     assert manager.due(space) is None
     put(workspace, space, "c.md", POLICY, "h3")
     assert manager.due(space) == "3 changed documents (threshold 3)"
+
+
+def test_a_space_is_due_once_its_oldest_unsynced_change_passes_the_age_threshold(tmp_path):
+    settings = load_config(write_config(tmp_path, SETTINGS.replace("auto_sync_age_h: 48", "auto_sync_age_h: 0.0005")),
+                           env={})  # 1.8 s
+    workspace = Workspace(settings)
+    manager = SyncManager(workspace)
+    try:
+        space = workspace.create_space("travel")
+        put(workspace, space, "a.md", POLICY, "h1")  # one change: far below the item threshold
+        time.sleep(2)
+        reason = manager.due(space)
+    finally:
+        manager.close()
+        workspace.close()
+    assert reason is not None and reason.startswith("the oldest unsynced change is ")
+    assert reason.endswith(" h old (threshold 0.0005 h)")
 
 
 def test_the_worker_queues_due_spaces_once_and_runs_them(auto, tmp_path):
