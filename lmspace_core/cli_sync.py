@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from lmspace_core.cli import JsonFlag, SpaceArg, _handles_errors, _print_json, _workspace, app, console, shown
+from lmspace_core.cli import (JsonFlag, SpaceArg, _handles_errors, _print_json, _progress_bar, _workspace, app, console,
+                              shown)
 from lmspace_core.errors import NotFoundError
 from lmspace_core.sync.dataset import check_dataset, to_jsonl
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
@@ -125,8 +126,9 @@ def start(
     # DSPy's optimisers print their progress: keep stdout for the JSON alone.
     quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with _manager(resume=True) as manager, quiet:
-        job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False if follow else None,
-                                  kind=kind)
+        with _progress_bar(not as_json) as progress:  # building the dataset: one model call per passage with an LM
+            job = manager.sync_to_llm(space=space, backend=backend, force=force, wait=False, kind=kind,
+                                      progress=progress)
         if follow and not as_json:
             job = _follow(manager, job)
         job = manager.wait(job.id)
@@ -275,8 +277,8 @@ def activate(space: SpaceArg, version: Annotated[str, typer.Argument(help="Model
                                                  "deployed yet.")] = False,
              as_json: JsonFlag = False) -> None:
     """Switch the space to a model version (an embedder version re-embeds the space)."""
-    with _manager() as manager:
-        activated = manager.activate(version, space, force=force)
+    with _manager() as manager, _progress_bar(not as_json) as progress:
+        activated = manager.activate(version, space, progress, force=force)
     if as_json:
         return _print_json(activated)
     console.print(f"Space '{shown(space)}' now uses model version {activated.id} ({shown(activated.reference)}).")
@@ -306,8 +308,8 @@ def rollback(space: SpaceArg,
              to: Annotated[str | None, typer.Option("--to", help=f"Version id, or '{BASE_MODEL}'.")] = None,
              as_json: JsonFlag = False) -> None:
     """Switch back to the previous model version (or `--to` a given one, or the base model)."""
-    with _manager() as manager:
-        active = manager.rollback(space, to)
+    with _manager() as manager, _progress_bar(not as_json) as progress:
+        active = manager.rollback(space, to, progress)
     if as_json:
         return _print_json({"space": space, "active": active.id if active else BASE_MODEL})
     console.print(f"Space '{shown(space)}' now uses {'model version ' + active.id if active else 'its base model'}.")

@@ -138,3 +138,30 @@ def test_the_dataset_of_a_job_is_written_as_jsonl_in_either_format(config, tmp_p
     assert written.exit_code == 0 and str(target) in written.output
     prompts = [json.loads(line) for line in target.read_text().splitlines()]
     assert prompts and all(set(row) == {"prompt", "completion"} for row in prompts)
+
+
+def test_building_the_dataset_and_re_embedding_on_rollback_report_progress(config, monkeypatch):
+    import contextlib
+
+    import lmspace_core.cli_sync as cli_sync
+    from lmspace_core.sync import tuned
+
+    stages = []
+
+    @contextlib.contextmanager
+    def recorded(enabled):
+        yield lambda event: stages.append(event.stage)
+
+    monkeypatch.setattr(cli_sync, "_progress_bar", recorded)
+    lmspace(config, "start", "travel", "--backend", "local")  # refused after building its dataset
+    assert "dataset" in stages
+    workspace = Workspace(load_config(config))
+    space = workspace.space("travel")
+    chunks = workspace.store.list_chunks(space.scope)
+    vectors = workspace.embedder.embed([chunk.text for chunk in chunks])
+    workspace.store.replace_vectors(space.scope, tuned.tuned_id("v1", workspace.embedder_id()), vectors,
+                                    [chunk.id for chunk in chunks])  # as if a tuned embedder were active
+    workspace.close()
+    stages.clear()
+    assert lmspace(config, "rollback", "travel", "--to", "base").exit_code == 0
+    assert "reembed" in stages
