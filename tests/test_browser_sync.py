@@ -37,13 +37,24 @@ def dashboard(tmp_path_factory):
         yield url
 
 
+# The training-loss trace's points in the page's Plotly chart (0 while none is drawn).
+POINTS = "document.querySelector('.js-plotly-plot')?.data?.[0]?.x?.length ?? 0"
+
+
+def curve_points(page) -> int:
+    return page.evaluate(f"() => {POINTS}")
+
+
 def test_a_local_sync_started_in_the_page_runs_live_to_succeeded(dashboard, browser):
     page = browser.new_page()
     page.goto(f"{dashboard}/sync_jobs")
     page.get_by_role("heading", name="Sync Jobs", exact=True).first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Start sync").click()
     page.get_by_text("· local · running").first.wait_for(timeout=600_000)
+    page.get_by_test_id("stProgress").filter(has_text=" of ").first.wait_for(timeout=600_000)  # step n of N
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=600_000)  # the curve, while it runs
+    first = curve_points(page)
+    page.wait_for_function(f"() => ({POINTS}) > {first}", timeout=600_000)  # it grows while the job runs
     page.get_by_text("· local · succeeded").first.wait_for(timeout=600_000)
     page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=30_000)
     page.get_by_test_id("stMetricLabel").filter(has_text="Score after").first.wait_for()
