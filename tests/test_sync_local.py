@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,22 @@ def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
     assert manager.rollback(space, to="base") is None
     assert workspace.space("helpdesk").embedder_id == workspace.embedder_id()
     assert not any(model.active for model in manager.models(space))
+
+
+def test_a_local_job_cancelled_between_training_steps_ends_cancelled_without_a_model(routed):
+    workspace, space, manager = routed
+    job = manager.sync_to_llm(routing_dataset(workspace, space), space, wait=False)
+    deadline = time.monotonic() + 600
+    while not manager.metrics(job.id):  # until the model has taken a training step
+        assert time.monotonic() < deadline and not manager.job(job.id).status.finished, manager.job(job.id).error
+        time.sleep(0.1)
+    manager.cancel(job.id)
+    job = manager.wait(job.id, timeout=600)
+    assert job.status is SyncStatus.CANCELLED and job.steps_done < job.steps_total
+    assert manager.models(space) == [] and job.model_id is None
+    assert workspace.space("helpdesk").embedder_id == space.embedder_id
+    assert [folder.name for folder in (workspace.settings.data_dir / "models").glob("*") if folder.name != "onnx"] == []
+    assert not manager.plan(space).is_empty  # a cancelled sync leaves the delta for the next one
 
 
 def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: Path, backend, backend_environment):
