@@ -27,7 +27,8 @@ LOCAL_LLM_INSTALL = "uv sync --extra local-llm"
 def resolve_secret(ref: SecretRef) -> str:
     """The secret's value: the literal itself, an environment variable, or a Key Vault secret.
 
-    Key Vault is read with `DefaultAzureCredential` (managed identity, `az login`, environment credentials).
+    Key Vault is read with the process's one `DefaultAzureCredential` (managed identity, `az login`, environment
+    credentials), shared with the Azure clients.
     """
     if ref.kind == "literal":
         return ref.reference
@@ -38,12 +39,13 @@ def resolve_secret(ref: SecretRef) -> str:
             raise ConfigError(f"environment variable {name} is not set (the settings refer to it as {ref.masked()})")
         return value
     from azure.core.exceptions import AzureError
-    from azure.identity import DefaultAzureCredential
     from azure.keyvault.secrets import SecretClient
+
+    from lmspace_core.stores.azure.clients import default_credential
 
     vault, _, name = ref.reference.removeprefix("keyvault://").partition("/")
     try:
-        client = SecretClient(vault_url=f"https://{vault}.vault.azure.net", credential=DefaultAzureCredential())
+        client = SecretClient(vault_url=f"https://{vault}.vault.azure.net", credential=default_credential())
         value = client.get_secret(name).value
     except AzureError as exc:
         raise ConfigError(f"cannot read the secret {ref.masked()}: {exc}") from exc

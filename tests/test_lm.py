@@ -219,9 +219,11 @@ class FakeSecretClient:
 
     secrets = {"openai-key": "sk-from-vault"}
     opened: list[str] = []
+    credentials: list[object] = []
 
     def __init__(self, vault_url: str, credential: object) -> None:
         FakeSecretClient.opened.append(vault_url)
+        FakeSecretClient.credentials.append(credential)
 
     def get_secret(self, name: str) -> types.SimpleNamespace:
         from azure.core.exceptions import ResourceNotFoundError
@@ -233,18 +235,26 @@ class FakeSecretClient:
 
 @pytest.fixture
 def fake_key_vault(monkeypatch):
-    import azure.identity
     import azure.keyvault.secrets
 
-    FakeSecretClient.opened = []
+    FakeSecretClient.opened, FakeSecretClient.credentials = [], []
     monkeypatch.setattr(azure.keyvault.secrets, "SecretClient", FakeSecretClient)
-    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda: "credential")
+    monkeypatch.setattr("lmspace_core.stores.azure.clients.default_credential", lambda: SHARED_CREDENTIAL)
     return FakeSecretClient
+
+
+SHARED_CREDENTIAL = object()  # stands in for the process's one DefaultAzureCredential
 
 
 def test_keyvault_secret_is_read_from_the_named_vault(fake_key_vault):
     assert resolve_secret(SecretRef("keyvault://kv-prod/openai-key")) == "sk-from-vault"
     assert fake_key_vault.opened == ["https://kv-prod.vault.azure.net"]
+
+
+def test_keyvault_is_read_with_the_process_shared_credential(fake_key_vault):
+    resolve_secret(SecretRef("keyvault://kv-prod/openai-key"))
+    resolve_secret(SecretRef("keyvault://kv-test/openai-key"))
+    assert fake_key_vault.credentials == [SHARED_CREDENTIAL, SHARED_CREDENTIAL]
 
 
 def test_keyvault_failure_names_the_reference(fake_key_vault):

@@ -76,3 +76,12 @@ def test_a_cancel_request_calls_begin_cancel_and_the_job_ends_cancelled():
 def test_a_failed_job_reports_failed():
     outcome = AzureMLBackend(FakeAzureML(["Failed"]), SETTINGS, poll_s=0, endpoint="lmspace-space1").resume("ml-job-7", Reporter())
     assert outcome.status is SyncStatus.FAILED and "ml-job-7 ended Failed" in outcome.error
+
+
+def test_the_ml_client_signs_in_with_the_process_shared_credential():
+    from lmspace_core.stores.azure.clients import default_credential
+    from lmspace_core.sync.backends.azure_ml import ml_client_from_settings
+
+    client = ml_client_from_settings(SETTINGS)
+    assert client._credential is default_credential()
+    assert (client.subscription_id, client.resource_group_name, client.workspace_name) == ("sub", "rg", "ws")

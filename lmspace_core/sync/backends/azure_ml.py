@@ -41,11 +41,13 @@ MODEL_PREFIX = "lmspace"
 
 
 def ml_client_from_settings(settings: AzureMLSyncSettings):
-    """An `MLClient` for the configured workspace, authenticated with `DefaultAzureCredential`."""
+    """An `MLClient` for the configured workspace, signed in with the process's one `DefaultAzureCredential` (the
+    one the Azure stores use: a credential per client would acquire its tokens again)."""
     from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
 
-    return MLClient(DefaultAzureCredential(), settings.subscription_id, settings.resource_group, settings.workspace)
+    from lmspace_core.stores.azure.clients import default_credential
+
+    return MLClient(default_credential(), settings.subscription_id, settings.resource_group, settings.workspace)
 
 
 class AzureMLBackend:
