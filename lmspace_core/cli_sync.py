@@ -191,10 +191,10 @@ def status(space: SpaceArg, job_id: JobOption = None, as_json: JsonFlag = False)
     rows = [_job_row(job) for job in jobs]
     if as_json:
         return _print_json(rows)
-    table = Table("id", "backend", "status", "steps", "created", "duration", "model", "before", "after")
+    table = Table("id", "backend", "status", "created", "duration", "model", "before", "after")
     for job in jobs:
-        steps = f"{job.steps_done or 0}/{job.steps_total}" if job.steps_total else ""
-        table.add_row(job.id, job.backend, job.status.value, steps,
+        steps = f" {job.steps_done or 0}/{job.steps_total}" if job.steps_total and not job.status.finished else ""
+        table.add_row(job.id, job.backend, job.status.value + steps,
                       job.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), f"{job.duration_s:.0f}s",
                       shown(job.model_id or ""), _score(job.score_before), _score(job.score_after))
     console.print(table)
