@@ -15,6 +15,7 @@ import streamlit as st
 
 SPACES_PAGE = "pages/spaces.py"
 _FOLLOWED = "chunk_link_followed"  # session_state: the link the Spaces page last followed
+_FOLLOWS = "chunk_link_follows"  # session_state: how many links it has followed, which numbers each following
 
 
 @dataclass(frozen=True)
@@ -55,4 +56,11 @@ def link_to_follow() -> ChunkLink | None:
     if link is None or st.session_state.get(_FOLLOWED) == link:
         return None
     st.session_state[_FOLLOWED] = link
+    st.session_state[_FOLLOWS] = following() + 1
     return link
+
+
+def following() -> int:
+    """The number of the latest time a link was followed in this session (0 before any): what the page scrolls
+    for once, however many reruns draw the followed chunk."""
+    return st.session_state.get(_FOLLOWS, 0)

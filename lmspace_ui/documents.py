@@ -153,10 +153,37 @@ def turn_to_chunk(document: Document, ordinal: int) -> None:
     st.session_state[_page_key(document, "")] = ordinal // CHUNKS_PER_PAGE + 1
 
 
-def chunk_viewer(document: Document, chunks: Sequence[Chunk], cited: int | None = None) -> None:
+_CITED_CHUNK = "cited_chunk"  # the key, hence the CSS class `st-key-cited_chunk`, of the marked chunk's box
+# Streamlit has no call that scrolls to an element. A script brings the box to the middle of the window and keeps it
+# in view for a few seconds while the page above it finishes drawing (tables appear late and push it down), until the
+# reader scrolls, clicks or types. Every run that draws the cited chunk draws the script (a run can be cut short by
+# the next one before the browser got it), so it scrolls only once for each following of a link, named by `{token}`.
+_SCROLL_TO_CITED = """<script>
+(() => {
+  if (window.lmspaceScrolledFor === "{token}") return;
+  window.lmspaceScrolledFor = "{token}";
+  let stopped = false;
+  for (const event of ["wheel", "touchstart", "keydown", "mousedown"]) {
+    window.addEventListener(event, () => { stopped = true; }, {once: true, capture: true});
+  }
+  (function keep(tries) {
+    if (stopped || tries === 0) return;
+    const box = document.querySelector(".st-key-{key}");
+    if (box) {
+      const place = box.getBoundingClientRect();
+      if (place.top < 0 || place.top > window.innerHeight / 2) box.scrollIntoView({block: "center"});
+    }
+    setTimeout(() => keep(tries - 1), 150);
+  })(50);
+})();
+</script>"""
+
+
+def chunk_viewer(document: Document, chunks: Sequence[Chunk], cited: int | None = None, following: int = 0) -> None:
     """A document's chunks in order, with where each sits in the source, as the agents will cite them; searchable
     and shown a page at a time (a long document made one page thousands of pixels tall). The chunk whose ordinal is
-    `cited` (the one a citation link opened) is marked."""
+    `cited` (the one a citation link opened) is marked, and the page scrolls to it once per `following` (the
+    number of the link's following: later reruns leave the reader where they are)."""
     search, paging = st.columns([3, 1], vertical_alignment="bottom")
     text = search.text_input("Search in the chunks", key=_search_key(document), placeholder="e.g. refund")
     found = matching_chunks(chunks, text)
@@ -169,12 +196,15 @@ def chunk_viewer(document: Document, chunks: Sequence[Chunk], cited: int | None 
     st.caption(f"{which} of {plain(document.source)} (version {document.version})"
                + (f" · page {page} of {pages}" if pages > 1 else ""))
     for chunk in shown:
-        with st.container(border=True):
+        with st.container(border=True, key=_CITED_CHUNK if chunk.ordinal == cited else None):
             where = chunk.location.describe() or "whole document"
             if chunk.ordinal == cited:
                 st.badge("Cited passage", icon=":material/format_quote:", color="orange")
             st.caption(f"Chunk {chunk.ordinal + 1} · {plain(where)}")
             st.code(chunk.text, language=None, wrap_lines=True)
+    if any(chunk.ordinal == cited for chunk in shown):
+        script = _SCROLL_TO_CITED.replace("{token}", f"{document.id}:{cited}:{following}")
+        st.html(script.replace("{key}", _CITED_CHUNK), unsafe_allow_javascript=True)
 
 
 def original_download(read: Callable[[], bytes], document: Document) -> None:

@@ -11,7 +11,7 @@ from lmspace_core.overview import space_summaries
 from lmspace_core.stores.base import BlobPlacement
 from lmspace_core.workspace import Workspace
 from lmspace_ui import charts
-from lmspace_ui.chunk_links import ChunkLink, link_to_follow, opened_link
+from lmspace_ui.chunk_links import ChunkLink, following, link_to_follow, opened_link
 from lmspace_ui.components import ACTIVE_SPACE, reported_errors, space_picker
 from lmspace_ui.documents import (
     chunk_viewer,
@@ -90,7 +90,7 @@ def documents_tab(workspace: Workspace, space: Space) -> None:
                 announce_and_rerun(f"Deleted {document.source} from '{space.name}'.")
         link = opened_link()
         cited = link.ordinal if link is not None and link.document_id == document.id else None
-        chunk_viewer(document, workspace.chunks(space, document), cited)
+        chunk_viewer(document, workspace.chunks(space, document), cited, following())
     bulk_delete(workspace, space, shown)
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from lmspace_ui.launch import CHROMIUM, free_port, launch_chromium, start_dashboard, wait_until_ready
 from tests.conftest import azure_environment, skip_unless_installed, write_config
@@ -240,7 +241,7 @@ def test_an_opened_document_downloads_as_it_was_uploaded(browser, tmp_path: Path
 
 def test_a_citation_expands_to_its_whole_passage_and_opens_it_among_the_documents_chunks(browser, tmp_path: Path):
     """Ask without a model: citation [1] shows the whole passage with the quote highlighted, and its link opens the
-    Spaces page on the document, at the page of chunks that holds it, marked as the cited passage."""
+    Spaces page on the document, at the page of chunks that holds it, marked as the cited passage and scrolled to."""
     from lmspace_core.config import load_config
     from lmspace_core.workspace import Workspace
 
@@ -271,6 +272,7 @@ def test_a_citation_expands_to_its_whole_passage_and_opens_it_among_the_document
         page.get_by_text("Cited passage").first.wait_for(timeout=30_000)
         page.get_by_text(f"Chunk {cited.ordinal + 1} ·").first.wait_for()
         assert page.get_by_text("page 2 of 3").count() == 1
+        expect(page.get_by_text(f"Chunk {cited.ordinal + 1} ·").first).to_be_in_viewport(timeout=30_000)  # scrolled to
         assert page.locator("[data-testid=stException]").count() == 0
         page.close()
 
