@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -111,8 +112,17 @@ def mask_url_credentials(url: str) -> str:
     return _URL_SECRET_PARAMETER.sub(r"\g<head>…", _URL_PASSWORD.sub(r"\g<head>:…@", url))
 
 
+def _http_url(value: str) -> str:
+    """Refuse what no HTTP client can reach, here rather than at the first request: an endpoint without a scheme or
+    host failed there as 'unavailable or throttling after retries'. The value is not repeated (it may hold a key)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. https://<account>.documents.azure.com/")
+    return value
+
+
 # A URL setting: used as written, shown (settings dumps, `config check`, the Settings page) with credentials masked.
-Url = Annotated[str, PlainSerializer(mask_url_credentials, return_type=str)]
+Url = Annotated[str, AfterValidator(_http_url), PlainSerializer(mask_url_credentials, return_type=str)]
 
 
 class _KeyProblems(ValueError):

@@ -13,7 +13,7 @@ import pytest
 
 from lmspace_core.config import load_config
 from lmspace_core.domain import ChunkDraft, Location, Outcome, Scope, SearchFilter
-from lmspace_core.errors import BackendError, NotFoundError
+from lmspace_core.errors import BackendError, ConfigError, NotFoundError
 from lmspace_core.stores.azure.jobs import newest_first_id
 from lmspace_core.stores.base import DocumentDraft
 from lmspace_core.workspace import build_stores
@@ -206,3 +206,49 @@ def test_a_container_the_identity_may_not_create_names_what_to_grant_or_create(a
     assert "Cosmos DB Built-in Data Contributor" in message  # the data-plane role the identity needs anyway
     assert "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write" in message  # what creating needs
     assert "docs/azure.md" in message and azure_emulators.cosmos_key not in message
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("LMSPACE_STORE__AZURE__COSMOS_KEY", "not*base64SeCrEt", "store.azure.cosmos_key"),
+    ("LMSPACE_STORE__AZURE__CONNECTION_STRING", "garbage;AccountKey=SeCrEt", "store.azure.connection_string"),
+    ("LMSPACE_STORE__AZURE__CONNECTION_STRING", "AccountKey=SeCrEt", "store.azure.connection_string"),
+])
+def test_a_malformed_key_or_connection_string_is_a_configuration_error_that_shows_no_secret(
+        tmp_path, monkeypatch, variable, value, named):
+    from typer.testing import CliRunner
+
+    from lmspace_core.cli import app
+
+    environment = {"LMSPACE_STORE__BACKEND": "azure", "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": "https://127.0.0.1:9/",
+                   "LMSPACE_STORE__AZURE__COSMOS_KEY": "QUJDRA==",
+                   "LMSPACE_STORE__AZURE__CONNECTION_STRING": "UseDevelopmentStorage=true", variable: value}
+    for name, setting in environment.items():
+        monkeypatch.setenv(name, setting)
+    result = CliRunner().invoke(app, ["--config", str(write_config(tmp_path)), "spaces", "list"])
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    assert result.exit_code == ConfigError.exit_code, result.output
+    assert named in result.output
+    assert "SeCrEt" not in result.output
+
+
+@pytest.mark.parametrize("configured", [None, "diskANN"])
+def test_content_containers_are_partitioned_by_enterprise_with_the_embedder_s_vector_policy(
+        tmp_path, azure_emulators, configured):
+    from azure.cosmos import CosmosClient
+
+    environment = azure_environment(azure_emulators)
+    if configured:
+        environment["LMSPACE_STORE__AZURE__VECTOR_INDEX"] = configured
+    store, _, _ = build_stores(load_config(write_config(tmp_path), env=environment))
+    try:
+        store.create_space("acme", "policies", "", "", "test-embedder", DIM)
+    finally:
+        store.close()
+    database = CosmosClient(azure_emulators.cosmos_endpoint, azure_emulators.cosmos_key).get_database_client(
+        environment["LMSPACE_STORE__AZURE__COSMOS_DATABASE"])
+    content = database.get_container_client(f"content_{DIM}").read()
+    assert content["partitionKey"]["paths"] == ["/enterprise_id"]
+    assert content["vectorEmbeddingPolicy"]["vectorEmbeddings"] == [
+        {"path": "/embedding", "dataType": "float32", "distanceFunction": "cosine", "dimensions": DIM}]
+    assert content["indexingPolicy"]["vectorIndexes"] == [{"path": "/embedding", "type": configured or "quantizedFlat"}]
+    assert database.get_container_client("spaces").read()["partitionKey"]["paths"] == ["/enterprise_id"]

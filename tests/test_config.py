@@ -211,6 +211,16 @@ def test_azure_keys_are_masked_in_the_settings_dump(tmp_path):
     assert key not in dumped and key[10:30] not in dumped
 
 
+@pytest.mark.parametrize("endpoint", ["not a url", "", "127.0.0.1:8081", "ftp://cosmos"])
+def test_an_endpoint_that_is_not_an_http_url_is_refused_naming_its_variable(tmp_path, endpoint):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "data_dir: x\n"), env={
+            "LMSPACE_STORE__BACKEND": "azure", "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT": endpoint,
+            "LMSPACE_STORE__AZURE__CONNECTION_STRING": "env:STORAGE"})
+    assert "LMSPACE_STORE__AZURE__COSMOS_ENDPOINT" in str(caught.value)
+    assert "http:// or https:// URL" in str(caught.value)
+
+
 def test_azure_store_accepts_a_connection_string_instead_of_a_blob_url(tmp_path):
     path = write(
         tmp_path,

@@ -6,6 +6,8 @@ are never logged or put into error messages. SDK-level retries are off: `retry.c
 
 from __future__ import annotations
 
+import base64
+import binascii
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +15,8 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from lmspace_core.config import AzureStoreSettings
+from lmspace_core.config import AzureStoreSettings, SecretRef
+from lmspace_core.errors import ConfigError
 from lmspace_core.lm import resolve_secret
 
 # Files above 4 MiB go up as 4 MiB blocks and come down in 4 MiB ranges: the SDK's defaults send up to 64 MiB in one
@@ -51,8 +54,34 @@ def _cosmos_client(settings: AzureStoreSettings):
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     policy = ConnectionPolicy()
     policy.RetryOptions = RetryOptions(max_retry_attempt_count=0)  # throttling is retried by our policy
-    credential = resolve_secret(settings.cosmos_key) if settings.cosmos_key else default_credential()
+    credential = _account_key(settings.cosmos_key) if settings.cosmos_key else default_credential()
     return CosmosClient(settings.cosmos_endpoint, credential=credential, connection_policy=policy)
+
+
+def _account_key(reference: SecretRef) -> str:
+    """The Cosmos DB key, decoded as the SDK will decode it when it signs a request (where a key that is not base64
+    failed with a bare 'Incorrect padding' traceback)."""
+    key = resolve_secret(reference)
+    try:
+        base64.b64decode(key)
+    except binascii.Error:
+        raise ConfigError(f"store.azure.cosmos_key ({reference.masked()}) is not a Cosmos DB account key (base64); "
+                          "copy the primary key from the account's Keys page.") from None
+    return key
+
+
+def _storage_clients(reference: SecretRef) -> tuple[Any, Any]:
+    """Blob and Table clients from the Storage account's connection string (its text never goes into a message)."""
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+
+    connection_string = resolve_secret(reference)
+    try:
+        return (BlobServiceClient.from_connection_string(connection_string, retry_total=0, **_BLOCKS),
+                TableServiceClient.from_connection_string(connection_string, retry_total=0))
+    except ValueError as error:
+        raise ConfigError(f"store.azure.connection_string ({reference.masked()}) is not a Storage connection string "
+                          f"({str(error).rstrip('.')}); copy it from the account's Access keys page.") from None
 
 
 def build_clients(settings: AzureStoreSettings) -> AzureClients:
@@ -60,9 +89,7 @@ def build_clients(settings: AzureStoreSettings) -> AzureClients:
     from azure.storage.blob import BlobServiceClient
 
     if settings.connection_string is not None:
-        connection_string = resolve_secret(settings.connection_string)
-        blobs = BlobServiceClient.from_connection_string(connection_string, retry_total=0, **_BLOCKS)
-        tables = TableServiceClient.from_connection_string(connection_string, retry_total=0)
+        blobs, tables = _storage_clients(settings.connection_string)
     else:
         blobs = BlobServiceClient(settings.blob_account_url, credential=default_credential(), retry_total=0,
                                   **_BLOCKS)
