@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from urllib.parse import urlsplit
 from lmspace_core.config import AzureStoreSettings, SecretRef
 from lmspace_core.errors import ConfigError
 from lmspace_core.lm import resolve_secret
+
+# The SDKs log every request and response with their headers at INFO, where the CLI's log file records (about 1 KB a
+# call); failures reach us as exceptions, and retries are logged by `retry.call_with_retries`.
+for _logger in ("azure.core.pipeline.policies.http_logging_policy", "azure.cosmos._cosmos_http_logging_policy"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
 
 # Files above 4 MiB go up as 4 MiB blocks and come down in 4 MiB ranges: the SDK's defaults send up to 64 MiB in one
 # request and fetch the first 32 MiB at once, which a streamed read then holds in memory several times over.
