@@ -403,7 +403,8 @@ def ask(
 @app.command()
 @_handles_errors
 def research(
-    target: Annotated[str, typer.Argument(help="A space name, a folder or a .zip of code.")],
+    target: Annotated[str, typer.Argument(
+        help="A space name, a folder or a .zip of code (a bare name is a space: ./NAME for a folder of that name).")],
     task: Annotated[str, typer.Argument(help='What to find, e.g. "Find print statements".', callback=_not_blank)],
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Print the plan and stop.")] = False,
     plan_file: Annotated[Path | None, typer.Option(

@@ -97,6 +97,20 @@ def test_a_folder_names_its_files_alike_in_the_space_and_in_research(workspace, 
         ("click/core/main.py", 2)]
 
 
+def test_a_bare_name_is_the_space_even_beside_a_folder_of_that_name_and_a_path_is_the_folder(workspace, tmp_path: Path,
+                                                                                           monkeypatch):
+    """`lmspace research docs "find prints"` in the LMSpace checkout searched its docs/ folder, not the space docs."""
+    workspace.ingest(workspace.create_space("docs"), {"app.py": 'def run():\n    print("space")\n'}, as_codebase=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "tool.py").write_text('print("folder")\n')
+    monkeypatch.chdir(tmp_path)
+    researcher = KnowledgeAgent(workspace)
+    assert [f.text.strip() for f in researcher.research("Find print statements", "docs").findings] == [
+        'print("space")']
+    assert [f.text.strip() for f in researcher.research("Find print statements", "./docs").findings] == [
+        'print("folder")']
+
+
 @pytest.mark.parametrize(("files", "said"), [
     (FileSelection(include=("lib/**/*.{ts,tsx}",)), "matches the include globs ['lib/**/*.{ts,tsx}']"),
     (FileSelection(exclude=("app/**",), languages=("python",)), "none is in the languages ['python']"),

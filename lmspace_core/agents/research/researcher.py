@@ -45,11 +45,23 @@ class CodebaseResearcher:
             return Codebase.from_mapping(target), None
         if isinstance(target, Space):
             return self._space_codebase(target), target
+        if isinstance(target, str) and (space := self._space_named(target)) is not None:
+            return self._space_codebase(space), space
         path = Path(target)
         if path.exists():
             return Codebase.from_path(path, self.workspace.ingest_limits()), None
         space = self.workspace.space(str(target))
         return self._space_codebase(space), space
+
+    def _space_named(self, target: str) -> Space | None:
+        """The space a bare name names, even beside a folder of that name (`docs` in a checkout holding `docs/`);
+        a target written as a path (`./docs`, `a/b`, `code.zip`) is the file or folder."""
+        if "/" in target or "\\" in target or target.startswith(".") or target.lower().endswith(".zip"):
+            return None
+        try:
+            return self.workspace.space(target)
+        except NotFoundError:
+            return None
 
     def _space_codebase(self, space: Space) -> Codebase:
         self.workspace.keep_offline(space)
