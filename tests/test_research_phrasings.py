@@ -76,6 +76,10 @@ PHRASINGS = [
     ("imports of fmt in golang", IMPORT, "fmt", ("go",)),
     ("Which modules depend on requests?", IMPORT, "requests", ()),
     ("Which files import the 'requests' module?", IMPORT, "requests", ()),
+    # "uses" of a standard-library module: its imports (the stdlib's "uses pickle" found 2 calls to copyreg.pickle)
+    ("anything that uses pickle", IMPORT, "pickle", ()),
+    ("uses of subprocess", IMPORT, "subprocess", ()),
+    ("which files use json", IMPORT, "json", ()),
     # definitions
     ("where is class Invoice defined", DEFINITION, "Invoice", ()),
     ("definition of parse_config", DEFINITION, "parse_config", ()),

@@ -8,7 +8,7 @@ Recognised families and phrasings (case-insensitive; `X` is a name such as `prin
   "where is the X class instantiated"; "the X method" means any method named X (`*.X`).
 - raises: "functions that raise X", "where is X raised", "which methods throw X", "where are Xs thrown".
 - imports: "imports of X", "which files import the X module", "where is X imported", "files that require X",
-  "files that use the X library".
+  "files that use the X library", "anything that uses X" for a standard-library module X (`pickle`, `subprocess`).
 - definitions: "where is class X defined", "definition of X", "the X class definition", "find class X".
 - operations named in words, searched by the code that performs them: opening files ("where do we open files?",
   "functions that read a file": calls to `open`, `io.open`, `os.open`, `gzip.open`, `fopen`, `os.Open`...),
@@ -25,6 +25,7 @@ falls back to a semantic search. Anything else is a semantic search over the cod
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from lmspace_core.research.plan import FileSelection, PatternKind, PatternQuery, ResearchPlan, Strategy
@@ -137,6 +138,7 @@ _KEYWORDS: dict[str, tuple[PatternKind, str]] = {
     **dict.fromkeys(("called", "invoked", "used", "calls", "invocations", "invocation", "usages", "usage", "callers",
                      "instantiated", "constructed"), (PatternKind.CALL, "before")),
 }
+_USE_WORDS = frozenset({"use", "uses", "using", "used", "usage", "usages"})
 _FAMILY_ORDER = (PatternKind.RAISE, PatternKind.IMPORT, PatternKind.DEFINITION, PatternKind.CALL)
 _CONNECTORS = frozenset({"of", "to", "for", "from", "on"})  # "calls to X", "imports of X": the name follows
 _IMPORT_KINDS = frozenset({"module", "modules", "package", "packages", "library", "libraries", "lib", "crate",
@@ -212,6 +214,9 @@ def _keyword_reading(tokens: list[_Token], task: str) -> _Reading | None:
         name = _named_as(tokens) or _name_near(tokens, index, direction)
         if name is None:
             name = _name_near(tokens, index, "before" if direction == "after" else "after")
+        if kind is PatternKind.CALL and tokens[index].word in _USE_WORDS and name is not None and not name.quoted \
+                and name.text in sys.stdlib_module_names:
+            kind = PatternKind.IMPORT  # "anything that uses pickle": a module is used through its import
         return _reading(kind, tokens, index, name, task)
     return None
 
