@@ -13,6 +13,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from lmspace_core.domain import IngestReport, Job, JobEvent, JobStatus, Outcome
+from lmspace_core.ingest.inputs import supported_list
 from lmspace_core.ingest.unread import counted_unread, unread_summary
 from lmspace_core.stores.base import JobStore
 from lmspace_ui.components import reported_errors
@@ -81,8 +82,11 @@ def render_ingest_report(job: Job) -> None:
     if report.files:
         rows = [{"File": f.source, "Outcome": f.outcome.value, "Chunks": f.chunks} for f in report.files]
         st.dataframe(rows, hide_index=True, width="stretch")  # pandas loads only when a table is drawn
+    listed = f" ({supported_list()})"  # ends each unread upload's reason: said once below, not in every warning
     for failed in report.failed:
-        st.warning(f"{plain(failed.source)}: {plain(failed.reason)}", icon=":material/error:")
+        st.warning(f"{plain(failed.source)}: {plain(failed.reason.replace(listed, ''))}", icon=":material/error:")
+    if any(listed in failed.reason for failed in report.failed):
+        st.caption(plain(f"What LMSpace reads ({supported_list()})."))
     counted = counted_unread(report)  # a codebase's many images or headers: one line by type, not a box each
     hidden = set(counted)
     for skipped in (f for f in report.files if f.outcome is Outcome.SKIPPED and f not in hidden):

@@ -210,3 +210,21 @@ def test_a_running_ingest_is_cancelled_from_the_page_keeping_what_was_stored(app
     at.run(timeout=60)  # the finished job: a yellow 'cancelled' (not a red 'failed') and the count of what was stored
     assert any(":yellow-badge[:material/stop_circle: cancelled]" in markdown.value for markdown in at.markdown)
     assert [metric.value for metric in at.metric if metric.label == "Added"] == [str(stored)]
+
+
+def test_uploads_of_types_lmspace_does_not_read_name_the_readable_types_once_not_in_every_failure(app_workspace):
+    """Five /usr/share/doc-style uploads of unread types repeated the 400-character list of readable types five times."""
+    from lmspace_core.ingest.sources import supported_description
+
+    app_workspace.create_space("handbook")
+    at = open_upload()
+    at.file_uploader[0].set_value([("leave.md", LEAVE, "text/markdown"), ("logo.bin", b"\x00\x01", "x/y"),
+                                   ("setup.exe", b"MZ\x00", "x/y"), ("notes.odt", b"PK", "x/y")])
+    click_ingest(at)
+    finish(app_workspace, only_job(app_workspace))
+    at.run()
+    failures = [read(warning.value) for warning in at.warning]
+    assert [failure.split(":")[0] for failure in failures] == ["logo.bin", "setup.exe", "notes.odt"]
+    assert all(len(failure) < 80 for failure in failures), failures
+    shown = " ".join(read(element.value) for element in [*at.info, *at.caption, *at.warning])
+    assert shown.count(read(supported_description())) == 1

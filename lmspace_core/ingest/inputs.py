@@ -57,7 +57,8 @@ def _failed(source: str, reason: str) -> IngestItem:
     return IngestItem(source=source, codebase=None, file=None, error=reason)
 
 
-def _supported_list() -> str:
+def supported_list() -> str:
+    """What an ingest reads, as failure messages end with it in parentheses (the dashboard says it once instead)."""
     return f"supported: {supported_description()}; and .zip"
 
 
@@ -72,7 +73,7 @@ def _grouped(name: str, listing: SourceListing, as_codebase: bool | None) -> lis
     if len(unsupported) == len(items):
         held = f"it holds {len(unsupported)} file{'s' * (len(unsupported) != 1)} LMSpace does not read: " \
                f"{', '.join(unsupported[:5])}{', ...' * (len(unsupported) > 5)}; " if unsupported else ""
-        return [_failed(name, f"has no files of a supported type ({held}{_supported_list()})")]
+        return [_failed(name, f"has no files of a supported type ({held}{supported_list()})")]
     return sorted(items, key=lambda item: item.source)
 
 
@@ -128,7 +129,7 @@ def items_from_path(path: Path, limits: IngestLimits, as_codebase: bool | None =
         except IngestError as error:
             return [_failed(name, str(error))]
     if not is_supported(path.name):
-        return [_failed(name, f"unsupported file type '{path.suffix or name}' ({_supported_list()})")]
+        return [_failed(name, f"unsupported file type '{path.suffix or name}' ({supported_list()})")]
     if name != path.name:
         return [_failed(name, NOT_UTF8_NAME)]
     try:
