@@ -330,7 +330,12 @@ def ingest(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ingest files, folders, .zip codebases or pasted text into a space."""
+    """Ingest files, folders, .zip codebases or pasted text into a space.
+
+    Reads .txt .md .pdf .docx .html .csv .json and source code (.py .js .ts .java .go .rs .c .cpp .rb .sh ...).
+    Also text files named like README, NEWS, changelog or copyright, and any of these gzipped (.gz).
+    Plugins add more (`lmspace plugins`); other files in a folder or zip are reported as skipped.
+    """
     if not paths and text is None:
         raise typer.BadParameter("give at least one path, or --text")
     cancelled = None

@@ -393,3 +393,9 @@ def test_jobs_list_without_jobs_says_so_and_how_jobs_start(lmspace):
     assert result.exit_code == 0
     assert "No jobs in space 'policies'" in result.stdout and "dashboard" in result.stdout
     assert as_json(lmspace("jobs", "list", "--json")) == []
+
+
+def test_ingest_help_lists_the_types_it_reads(lmspace):
+    """A skipped file's reason sends the user to `lmspace ingest --help`, which did not say which types it reads."""
+    text = " ".join(lmspace("ingest", "--help").stdout.split())
+    assert all(kind in text for kind in (".pdf", ".docx", ".py", "README", "gzipped", "lmspace plugins"))
