@@ -157,15 +157,21 @@ def _progress_text(job: Job, events: list[JobEvent]) -> str:
     return f"{counter} · {doing}{found}"
 
 
+# How an item the job has moved past ended, by the stage of its last event; any other stage means it was done.
+_ENDED = {"failed": ":material/error:", "skipped": ":material/block:"}
+
+
 def _items(events: list[JobEvent]) -> None:
-    """Each item the job has reached, in order: done once the job has moved past it, else in progress."""
-    items = list(dict.fromkeys(event.item for event in events if event.item))
+    """Each item the job has reached, in order: failed or skipped as its events say, done once the job has moved
+    past it, else in progress."""
+    ended = {event.item: event.stage for event in events if event.item}  # the last stage each item reached
+    items = list(ended)
     if not items:
         return
     hidden = len(items) - SHOWN_ITEMS
     if hidden > 0:
         st.caption(f"{hidden} earlier items done")
-    lines = [f":material/check: {plain(item)}" for item in items[-SHOWN_ITEMS:-1]]
-    current_is_done = events[-1].item != items[-1]
-    lines.append(f"{':material/check:' if current_is_done else ':material/progress_activity:'} {plain(items[-1])}")
+    current = items[-1] if events[-1].item == items[-1] and ended[items[-1]] not in _ENDED else None
+    lines = [f"{':material/progress_activity:' if item == current else _ENDED.get(ended[item], ':material/check:')} "
+             f"{plain(item)}" for item in items[-SHOWN_ITEMS:]]
     st.markdown("  \n".join(lines))

@@ -163,3 +163,14 @@ def _wait_for_stored_documents(database: Path, process: subprocess.Popen, timeou
                 return stored
         time.sleep(0.2)
     raise AssertionError("the ingest stored nothing in time")
+
+
+def test_an_input_that_fails_or_is_skipped_says_so_in_the_progress_with_its_reason(workspace):
+    """Watching an upload, a corrupt PDF was shown done like the files that were stored (no event said it failed)."""
+    space = workspace.create_space("mixed")
+    events = []
+    workspace.ingest(space, {"good.md": "# Good\n\nStored.", "broken.pdf": b"%PDF-1.4\ngarbage", "empty.txt": ""},
+                     progress=events.append)
+    ended = {event.item: (event.stage, event.message) for event in events if event.stage in ("failed", "skipped")}
+    assert set(ended) == {"broken.pdf", "empty.txt"}
+    assert ended["broken.pdf"][0] == "failed" and "PDF" in ended["broken.pdf"][1]

@@ -228,3 +228,17 @@ def test_uploads_of_types_lmspace_does_not_read_name_the_readable_types_once_not
     assert all(len(failure) < 80 for failure in failures), failures
     shown = " ".join(read(element.value) for element in [*at.info, *at.caption, *at.warning])
     assert shown.count(read(supported_description())) == 1
+
+
+def test_a_running_job_marks_a_failed_file_as_failed_not_done(app_workspace):
+    space = app_workspace.create_space("handbook")
+    job = app_workspace.job_store.create_job(space.scope, "ingest", "Ingest a.md, b.pdf, c.md", THIS_PROCESS)
+    for progress in (Progress("ingest", 0, 3, item="a.md"), Progress("ingest", 1, 3, item="b.pdf"),
+                     Progress("failed", 2, 3, item="b.pdf", message="b.pdf is not a readable PDF"),
+                     Progress("ingest", 2, 3, item="c.md")):
+        app_workspace.job_store.record_progress(job.enterprise_id, job.id, progress)
+    at = open_upload()
+    assert not at.exception
+    [items] = [read(md.value) for md in at.markdown if read(md.value).startswith(":material/check: a")]
+    assert [line.strip() for line in items.splitlines()] == [
+        ":material/check: a.md", ":material/error: b.pdf", ":material/progress_activity: c.md"]

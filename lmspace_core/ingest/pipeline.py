@@ -110,12 +110,15 @@ class IngestPipeline:
                 progress(Progress("ingest", done=index, total=total, item=item.source))
                 if item.skipped:
                     outcomes[index] = FileOutcome(item.source, Outcome.SKIPPED, reason=item.error)
+                    progress(Progress("skipped", done=index, total=total, item=item.source, message=item.error))
                     meter.read(0)
                     continue
                 try:
                     prepared = self._prepare(scope, item)
                 except IngestError as error:
                     outcomes[index] = FileOutcome(item.source, Outcome.FAILED, reason=str(error))
+                    # said as it happens, so that whoever watches does not take the input for stored
+                    progress(Progress("failed", done=index, total=total, item=item.source, message=str(error)))
                     meter.read(0)
                     continue
                 meter.read(len(prepared.chunks) if prepared else 0)
