@@ -122,3 +122,17 @@ def test_quotes_keep_the_symbols_that_end_or_start_a_value():
                          "--force overwrites the files that already exist.",
                          "The compiler used for the extension modules is C++",
                          "Option | Meaning of the option here"]
+
+
+def test_a_debian_copyright_files_dot_lines_separate_paragraphs_and_are_never_quoted():
+    """Debian copyright files mark an empty line inside a field with ' .': git's licence was quoted ending 'or .'."""
+    text = ("License: GPL-2 or Artistic\n"
+            " a) the GNU General Public License as published by the Free Software\n"
+            "    Foundation; either version 1, or (at your option) any later\n"
+            "    version, or\n"
+            " .\n"
+            " b) the \"Artistic License\" which comes with Perl.\n")
+    sentences = split_sentences(text)
+    assert not any(sentence.endswith(" .") or sentence.startswith(". ") for sentence in sentences), sentences
+    version = next(sentence for sentence in sentences if "any later version" in sentence)
+    assert quote_span(text, version) is not None

@@ -39,7 +39,8 @@ def _paragraphs(text: str) -> list[str]:
     ending in `1.` before).
     """
     paragraphs: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
+    # In a Debian copyright or control file a line holding only " ." is an empty line inside a field.
+    for block in re.split(r"\n\s*\n|\n[ \t]+\.[ \t]*(?=\n|$)", text):
         running: list[str] = []
         for line in (line.strip() for line in block.splitlines()):
             item, standalone, underline = _LIST_ITEM.match(line), _STANDALONE_LINE.match(line), _UNDERLINE.match(line)
