@@ -1,13 +1,17 @@
-"""Plugins: the installed test plugin (tests/plugin_pkg, found by its `lmspace.plugins` entry point) adds a `.note`
-loader and a scripted LM provider; built-ins register through the same hooks; unknown names list the known ones."""
+"""Plugins: the test plugin (tests/plugin_pkg, installed for a test by the `notes_plugin` fixture and found by its
+`lmspace.plugins` entry point) adds a `.note` loader and a scripted LM provider; built-ins register through the same
+hooks; unknown names list the known ones; the project's own environment has no test plugin."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import pytest
-from lmspace_notes_plugin import ANSWER
 from typer.testing import CliRunner
 
 from lmspace import plugin
@@ -18,6 +22,7 @@ from lmspace_core.ingest.sources import is_supported, supported_extensions
 from lmspace_core.lm import build_lm, describe_lm
 from lmspace_core.workspace import Workspace
 from tests.conftest import write_config
+from tests.notes_plugin import notes_plugin  # noqa: F401 (a fixture)
 
 NOTE = "Team offsite\nThe 2027 team offsite is in Lisbon, from 12 to 14 May.\n"
 
@@ -28,7 +33,7 @@ def lmspace(config: Path, *args: str):
     return result
 
 
-def test_a_note_file_is_ingested_through_the_installed_plugin_loader(tmp_path):
+def test_a_note_file_is_ingested_through_the_installed_plugin_loader(tmp_path, notes_plugin):
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "offsite.note").write_text(NOTE)
@@ -47,23 +52,23 @@ def test_a_note_file_is_ingested_through_the_installed_plugin_loader(tmp_path):
         workspace.close()
 
 
-def test_the_plugin_extension_is_listed_among_supported_ones():
+def test_the_plugin_extension_is_listed_among_supported_ones(notes_plugin):
     assert is_supported("minutes.NOTE")
     assert ".note" in supported_extensions() and ".pdf" in supported_extensions()
 
 
-def test_lm_provider_from_the_plugin_answers_questions(tmp_path):
+def test_lm_provider_from_the_plugin_answers_questions(tmp_path, notes_plugin):
     config = write_config(tmp_path, "lm:\n  provider: scripted_notes\n")
     (tmp_path / "offsite.note").write_text(NOTE)
     assert lmspace(config, "spaces", "create", "team").exit_code == 0
     assert lmspace(config, "ingest", "team", str(tmp_path / "offsite.note")).exit_code == 0
     result = lmspace(config, "ask", "team", "Where is the offsite?", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["text"].startswith(ANSWER.removesuffix(" [1]."))
+    assert json.loads(result.output)["text"].startswith(notes_plugin.ANSWER.removesuffix(" [1]."))
     assert describe_lm(load_config(config, env={}).lm) == "scripted notes model (test plugin)"
 
 
-def test_lmspace_plugins_lists_the_installed_plugin_and_the_built_ins(tmp_path):
+def test_lmspace_plugins_lists_the_installed_plugin_and_the_built_ins(tmp_path, notes_plugin):
     result = lmspace(write_config(tmp_path), "plugins", "--json")
     assert result.exit_code == 0, result.output
     plugins = {entry["name"]: entry for entry in json.loads(result.output)}
@@ -80,7 +85,7 @@ def test_lmspace_plugins_lists_the_installed_plugin_and_the_built_ins(tmp_path):
     assert "lmspace-notes-plugin" in table and "scripted_notes" in table
 
 
-def test_an_unknown_lm_provider_names_the_known_ones(tmp_path):
+def test_an_unknown_lm_provider_names_the_known_ones(tmp_path, notes_plugin):
     config = write_config(tmp_path, "lm:\n  provider: anthropic\n")
     result = lmspace(config, "spaces", "list")
     assert result.exit_code == ConfigError.exit_code
@@ -164,7 +169,7 @@ def test_the_none_provider_builds_no_model(tmp_path):
     assert build_lm(load_config(write_config(tmp_path), env={}).lm, tmp_path) is None
 
 
-def test_an_unsupported_file_still_names_the_supported_types(tmp_path):
+def test_an_unsupported_file_still_names_the_supported_types(tmp_path, notes_plugin):
     from lmspace_core.ingest import file_source, load
 
     (tmp_path / "a.xyz").write_text("x")
@@ -172,7 +177,7 @@ def test_an_unsupported_file_still_names_the_supported_types(tmp_path):
         load(file_source(tmp_path / "a.xyz", plugin_limits()))
 
 
-def test_a_plan_naming_the_plugin_strategy_runs_its_executor_and_verifies_the_findings(tmp_path):
+def test_a_plan_naming_the_plugin_strategy_runs_its_executor_and_verifies_the_findings(tmp_path, notes_plugin):
     from lmspace_core.agents.research.researcher import CodebaseResearcher
     from lmspace_core.research.codebase import Codebase
     from lmspace_core.research.plan import ResearchPlan
@@ -189,7 +194,7 @@ def test_a_plan_naming_the_plugin_strategy_runs_its_executor_and_verifies_the_fi
     assert result.summary == "1 lines mention retry."
 
 
-def test_a_plan_naming_an_unknown_strategy_lists_the_known_ones():
+def test_a_plan_naming_an_unknown_strategy_lists_the_known_ones(notes_plugin):
     from lmspace_core.research.plan import ResearchPlan
 
     with pytest.raises(LMSpaceError, match="strategy 'grep' is not known; known: explore, map, pattern, search, "
@@ -218,3 +223,29 @@ def test_an_unknown_name_set_by_a_variable_is_blamed_on_the_variable_and_one_in_
     line = config.read_text().splitlines().index("  provider: anthropic") + 1
     with pytest.raises(ConfigError, match=rf"^{config}:{line}: lm\.provider: 'anthropic' is not known"):
         Workspace(load_config(config, env={}))
+
+
+def test_the_projects_own_environment_has_no_test_plugin(tmp_path):
+    """The test plugin was a dev dependency, so a fresh clone's `uv run lmspace plugins` (and the dashboard) offered
+    `.note` files, a `scripted_notes` model and a `word_lines` strategy."""
+    with pytest.raises(PackageNotFoundError):
+        distribution("lmspace-notes-plugin")
+    assert not is_supported("minutes.note")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    plugins = installed_plugins(tmp_path, env)
+    assert [entry["name"] for entry in plugins if not entry["built_in"]] == []
+    registered = json.dumps([entry["registers"] for entry in plugins])
+    assert ".note" not in registered and "scripted_notes" not in registered and "word_lines" not in registered
+
+
+def test_a_subprocess_of_a_test_finds_the_plugin_the_fixture_installed(tmp_path, notes_plugin):
+    plugins = installed_plugins(tmp_path, dict(os.environ))
+    assert [entry["package"] for entry in plugins if not entry["built_in"]] == ["lmspace-notes-plugin"]
+
+
+def installed_plugins(tmp_path: Path, env: dict[str, str]) -> list[dict]:
+    """What the environment's own `lmspace plugins --json` lists, run as a user runs it."""
+    command = [str(Path(sys.executable).parent / "lmspace"), "--config", str(write_config(tmp_path)), "plugins", "--json"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

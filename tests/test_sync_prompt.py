@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from lmspace_notes_plugin import ANSWER
 from typer.testing import CliRunner
 
 from lmspace_core.agents.knowledge import KnowledgeAgent
@@ -18,6 +17,7 @@ from lmspace_core.domain import AnswerMode
 from lmspace_core.errors import LMSpaceError, ModelError
 from lmspace_core.sync.model import SyncStatus
 from tests.conftest import write_config
+from tests.notes_plugin import notes_plugin  # noqa: F401 (a fixture)
 from tests.killed_jobs import after_restart, kill_when_it_prints
 from tests.test_optimize import EXAMPLES, FIRST_REASONING, FewShotLM, held_out_questions, reply, space_with
 from tests.test_plugins import NOTE
@@ -175,14 +175,14 @@ def lmspace(config: Path, *args: str):
     return result
 
 
-def test_the_cli_runs_a_prompt_sync_with_the_configured_model_and_gates_it(tmp_path):
+def test_the_cli_runs_a_prompt_sync_with_the_configured_model_and_gates_it(tmp_path, notes_plugin):
     config = write_config(tmp_path, "lm:\n  provider: scripted_notes\n")  # the test plugin's scripted model
     (tmp_path / "offsite.note").write_text(NOTE)
     assert lmspace(config, "spaces", "create", "team").exit_code == 0
     assert lmspace(config, "ingest", "team", str(tmp_path / "offsite.note")).exit_code == 0
     for question in ("Where is the offsite?", "Which city hosts the offsite?", "Where do we meet in May?",
                      "Where is the 2027 team offsite?"):
-        assert lmspace(config, "examples", "add", "team", question, ANSWER).exit_code == 0
+        assert lmspace(config, "examples", "add", "team", question, notes_plugin.ANSWER).exit_code == 0
 
     result = lmspace(config, "sync", "start", "team", "--kind", "prompt", "--json")
     assert result.exit_code == 0, result.output
