@@ -96,3 +96,14 @@ def test_a_package_doc_folder_is_ingested_and_answers_from_its_compressed_change
     assert stored == ["README.Debian", "changelog.Debian.gz", "copyright"]
     hits = workspace.search(space, "Where can the ssh-agent socket live?")
     assert hits[0].document.source.endswith("changelog.Debian.gz")
+
+
+@pytest.mark.parametrize("path", ["LICENSE-MIT", "LICENSE-APACHE", "COPYING-LGPL.gz", "README_zh", "CHANGES-2.x"])
+def test_well_known_names_with_a_qualifier_are_read_as_text(path: str) -> None:
+    """Rust and Python projects ship LICENSE-MIT beside LICENSE-APACHE: a zipped codebase left both out."""
+    assert doc_type_for(path) == "text"
+
+
+@pytest.mark.parametrize("path", ["IMG-001.heic", "DATA_2024.dat", "bash-README"])
+def test_only_well_known_names_take_a_qualifier(path: str) -> None:
+    assert not is_supported(path)

@@ -119,6 +119,7 @@ _FORMATS = frozenset({
 GZIP_SUFFIX = ".gz"
 # The number an upload gets when its name repeats (`copyright (2)`, `README (2).Debian`: see inputs.upload_names).
 _UPLOAD_NUMBER = re.compile(r" \(\d+\)$")
+_QUALIFIER = re.compile(r"[-_]")  # what joins a well-known name to its qualifier: LICENSE-MIT, README_zh
 
 
 def _suffix(path: str) -> str:
@@ -129,11 +130,13 @@ def _suffix(path: str) -> str:
 def _conventional_text(path: str) -> bool:
     """A conventional text name whose suffix, if any, qualifies it (`.Debian`, `.amd64`) rather than a format.
 
-    Conventional: a well-known name, or an upper-case word (`COMPAT`, `INTRO`, `RBASH`), as Unix projects name notes;
-    also when numbered as a repeated upload name (the `copyright` files of three packages uploaded together).
+    Conventional: a well-known name, also with a qualifier (`LICENSE-MIT`, `README_zh`), or an upper-case word
+    (`COMPAT`, `INTRO`, `RBASH`), as Unix projects name notes; also when numbered as a repeated upload name (the
+    `copyright` files of three packages uploaded together).
     """
     stem = _UPLOAD_NUMBER.sub("", PurePosixPath(path).name.split(".")[0])
-    conventional = stem.lower() in _TEXT_DOCUMENT_NAMES or (len(stem) >= 3 and stem.isalpha() and stem.isupper())
+    known = _QUALIFIER.split(stem, maxsplit=1)[0].lower() in _TEXT_DOCUMENT_NAMES
+    conventional = known or (len(stem) >= 3 and stem.isalpha() and stem.isupper())
     return conventional and _suffix(path) not in _FORMATS
 
 
