@@ -107,3 +107,13 @@ def test_well_known_names_with_a_qualifier_are_read_as_text(path: str) -> None:
 @pytest.mark.parametrize("path", ["IMG-001.heic", "DATA_2024.dat", "bash-README"])
 def test_only_well_known_names_take_a_qualifier(path: str) -> None:
     assert not is_supported(path)
+
+
+def test_a_compressed_file_of_an_unread_type_is_refused_naming_the_type_inside(tmp_path: Path) -> None:
+    """'unsupported file type .gz' read as if gzip were refused, beside a list saying .gz files are read."""
+    from lmspace_core.ingest.inputs import items_from_path
+
+    path = tmp_path / "bash-README.gz"
+    path.write_bytes(gzip.compress(b"Bash is the GNU shell.\n"))
+    [item] = items_from_path(path, IngestLimits())
+    assert item.error.startswith("unsupported file type 'bash-README' (compressed with gzip)")

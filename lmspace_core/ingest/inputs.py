@@ -18,6 +18,7 @@ import numpy as np
 
 from lmspace_core.errors import IngestError
 from lmspace_core.ingest.sources import (
+    GZIP_SUFFIX,
     NOT_UTF8_NAME,
     IngestLimits,
     SourceFile,
@@ -55,6 +56,14 @@ class IngestItem:
 
 def _failed(source: str, reason: str) -> IngestItem:
     return IngestItem(source=source, codebase=None, file=None, error=reason)
+
+
+def _unread_type(name: str) -> str:
+    """The type of a file LMSpace does not read as its owner knows it: inside a `.gz`, the compressed file's (the
+    list of what is read says gzip is)."""
+    inner = name[: -len(GZIP_SUFFIX)] if name.lower().endswith(GZIP_SUFFIX) else name
+    kind = f"'{PurePosixPath(inner).suffix or inner}'"
+    return kind if inner == name else f"{kind} (compressed with gzip)"
 
 
 def supported_list() -> str:
@@ -129,7 +138,7 @@ def items_from_path(path: Path, limits: IngestLimits, as_codebase: bool | None =
         except IngestError as error:
             return [_failed(name, str(error))]
     if not is_supported(path.name):
-        return [_failed(name, f"unsupported file type '{path.suffix or name}' ({supported_list()})")]
+        return [_failed(name, f"unsupported file type {_unread_type(name)} ({supported_list()})")]
     if name != path.name:
         return [_failed(name, NOT_UTF8_NAME)]
     try:
