@@ -80,6 +80,7 @@ def hostile_space(config_path: Path, tmp_path: Path) -> Path:
     (folder / "evil\x1b]0;pwned\x07.txt").write_text(
         "Retention of invoices is seven years. " + " ".join(f"{code}hidden" for code in ESCAPES) + "\n"
     )
+    (folder / "tool\x1b]0;pwned\x07.py").write_text('print("\x1b[31mred")\n')  # what research names
     assert run(config_path, "spaces", "create", "docs").exit_code == 0
     ingested = run(config_path, "ingest", "docs", str(folder))
     assert ingested.exit_code == 0, ingested.output
@@ -100,13 +101,13 @@ def test_no_escape_sequence_reaches_the_terminal(hostile_space, command):
     result = run(hostile_space, *command, env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
-    if command[0] != "research":
-        assert "\\x1b" in result.output  # shown, not silently dropped
+    assert "\\x1b" in result.output  # shown, not silently dropped
 
 
 def test_json_output_keeps_names_and_text_exact(hostile_space):
-    [document] = json.loads(run(hostile_space, "docs", "list", "docs", "--json").stdout)
-    assert document["source"] == "drop/evil\x1b]0;pwned\x07.txt"
+    documents = json.loads(run(hostile_space, "docs", "list", "docs", "--json").stdout)
+    assert sorted(document["source"] for document in documents) == [
+        "drop/evil\x1b]0;pwned\x07.txt", "drop/tool\x1b]0;pwned\x07.py"]
     answer = json.loads(run(hostile_space, "ask", "docs", "How long are invoices kept?", "--json").stdout)
     assert any("\x1b[2J" in citation["quote"] for citation in answer["citations"])
 
