@@ -20,8 +20,9 @@ from rich.table import Table
 
 from lmspace_core.cli import (JsonFlag, SpaceArg, _handles_errors, _print_json, _progress_bar, _workspace, app, console,
                               shown)
-from lmspace_core.errors import NotFoundError
+from lmspace_core.errors import ConfigError, NotFoundError
 from lmspace_core.sync.dataset import check_dataset, to_jsonl
+from lmspace_core.sync.deployment import LOOPBACK
 from lmspace_core.sync.manager import BASE_MODEL, SyncManager, dataset_rules
 from lmspace_core.sync.model import DatasetFormat, Metric, Split, SyncEvent, SyncJob, SyncKind
 
@@ -321,17 +322,27 @@ def serve_events(
     port: Annotated[int, typer.Option("--port", "-p", help="Port to serve on.")] = 7071,
     address: Annotated[str, typer.Option("--address", help="Address to bind.")] = "127.0.0.1",
 ) -> None:
-    """Receive Azure Event Grid model events at POST /api/events and apply them to the spaces' models."""
+    """Receive Azure Event Grid model events at POST /api/events and apply them to the spaces' models.
+
+    Beyond this machine it needs `sync.event_key`: Event Grid then calls /api/events?key=<key>."""
     import uvicorn
 
+    from lmspace_core.lm import resolve_secret
     from lmspace_core.sync.events import EventHandler, asgi_app
 
     with _manager(resume=True) as manager:
-        sources = manager.settings.sync.event_sources
+        sources, key_ref = manager.settings.sync.event_sources, manager.settings.sync.event_key
+        if key_ref is None and address not in LOOPBACK:
+            raise ConfigError(f"serve-events on {address} would act on events from anyone who can reach it: set "
+                              "sync.event_key (a secret; Event Grid then calls /api/events?key=<it>) or keep "
+                              "--address 127.0.0.1.")
         if not sources:
             console.print("[yellow]sync.event_sources is empty: every event except the handshake is refused.[/]")
-        console.print(f"Event Grid endpoint on http://{address}:{port}/api/events (Ctrl+C to stop)")
-        uvicorn.run(asgi_app(EventHandler(manager, sources)), host=address, port=port, log_level="warning")
+        key = resolve_secret(key_ref) if key_ref else None
+        console.print(f"Event Grid endpoint on http://{address}:{port}/api/events"
+                      f"{'?key=<sync.event_key>' if key else ''} (Ctrl+C to stop)")
+        uvicorn.run(asgi_app(EventHandler(manager, sources), key=key), host=address, port=port,
+                    log_level="warning")
 
 
 @sync_app.command("worker")

@@ -386,6 +386,7 @@ class SyncSettings(_Settings):
     evaluation_examples: int = Field(50, ge=1)  # held-out questions a new remote model and the current one answer
     auto_sync: list[str] = []  # spaces synced automatically when their delta passes a threshold below
     event_sources: list[str] = []  # Event Grid topics (prefixes) whose model events `lmspace serve-events` acts on
+    event_key: SecretRef | None = None  # `serve-events` answers only requests carrying `?key=<this>`
     auto_sync_items: int = Field(20, ge=1)  # changed documents since the last sync
     auto_sync_age_h: float = Field(24.0, gt=0)  # hours since the oldest unsynced change
     auto_sync_backoff_h: float = Field(0.5, gt=0)  # wait after a failed automatic sync, doubled per failure in a row

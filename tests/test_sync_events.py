@@ -100,3 +100,34 @@ def test_the_asgi_app_serves_the_handshake_and_deliveries(handled):
     assert posted.json()["handled"][0].startswith(f"recorded ft-7 as model version {version.id}, not activated")
     assert missing.status_code == 404
 
+
+
+def test_with_an_event_key_a_request_without_it_is_refused(handled):
+    handler, manager, space = handled
+
+    async def exchange():
+        transport = httpx.ASGITransport(app=asgi_app(handler, key="s3cret"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://events") as client:
+            delivery = [event("LMSpace.Sync.ModelReady", {"space": "travel", "model_id": "ft-7"})]
+            return [await client.post("/api/events", json=delivery),
+                    await client.post("/api/events?key=guess", json=delivery),
+                    await client.options("/api/events", headers={"WebHook-Request-Origin": "eventgrid.azure.net"}),
+                    await client.post("/api/events?key=s3cret", json=delivery)]
+
+    no_key, wrong_key, handshake, keyed = asyncio.run(exchange())
+    assert [no_key.status_code, wrong_key.status_code, handshake.status_code] == [401, 401, 401]
+    assert "?key=<sync.event_key>" in no_key.json()["error"] and "s3cret" not in no_key.text
+    assert keyed.status_code == 200
+    [version] = manager.models(space)  # only the keyed delivery was acted on
+    assert version.reference == "ft-7"
+
+
+def test_serve_events_beyond_this_machine_needs_an_event_key(tmp_path):
+    from typer.testing import CliRunner
+
+    from lmspace_core.cli import app
+    from tests.conftest import write_config
+
+    result = CliRunner().invoke(app, ["--config", str(write_config(tmp_path)), "serve-events", "--address", "0.0.0.0"])
+    assert result.exit_code == 3, result.output
+    assert "set sync.event_key" in result.output and "Traceback" not in result.output

@@ -22,7 +22,7 @@ from lmspace_core.sync.serving import wait_for
 MODEL_FORMAT = "OpenAI"
 MODEL_VERSION = "1"  # a fine-tuned model has one version
 DEFAULT_NAME = "lmspace"
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # names of this machine: no one else reaches them
 def deployment_name(prefix: str, remote_job_id: str) -> str:
     """The deployment of the model one fine-tuning job produced."""
     return f"{prefix}-{remote_job_id}"
@@ -73,7 +73,7 @@ class Deployer:
     def __init__(self, client, settings: AzureOpenAIDeploySettings, poll_s: float = 30.0) -> None:
         self._client, self._settings, self._poll_s = client, settings, poll_s
         # Bearer tokens only travel over TLS; a management endpoint on this machine is a test's stand-in.
-        loopback = urlsplit(settings.management_endpoint or "").hostname in _LOOPBACK
+        loopback = urlsplit(settings.management_endpoint or "").hostname in LOOPBACK
         self._options = {"enforce_https": False} if loopback else {}
         self.keep_losers = settings.keep_losers
 

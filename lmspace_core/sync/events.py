@@ -21,16 +21,23 @@ retries a delivery it had no answer to within 30 s, and an evaluation can take l
 applied one at a time, so a retry waits for the first delivery and then finds its model already decided.
 
 Anything else is acknowledged and ignored, so Event Grid does not retry it.
+
+The topic in an event is whatever the sender wrote, so it proves nothing about who sent it. With `sync.event_key`
+set, the ASGI app answers only requests whose URL carries `?key=<the key>` (the subscription's endpoint URL holds
+it, as Event Grid recommends for webhooks); `lmspace serve-events` refuses to listen beyond this machine without one.
+The Azure Functions app has its own function key instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from lmspace_core.errors import LMSpaceError
 from lmspace_core.sync.backends.azure_ml import MODEL_PREFIX
@@ -121,14 +128,23 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 
-def asgi_app(handler: EventHandler, path: str = "/api/events"):
-    """A minimal ASGI app: `POST path` delivers events, `OPTIONS path` is the CloudEvents handshake."""
+def _carries_key(scope: dict, key: str) -> bool:
+    """Whether the request's query string holds `key=<key>` (compared in constant time)."""
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key", [""])[0]
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+def asgi_app(handler: EventHandler, path: str = "/api/events", key: str | None = None):
+    """A minimal ASGI app: `POST path` delivers events, `OPTIONS path` is the CloudEvents handshake; with `key`,
+    a request without `?key=<key>` is refused (401) before anything is read."""
 
     async def app(scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         if scope["path"] != path:
             reply = Reply(404, {"error": f"only {path} is served"})
+        elif key is not None and not _carries_key(scope, key):
+            reply = Reply(401, {"error": f"a key is required: subscribe with {path}?key=<sync.event_key>"})
         elif scope["method"] == "OPTIONS":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             reply = handler.options(headers.get("webhook-request-origin"))
