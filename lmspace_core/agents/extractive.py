@@ -12,14 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from lmspace_core.agents.citations import citation
+from lmspace_core.agents.relevance import answerable
 from lmspace_core.domain import Answer, AnswerMode, Hit
 from lmspace_core.embeddings.base import Embedder
 
 EXTRACTED_LABEL = "Extracted passages (no language model is configured; these are the best-matching sentences, cited):"
 NOT_FOUND_TEXT = "Not found in this space: none of its passages answer this question."
 
-# Below this cosine similarity the best passage is unrelated to the question (MiniLM scores unrelated text ~0-0.15).
-MIN_RELEVANCE = 0.2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _STANDALONE_LINE = re.compile(r"^(#|\|)")  # a markdown heading or a table row
 _LIST_ITEM = re.compile(r"^([-*+]|\d+[.)]) ")  # its marker is not quoted; indented lines below it continue it
@@ -88,8 +87,9 @@ def not_found(question: str, space_id: str) -> Answer:
 def extract_answer(
     question: str, hits: Sequence[Hit], embedder: Embedder, space_id: str, max_sentences: int = 3
 ) -> Answer:
-    """The `max_sentences` sentences of `hits` closest to the question, each cited to its passage."""
-    if not hits or hits[0].score < MIN_RELEVANCE:
+    """The `max_sentences` sentences of `hits` closest to the question, each cited to its passage; "not found" when
+    the passages are not about the question (`relevance.answerable`)."""
+    if not answerable(question, hits):
         return not_found(question, space_id)
     seen: set[str] = set()
     candidates = []
