@@ -76,7 +76,7 @@ def test_every_cli_command_works_from_the_wheel(installed, outside):
     [document] = json.loads(lmspace(installed, outside, "docs", "list", "docs", "--json").stdout)
     assert document["source"] == "docs/retention.md"
     found = json.loads(lmspace(installed, outside, "research", "code", "Find print statements", "--json").stdout)
-    assert [(f["path"], f["line"]) for f in found["findings"]] == [("app.py", 2)]
+    assert [(f["path"], f["line"]) for f in found["findings"]] == [("code/app.py", 2)]
     assert lmspace(installed, outside, "config", "check").returncode == 0
     assert lmspace(installed, outside, "spaces", "delete", "docs", "--yes").returncode == 0
 
