@@ -196,6 +196,16 @@ def test_a_sync_that_succeeds_meanwhile_lifts_the_hold(refused):
     assert workspace.ingest(space, {**policy(3), **policy(4), **policy(5)}).sync_queued
 
 
+def test_a_request_queued_before_a_manual_sync_started_is_let_go_without_holding_the_space(refused):
+    workspace, manager, space = refused
+    assert workspace.ingest(space, {**policy(0), **policy(1), **policy(2)}).sync_queued
+    manual = manager.store.create_job(space.scope, "local", "elsewhere:1")  # started by hand meanwhile, still running
+    assert manager.run_queued(build_queue(workspace.settings, workspace.enterprise_id)) == []
+    assert [job.id for job in manager.jobs(space)] == [manual.id]
+    state = manager.store.auto_sync_state(space.scope)
+    assert (state.request_id, state.running, state.hold) == (None, False, None)
+
+
 def test_two_processes_checking_at_once_queue_the_space_once(tmp_path, backend, backend_environment, monkeypatch):
     """Both finish their checks (nothing waits, no job runs) before either queues: only one may."""
     workspaces = [open_workspace(tmp_path, REFUSED, backend_environment) for _ in range(2)]

@@ -165,3 +165,49 @@ def test_building_the_dataset_and_re_embedding_on_rollback_report_progress(confi
     stages.clear()
     assert lmspace(config, "rollback", "travel", "--to", "base").exit_code == 0
     assert "reembed" in stages
+
+
+def test_a_second_start_while_a_sync_of_the_space_runs_is_refused_naming_it(config):
+    from lmspace_core.jobs import this_process_owner
+    from lmspace_core.sync.model import SyncStatus
+
+    workspace = Workspace(load_config(config))
+    store = SyncManager(workspace, resume=False).store
+    try:
+        running = store.create_job(workspace.space("travel").scope, "local", this_process_owner())  # a live process
+        store.update_job(running.enterprise_id, running.id, SyncStatus.RUNNING, "training")
+        result = lmspace(config, "start", "travel", "--backend", "local")
+        assert result.exit_code == 5, result.output
+        message = " ".join(result.output.split())
+        assert f"Space 'travel' already has sync job {running.id} under way (running" in message
+        for command in ("status", "events", "cancel"):
+            assert f"`lmspace sync {command} travel --job {running.id}`" in message
+        assert [job["id"] for job in json.loads(lmspace(config, "status", "travel", "--json").output)] == [running.id]
+        lmspace(config, "cancel", "travel", "--job", running.id)
+        store.update_job(running.enterprise_id, running.id, SyncStatus.CANCELLED, "cancelled on request")
+        assert lmspace(config, "start", "travel", "--backend", "local").exit_code == 11  # started: dataset refused
+    finally:
+        store.close()
+        workspace.close()
+
+
+def test_a_sync_left_unfinished_by_a_process_that_died_does_not_block_the_next_start(config):
+    import socket
+    import subprocess
+    import sys
+
+    from lmspace_core.sync.manager import DatasetRejectedError
+
+    workspace = Workspace(load_config(config))
+    manager = SyncManager(workspace)  # long-lived, as the dashboard's: the job dies after it started
+    try:
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        orphan = manager.store.create_job(workspace.space("travel").scope, "local",
+                                          f"{socket.gethostname()}:{dead.pid}")
+        with pytest.raises(DatasetRejectedError):  # the new job started (its dataset is too small)
+            manager.sync_to_llm(space="travel", backend="local")
+        assert manager.job(orphan.id).status.value == "interrupted"
+    finally:
+        manager.close()
+        workspace.close()

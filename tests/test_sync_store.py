@@ -16,7 +16,7 @@ from lmspace_core.config import load_config
 from lmspace_core.stores.azure.blobs import AzureBlobStore
 from lmspace_core.stores.azure.clients import build_clients
 from lmspace_core.sync.model import AutoSyncHold, Dataset, DeltaItem, Example, Metric, ModelVersion, Split, SyncStatus
-from lmspace_core.sync.store import new_id
+from lmspace_core.sync.store import SyncUnderWayError, new_id
 from lmspace_core.sync.table_store import TableSyncStore
 from lmspace_core.workspace import Workspace, build_sync_store
 from tests.conftest import azure_environment, write_config
@@ -122,6 +122,43 @@ def test_a_finished_job_keeps_its_status_when_a_late_poll_reports_running(store,
     store.update_job("acme", job.id, SyncStatus.CANCELLED, "cancelled on request")
     late = store.update_job("acme", job.id, SyncStatus.RUNNING, "", model_id="ft-late")
     assert late.status is SyncStatus.CANCELLED and late.finished_at is not None and late.model_id == "ft-late"
+
+
+def test_a_space_has_at_most_one_unfinished_job_and_a_second_start_is_told_which(store, spaces, acme, globex):
+    first = store.create_job(acme, "local", "host:1")
+    store.update_job("acme", first.id, SyncStatus.RUNNING, "training")
+    with pytest.raises(SyncUnderWayError) as refused:
+        store.create_job(acme, "azure_openai", "host:2")
+    assert refused.value.job.id == first.id and refused.value.exit_code == 5
+    assert f"`lmspace sync cancel {acme.space_id} --job {first.id}`" in str(refused.value)
+    assert f"sync job {first.id} under way (running on the local backend" in str(refused.value)
+    assert [job.id for job in store.list_jobs("acme", acme.space_id)] == [first.id]
+    store.create_job(globex, "local", "host:1")  # the same space name in another enterprise, and another space
+    store.create_job(spaces["acme/hr"], "local", "host:1")
+    store.update_job("acme", first.id, SyncStatus.SUCCEEDED, "done")
+    second = store.create_job(acme, "local", "host:dead")
+    store.claim_orphans("acme", "host:me", owner_alive=lambda owner: owner != "host:dead")
+    assert store.get_job("acme", second.id).status is SyncStatus.INTERRUPTED  # an interrupted job does not block
+    assert store.create_job(acme, "local", "host:3").status is SyncStatus.CREATED
+
+
+def test_of_processes_starting_a_sync_of_one_space_at_once_exactly_one_gets_a_job(settings, acme):
+    stores = [build_sync_store(settings) for _ in range(4)]  # each with its own connections, as processes have
+
+    def start(store):
+        try:
+            return store.create_job(acme, "local", "host:1")
+        except SyncUnderWayError as refused:
+            return refused
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            outcomes = list(pool.map(start, stores))
+    finally:
+        for store in stores:
+            store.close()
+    [created] = [outcome for outcome in outcomes if not isinstance(outcome, SyncUnderWayError)]
+    assert [outcome.job.id for outcome in outcomes if outcome is not created] == [created.id] * 3
 
 
 def test_a_jobs_progress_is_kept_without_logging_an_event_per_step(store, acme):

@@ -74,10 +74,15 @@ def test_a_finished_job_shows_its_timeline_scores_curves_events_and_dataset(sync
     assert active.endswith(f"; version {manager.models(space)[0].id})")
 
 
-def test_a_running_job_can_be_cancelled_from_the_page(synced):
+def test_while_a_job_runs_start_sync_is_refused_naming_it_and_the_job_can_be_cancelled(synced):
     manager, space = synced
     job = finished_job(manager, space, status=SyncStatus.RUNNING)
     at = render()
+    next(b for b in at.button if b.label == "Start sync").click().run(timeout=30)
+    assert not at.exception
+    error = read(at.error[0].value)
+    assert f"already has sync job {job.id} under way" in error and f"lmspace sync cancel travel --job {job.id}" in error
+    assert [j.id for j in manager.jobs(space)] == [job.id]
     next(b for b in at.button if b.label == "Cancel").click().run(timeout=30)
     assert not at.exception
     assert manager.store.cancel_requested(job.enterprise_id, job.id)

@@ -150,6 +150,12 @@ def settle(settings: Settings, store: SyncStore, space: Space, claimed: AutoSync
     return store.save_auto_sync_state(space.scope, settled) or store.auto_sync_state(space.scope)
 
 
+def release(store: SyncStore, space: Space, claimed: AutoSyncState) -> None:
+    """Let a claimed request go without holding the space back: it started no job because another sync of the space
+    (one started by hand) is under way and covers the same delta."""
+    store.save_auto_sync_state(space.scope, replace(claimed, request_id=None, requested_at=None, running=False))
+
+
 def outlook(settings: Settings, knowledge: KnowledgeStore, store: SyncStore, space: Space,
             *, now: datetime | None = None) -> AutoSyncOutlook:
     """The space's next automatic sync: whether one is queued or running, what holds it back, or what it waits for."""

@@ -40,7 +40,7 @@ from lmspace_core.sync.model import (
 from lmspace_core.sync.next_steps import azure_ml_deploy, evaluate_after
 from lmspace_core.sync.prompt import PromptSync, switch_program
 from lmspace_core.sync.queue import SyncQueue, SyncRequest
-from lmspace_core.sync.store import SyncStore, new_id
+from lmspace_core.sync.store import SyncStore, SyncUnderWayError, new_id
 from lmspace_core.sync.structure import structure_examples
 from lmspace_core.telemetry import operation
 from lmspace_core.workspace import Workspace, build_sync_store
@@ -110,7 +110,12 @@ class SyncManager:
         self._owner = this_process_owner()
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
-        orphans = self.store.claim_orphans(workspace.enterprise_id, self._owner, owner_is_alive, claim_remote=resume)
+        self._resumes = resume
+        self._take_over_orphans()
+
+    def _take_over_orphans(self) -> None:
+        orphans = self.store.claim_orphans(self.workspace.enterprise_id, self._owner, owner_is_alive,
+                                           claim_remote=self._resumes)
         for job in orphans:
             self._resume(job)
 
@@ -186,7 +191,7 @@ class SyncManager:
                                    "configured language model: it takes no dataset and no backend.")
             return self._sync_prompts(target, force, wait is not False)
         runner = backend if backend is not None and not isinstance(backend, str) else self._backend(target, backend)
-        job = self.store.create_job(target.scope, runner.name, self._owner)
+        job = self._create_job(target, runner.name)
         reporter = _JobReporter(self.store, job)
         try:
             reporter.status(SyncStatus.VALIDATING, "building and checking the dataset")
@@ -222,11 +227,24 @@ class SyncManager:
 
     def _sync_prompts(self, space: Space, force: bool, wait: bool) -> SyncJob:
         runner = PromptSync(self.workspace, space)  # refuses without a language model or enough examples
-        job = self.store.create_job(space.scope, runner.name, self._owner)
+        job = self._create_job(space, runner.name)
         reporter = _JobReporter(self.store, job)
         reporter.status(SyncStatus.QUEUED, "compiling the space's answering program on its examples")
         self._start(job, lambda: runner.run(reporter), runner, force)
         return self.wait(job.id) if wait else self.job(job.id)
+
+    def _create_job(self, space: Space, backend: str) -> SyncJob:
+        """A new job of the space; `SyncUnderWayError` (naming the job and how to follow or cancel it) while another
+        is unfinished. A job whose process died since this manager started is marked interrupted first, so it does
+        not hold the space."""
+        try:
+            return self.store.create_job(space.scope, backend, self._owner)
+        except SyncUnderWayError:
+            self._take_over_orphans()
+        try:
+            return self.store.create_job(space.scope, backend, self._owner)
+        except SyncUnderWayError as under_way:
+            raise SyncUnderWayError(under_way.job, space.name) from None
 
     def _submitted(self, job_id: str) -> SyncJob:
         while (job := self.job(job_id)).remote_id is None and not job.status.finished:
@@ -466,6 +484,9 @@ class SyncManager:
         through = self.plan(space).through_sequence
         try:
             job = self.sync_to_llm(space=space, wait=True)
+        except SyncUnderWayError:  # a sync started by hand since the request was queued covers its delta
+            auto.release(self.store, space, claimed)
+            return None
         except LMSpaceError as error:  # e.g. the dataset was refused: the job records why
             job = auto.job_started_since(self.store, space, claimed.requested_at)
             auto.settle(self.settings, self.store, space, claimed, job, through, error=str(error))

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from lmspace_core.domain import ChangeKind, Scope
-from lmspace_core.errors import NotFoundError
+from lmspace_core.errors import AlreadyExistsError, NotFoundError
 from lmspace_core.stores.local.database import Database, utc_now
 from lmspace_core.sync.model import (
     AutoSyncHold,
@@ -67,6 +67,23 @@ def model_not_found(enterprise_id: str, model_id: str) -> NotFoundError:
     )
 
 
+class SyncUnderWayError(AlreadyExistsError):
+    """A space already has a sync job that has not ended (created, validating, queued or running). A second one
+    would train on the same delta again and race the first to switch the space's model, so `create_job` refuses it;
+    a job whose process died (`interrupted`) does not count."""
+
+    def __init__(self, job: SyncJob, space_name: str | None = None) -> None:
+        name = space_name or job.space_id
+        started = job.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        super().__init__(
+            f"Space '{name}' already has sync job {job.id} under way ({job.status.value} on the {job.backend} "
+            f"backend, started {started}); a space runs one sync at a time. Follow it with `lmspace sync status "
+            f"{name} --job {job.id}` (events: `lmspace sync events {name} --job {job.id}`), or stop it with "
+            f"`lmspace sync cancel {name} --job {job.id}` and start again once it has ended."
+        )
+        self.job = job
+
+
 def auto_state_json(state: AutoSyncState) -> str:
     """How both stores keep a space's automatic sync state: one JSON text beside its version."""
     return json.dumps(asdict(state), default=datetime.isoformat, sort_keys=True)
@@ -101,7 +118,10 @@ class SyncStore(Protocol):
         """The change-log position the space's last successful sync included (0 when it never synced)."""
 
     def create_job(self, scope: Scope, backend: str, owner: str) -> SyncJob:
-        """A new job in status `created` (its first event), run by the process `owner` (`jobs.this_process_owner`)."""
+        """A new job in status `created` (its first event), run by the process `owner` (`jobs.this_process_owner`).
+
+        Raises `SyncUnderWayError` when the space has an unfinished job: of several processes starting a sync of one
+        space at once, exactly one gets a job."""
 
     def update_job(self, enterprise_id: str, job_id: str, status: SyncStatus | None = None, message: str = "",
                    **fields: str | float | None) -> SyncJob:
@@ -267,8 +287,17 @@ class SqliteSyncStore:
     # -- jobs -------------------------------------------------------------------------------------------------
 
     def create_job(self, scope: Scope, backend: str, owner: str) -> SyncJob:
+        """The check for an unfinished job and the insert share one write transaction, which holds SQLite's write
+        lock (`BEGIN IMMEDIATE`), so no other process can create a job of the space in between."""
         job_id, now = new_id(), utc_now()
         with self._db.write() as connection:
+            under_way = connection.execute(
+                f"SELECT * FROM sync_jobs WHERE enterprise_id = ? AND space_id = ? "
+                f"AND status IN ({','.join('?' * len(UNFINISHED))}) ORDER BY created_at LIMIT 1",
+                (scope.enterprise_id, scope.space_id, *UNFINISHED),
+            ).fetchone()
+            if under_way is not None:
+                raise SyncUnderWayError(_job(under_way))
             connection.execute(
                 "INSERT INTO sync_jobs (id, enterprise_id, space_id, backend, status, owner, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

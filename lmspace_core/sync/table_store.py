@@ -2,7 +2,8 @@
 
 Every row of an enterprise lives in its partition (PartitionKey = enterprise id), so no call ever reads across
 tenants, and the kinds are told apart by a RowKey prefix: `job|{id}` (ids list newest first), `event|{job}|{seq}`,
-`metric|{job}|{step}`, `model|{id}` and `dataset|{id}`. Rows of one partition can change together in an entity-group
+`metric|{job}|{step}`, `model|{id}`, `dataset|{id}`, `auto|{space}` and `syncing|{space}` (the space's latest
+job, which keeps a space to one unfinished job). Rows of one partition can change together in an entity-group
 transaction, which gives what the SQLite store gets from its write lock: a job's new state and the event that logs
 it are written in one transaction guarded by the job row's ETag, and a writer that lost a race reads again and
 retries. The job row counts its events, so the next event's RowKey is known without reading the log.
@@ -52,6 +53,7 @@ from lmspace_core.sync.model import (
 from lmspace_core.sync.store import (
     ORPHANED,
     UNFINISHED,
+    SyncUnderWayError,
     auto_state_from_json,
     auto_state_json,
     check_job_fields,
@@ -82,6 +84,9 @@ def _text(value: str) -> str:
 def _rows(prefix: str) -> str:
     """An OData filter for the rows whose RowKey starts with `prefix` ('~' sorts after every id character)."""
     return f"RowKey ge {quoted(prefix)} and RowKey lt {quoted(prefix + '~')}"
+
+
+_UNFINISHED_JOBS = f"{_rows('job|')} and ({' or '.join(f'status eq {quoted(status)}' for status in UNFINISHED)})"
 
 
 def _job_key(job_id: str) -> str:
@@ -223,18 +228,38 @@ class TableSyncStore:
 
     @_azure
     def create_job(self, scope: Scope, backend: str, owner: str) -> SyncJob:
+        """The space's `syncing|{space}` row names its latest job; a new job is created only in the transaction that
+        moves that row to it, guarded by the row's ETag (or inserting it, for the space's first job), and only while
+        the job it named has ended. Of several processes starting a sync at once, one transaction commits; the
+        others read the row again and find the winner's job under way."""
         job_id, now = newest_first_id(), _now()
         row = {"PartitionKey": scope.enterprise_id, "RowKey": _job_key(job_id), "space_id": scope.space_id,
                "backend": backend, "status": SyncStatus.CREATED.value, "owner": owner, "message": "",
                "cancel_requested": False, "events": 1, "created_at": now, "updated_at": now}
         event = self._event_row(scope.enterprise_id, job_id, 1, SyncStatus.CREATED,
                                 f"created on the {backend} backend", now)
-        try:
-            self._transact([("create", row), ("create", event)])
-        except HttpResponseError as error:
-            if error.status_code != 409:  # 409: a retried transaction whose first answer was lost
+        key = f"syncing|{scope.space_id}"
+        latest = {"PartitionKey": scope.enterprise_id, "RowKey": key, "job_id": job_id}
+        while True:
+            current = self._get(scope.enterprise_id, key)
+            if current is not None and current["job_id"] == job_id:
+                return _job(row)  # a retried transaction whose first answer was lost
+            named = [self._get(scope.enterprise_id, _job_key(current["job_id"]))] if current is not None else (
+                self._query(scope.enterprise_id, f"{_UNFINISHED_JOBS} and space_id eq {quoted(scope.space_id)}"))
+            under_way = next((job for job in named if job is not None and not SyncStatus(job["status"]).finished),
+                             None)  # without the row (jobs stored before it existed): any unfinished job of the space
+            if under_way is not None:
+                raise SyncUnderWayError(_job(under_way))
+            take = ("create", latest) if current is None else ("update", latest, {
+                "mode": UpdateMode.REPLACE, "etag": current.metadata["etag"],
+                "match_condition": MatchConditions.IfNotModified})
+            try:
+                self._transact([take, ("create", row), ("create", event)])
+            except HttpResponseError as error:
+                if _conflict(error):
+                    continue  # another process moved the row first: see which job it names now
                 raise
-        return _job(row)
+            return _job(row)
 
     @_azure
     def update_job(self, enterprise_id: str, job_id: str, status: SyncStatus | None = None, message: str = "",
@@ -309,8 +334,7 @@ class TableSyncStore:
     @_azure
     def claim_orphans(self, enterprise_id: str, owner: str, owner_alive: Callable[[str], bool],
                       claim_remote: bool = True) -> list[SyncJob]:
-        unfinished = " or ".join(f"status eq {quoted(status)}" for status in UNFINISHED)
-        orphans = [row for row in self._query(enterprise_id, f"{_rows('job|')} and ({unfinished})")
+        orphans = [row for row in self._query(enterprise_id, _UNFINISHED_JOBS)
                    if not owner_alive(row["owner"])]
         claimed = []
         for orphan in orphans:
