@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from contextlib import suppress
 from pathlib import Path
 
@@ -117,3 +119,20 @@ def test_the_guide_shows_yaml_and_variables_for_each_model_provider(app_workspac
     azure = "\n".join(code.value for code in at.tabs[0].code)
     assert "provider: azure_openai" in azure and "LMSPACE_LM__AUTH=entra" in azure
     assert "keyvault://<vault-name>/<secret-name>" in azure
+
+
+def test_azure_keys_are_nowhere_in_the_page_even_when_the_store_refuses_them(configured, azure_emulators):
+    wrong_cosmos_key = base64.b64encode(b"not the emulator's key, but a key all the same: 64 bytes long...").decode()
+    storage = azure_emulators.storage_connection_string
+    configured(f"store:\n  backend: azure\n  azure:\n    cosmos_endpoint: {azure_emulators.cosmos_endpoint}\n"
+               f"    cosmos_database: settings{uuid.uuid4().hex[:8]}\n    cosmos_key: {wrong_cosmos_key}\n"
+               f'    connection_string: "{storage}"\n')
+    at = press_check(open_settings())
+    assert not at.exception
+    mark, detail = check_rows(at)["Store"]
+    assert mark == "fails" and "Cosmos DB refused the credentials (401)" in detail
+    shown = page_text(at)
+    account_key = storage.split("AccountKey=")[1].split(";")[0]
+    assert wrong_cosmos_key not in shown and account_key not in shown and wrong_cosmos_key[10:30] not in shown
+    masked = json.loads(at.json[0].value)["store"]["azure"]["cosmos_key"]
+    assert masked == f"{wrong_cosmos_key[:3]}…{wrong_cosmos_key[-4:]}"
