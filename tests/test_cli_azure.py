@@ -17,27 +17,38 @@ from tests.conftest import skip_unless_installed
 from tests.test_cli import LAPTOPS, RETENTION
 
 
+def _start_dev_emulators(*options: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`lmspace dev emulators` running, and the `export` lines it printed."""
+    process = subprocess.Popen([str(Path(sys.executable).parent / "lmspace"), "dev", "emulators", *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    exports = {}
+    while len(exports) < 4:
+        line = process.stdout.readline()
+        assert line, process.stderr.read()
+        name, _, value = line.removeprefix("export ").strip().partition("=")
+        exports[name] = shlex.split(value)[0]
+    return process, exports
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Ctrl+C, as a person stops them."""
+    process.send_signal(subprocess.signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    assert "Emulators stopped." in process.stderr.read()
+
+
 @pytest.fixture
 def exported(monkeypatch, tmp_path: Path):
     """Start `lmspace dev emulators`, apply the `export` lines it prints, stop it (Ctrl+C) afterwards."""
     skip_unless_installed(azurite_command() is not None, "Azurite", "npm ci")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "lmspace"), "dev", "emulators"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process, exports = _start_dev_emulators()
     try:
-        exports = {}
-        while len(exports) < 4:
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = shlex.split(value)[0]
         for name, value in exports.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("LMSPACE_HOME", str(tmp_path / "home"))
         yield exports
     finally:
-        process.send_signal(subprocess.signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        assert "Emulators stopped." in process.stderr.read()
+        _stop(process)
 
 
 def run(*args: str):
@@ -68,3 +79,22 @@ def test_spaces_ingest_ask_docs_and_research_on_the_emulators(exported, tmp_path
     assert sorted(d["source"] for d in remaining) == ["docs/retention.md", "docs/tool/main.py"]
     findings = json.loads(run("research", "policies", "Find print statements", "--json").stdout)["findings"]
     assert [(f["path"], f["line"]) for f in findings] == [("docs/tool/main.py", 2)]
+
+
+def test_dev_emulators_with_a_data_folder_come_back_on_the_same_ports_with_their_data(tmp_path, monkeypatch):
+    """What a person needs to try an outage by hand: stop the emulators mid-ingest, start them again, replay."""
+    skip_unless_installed(azurite_command() is not None, "Azurite", "npm ci")
+    monkeypatch.setenv("LMSPACE_HOME", str(tmp_path / "home"))
+    process, exports = _start_dev_emulators("--data", str(tmp_path / "emulators"))
+    try:
+        for name, value in exports.items():
+            monkeypatch.setenv(name, value)
+        run("spaces", "create", "kept")
+    finally:
+        _stop(process)
+    process, again = _start_dev_emulators("--data", str(tmp_path / "emulators"))
+    try:
+        assert again == exports  # the same ports: the shell's exports and the outbox still point at them
+        assert [space["name"] for space in json.loads(run("spaces", "list", "--json").stdout)] == ["kept"]
+    finally:
+        _stop(process)

@@ -30,6 +30,7 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 _REPOSITORY = Path(__file__).resolve().parents[2]
 _STARTUP_TIMEOUT_S = 60.0
+_PORTS_FILE = "ports.json"
 
 
 class EmulatorError(LMSpaceError):
@@ -242,3 +243,13 @@ def start_emulators(workdir: Path | None = None, ports: tuple[int, int, int, int
         raise
     azurite, cosmos = processes
     return Emulators(cosmos, azurite, cosmos_port, blob, queue, table, workdir, persistent)
+
+
+def start_kept_emulators(folder: Path) -> Emulators:
+    """Emulators keeping their data in `folder` across stops, on the ports they had there before (free ones the first
+    time): the exports printed then, and the endpoints an outbox waits for, stay right after a restart."""
+    ports_file = folder / _PORTS_FILE
+    ports = tuple(json.loads(ports_file.read_text())) if ports_file.is_file() else None
+    running = start_emulators(folder, ports)
+    ports_file.write_text(json.dumps([running.cosmos_port, running.blob_port, running.queue_port, running.table_port]))
+    return running
