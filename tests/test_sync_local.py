@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lmspace_core.config import load_config
+from lmspace_core.examples import open_examples
 from lmspace_core.sync.backends.local import LocalBackend, LocalTraining
 from lmspace_core.sync.manager import SyncManager
 from lmspace_core.sync.model import Dataset, Example, Split, SyncStatus
@@ -60,7 +61,11 @@ def routing_dataset(workspace, space) -> Dataset:
 
 def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
     workspace, space, manager = routed
-    job = manager.sync_to_llm(routing_dataset(workspace, space), space, wait=True)
+    with open_examples(workspace.settings) as saved:  # as saved from chat: one answer names a passage, one none
+        saved.add(space.scope, "Who deals with my parking fine?", "Desk C3")
+        saved.add(space.scope, "Who sorts out my visa?", "Nobody here.")
+    dataset = routing_dataset(workspace, space)
+    job = manager.sync_to_llm(dataset, space, wait=True)
 
     assert job.status is SyncStatus.SUCCEEDED, job.error
     assert job.score_after > job.score_before
@@ -69,6 +74,11 @@ def test_a_better_model_is_activated_and_a_worse_one_is_not(routed):
     assert all(m.train_loss is not None for m in manager.metrics(job.id))
     steps = max(m.step for m in manager.metrics(job.id))
     assert (job.steps_done, job.steps_total) == (steps, steps)  # the progress the page and `--follow` show
+    messages = [event.message for event in manager.events(job.id)]
+    validation = len(dataset.validation)
+    assert (f"held-out pairs: {validation} from the validation split and 1 from the space's 2 saved examples"
+            in " ".join(messages))
+    assert any(message.endswith(f"on {validation + 1} held-out pairs") for message in messages)
     statuses = [event.status for event in manager.events(job.id)]
     assert statuses[:4] == [SyncStatus.CREATED, SyncStatus.VALIDATING, SyncStatus.QUEUED, SyncStatus.RUNNING]
     [better] = manager.models(space)
@@ -131,3 +141,22 @@ def test_killing_the_process_during_a_local_job_leaves_it_interrupted(tmp_path: 
     assert job.status is SyncStatus.INTERRUPTED and "stopped before it finished" in job.error
     assert metrics, "it was killed while training"
     assert events[-1].status is SyncStatus.INTERRUPTED
+
+
+def test_a_saved_example_is_held_out_only_when_one_passage_alone_holds_its_answer_and_it_was_not_trained_on():
+    from lmspace_core.examples import ExampleOrigin, SpaceExample
+    from lmspace_core.sync.backends.local import saved_pairs
+
+    passages = ["Desk C3 handles parking permits.", "Desk D4 handles payroll.", "Both desks close at five."]
+    trained = Example("Where do I get a permit for my car?", "Desk C3", passages[0], "d", "s", "test")
+    dataset = Dataset(new_id(), "acme", "s1", "", 0, 0, (trained,), datetime.now(UTC))
+    now = datetime.now(UTC)
+
+    def saved(question: str, answer: str) -> SpaceExample:
+        return SpaceExample(new_id(), "acme", "s1", question, answer, ExampleOrigin.ACCEPTED, now, now)
+
+    pairs = saved_pairs([saved("Who handles my  PAYROLL?", "desk d4"), saved("When do they close?", "Desk"),
+                         saved("where do i get a permit for my car?", "Desk C3"), saved("Visa?", "Nobody")],
+                        dataset, passages)
+    assert [(pair.question, pair.passage, pair.split) for pair in pairs] == [
+        ("Who handles my  PAYROLL?", passages[1], Split.VALIDATION)]

@@ -54,6 +54,12 @@ class Evaluation:
         return f"scored {self.score_after:.3f} for {self.deployment}, {before}, on {self.questions} held-out questions"
 
 
+def saved_examples(settings: Settings, dataset: Dataset) -> list[SpaceExample]:
+    """The examples saved in the dataset's space (from chat, or written), which a model was not trained on."""
+    with open_examples(settings) as store:
+        return store.list(Scope(dataset.enterprise_id, dataset.space_id))
+
+
 def held_out(dataset: Dataset, saved: Sequence[SpaceExample], limit: int) -> list[HeldOut]:
     """Up to `limit` questions: the saved examples, then the validation split; each question once."""
     candidates = [HeldOut(e.question, e.answer, "saved") for e in saved]
@@ -95,9 +101,7 @@ def evaluate_deployment(chat: Chat, deployment: str, dataset: Dataset, active: M
                         settings: Settings, report: Callable[[str], None], *, backend: str) -> Evaluation:
     """Score the new deployment of a `backend` model and the space's current model on the space's held-out
     questions."""
-    with open_examples(settings) as store:
-        saved = store.list(Scope(dataset.enterprise_id, dataset.space_id))
-    examples = held_out(dataset, saved, settings.sync.evaluation_examples)
+    examples = held_out(dataset, saved_examples(settings, dataset), settings.sync.evaluation_examples)
     if not examples:
         raise LMSpaceError(f"Dataset {dataset.id} has no validation examples and the space no saved examples: "
                            "there is nothing to evaluate the new model on.")

@@ -17,9 +17,11 @@ def build_backend(name: str, settings: Settings, start_from: str, space_id: str)
     sync = settings.sync
     if name == "local":
         from lmspace_core.sync.backends.local import LocalBackend, LocalTraining
+        from lmspace_core.sync.evaluate import saved_examples
 
         training = LocalTraining(sync.local.epochs, sync.local.batch_size, sync.local.learning_rate)
-        return LocalBackend(model_folder(settings.data_dir, ""), start_from, training)
+        return LocalBackend(model_folder(settings.data_dir, ""), start_from, training,
+                            saved=lambda dataset: saved_examples(settings, dataset))
     if name == "azure_openai":
         if sync.azure_openai is None:
             raise ConfigError("sync.azure_openai: section required for the azure_openai sync backend (endpoint, ...)")

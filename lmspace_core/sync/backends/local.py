@@ -2,19 +2,23 @@
 
 Training is contrastive (in-batch negatives, the loss sentence-transformers calls MultipleNegativesRankingLoss),
 written as a plain loop so each step's loss is reported and a cancel request is seen between steps. Retrieval is
-measured on the validation pairs before and after (mean reciprocal rank of the grounding passage among all the
-dataset's passages); the manager activates the new model only if it ranks better.
+measured before and after on held-out pairs (mean reciprocal rank of the grounding passage among all the dataset's
+passages): the validation split, plus the space's saved examples (from chat, or written) whose answer one passage
+alone contains, that passage being what retrieval should find. The manager activates the new model only if it ranks
+better.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from lmspace_core.examples import SpaceExample
 from lmspace_core.sync.backends.base import Outcome, Reporter
-from lmspace_core.sync.model import Dataset, Example, Metric, SyncStatus
+from lmspace_core.sync.model import Dataset, Example, Metric, Split, SyncStatus
 from lmspace_core.sync.store import new_id
 
 SCALE = 20.0  # cosine similarities times this are the logits, as in sentence-transformers' ranking loss
@@ -42,8 +46,10 @@ class LocalBackend:
     name = "local"
     model_kind = "embedder"
 
-    def __init__(self, models_dir: Path, start_from: str, training: LocalTraining = LocalTraining()) -> None:
+    def __init__(self, models_dir: Path, start_from: str, training: LocalTraining = LocalTraining(),
+                 saved: Callable[[Dataset], Sequence[SpaceExample]] = lambda dataset: ()) -> None:
         self._models_dir, self._start_from, self._training = models_dir, start_from, training
+        self._saved = saved
 
     def run(self, dataset: Dataset, reporter: Reporter) -> Outcome:
         import torch
@@ -66,12 +72,18 @@ class LocalBackend:
         torch.manual_seed(self._training.seed)
         model = load_sentence_transformer(self._start_from)
         corpus = sorted({example.passage for example in dataset.examples})
-        before = evaluate(model, dataset.validation, corpus)
+        saved = self._saved(dataset)
+        tied = saved_pairs(saved, dataset, corpus)
+        held = (*dataset.validation, *tied)
+        reporter.event(f"held-out pairs: {len(dataset.validation)} from the validation split and {len(tied)} from "
+                       f"the space's {len(saved)} saved examples (a saved example counts when one passage alone "
+                       f"contains its answer)")
+        before = evaluate(model, held, corpus)
         reporter.event(f"current model: MRR {before.mrr:.3f}, top-1 {before.accuracy:.3f} on "
-                       f"{len(dataset.validation)} validation pairs")
-        if not self._train(model, dataset, corpus, reporter):
+                       f"{len(held)} held-out pairs")
+        if not self._train(model, dataset, held, corpus, reporter):
             return Outcome(SyncStatus.CANCELLED, error="Cancelled on request.")
-        after = evaluate(model, dataset.validation, corpus)
+        after = evaluate(model, held, corpus)
         reporter.event(f"new model: MRR {after.mrr:.3f}, top-1 {after.accuracy:.3f}")
         version = new_id()
         model.save(str(self._models_dir / version))
@@ -80,7 +92,8 @@ class LocalBackend:
     def resume(self, remote_id: str, reporter: Reporter) -> Outcome:
         return Outcome(SyncStatus.INTERRUPTED, error="A local job cannot continue after its process stopped.")
 
-    def _train(self, model, dataset: Dataset, corpus: list[str], reporter: Reporter) -> bool:
+    def _train(self, model, dataset: Dataset, held: tuple[Example, ...], corpus: list[str],
+               reporter: Reporter) -> bool:
         """Run the epochs; False when a cancel request stopped them."""
         import torch
 
@@ -110,12 +123,32 @@ class LocalBackend:
             model.eval()
             with torch.no_grad():
                 validation_loss = _ranking_loss(model, list(dataset.validation)).item()
-            retrieval = evaluate(model, dataset.validation, corpus)
+            retrieval = evaluate(model, held, corpus)
             reporter.metrics([Metric(step, train_loss=train_loss, validation_loss=validation_loss,
                                      accuracy=retrieval.accuracy)])
             reporter.event(f"epoch {epoch}/{training.epochs}: train loss {train_loss:.4f}, "
                            f"validation loss {validation_loss:.4f}, top-1 {retrieval.accuracy:.3f}")
         return True
+
+
+def saved_pairs(saved: Sequence[SpaceExample], dataset: Dataset, corpus: list[str]) -> list[Example]:
+    """The saved examples as held-out (question, passage) pairs: each tied to the one passage that contains its
+    answer (an answer found in several, or none, says nothing about which passage retrieval should find); a
+    question the dataset already asks is left out, so nothing trained on is scored."""
+    asked = {_normal(example.question) for example in dataset.examples}
+    passages = [(_normal(passage), passage) for passage in corpus]
+    pairs = []
+    for example in saved:
+        answer = _normal(example.answer)
+        holding = [passage for normal, passage in passages if answer and answer in normal]
+        if len(holding) == 1 and _normal(example.question) not in asked:
+            asked.add(_normal(example.question))
+            pairs.append(Example(example.question, example.answer, holding[0], "", "", "saved", Split.VALIDATION))
+    return pairs
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _ranking_loss(model, batch: list[Example]):
