@@ -92,11 +92,23 @@ def plan_panel(manager: SyncManager, space: Space) -> None:
         st.caption(plain(automatic.text))
 
 
-def jobs_table(jobs: list[SyncJob]) -> SyncJob | None:
-    """The space's jobs, and a picker for the one to show (the latest by default, or the one just started)."""
-    rows = [{"Job": j.id, "Backend": j.backend, "Status": j.status.value,
+# What a job on these backends makes, in words: its model id is an internal folder or program id.
+_MADE_BY = {"local": _KIND_NAMES["embedder"], SyncKind.PROMPT.value: _KIND_NAMES["program"]}
+
+
+def _job_model(job: SyncJob) -> str:
+    if not job.model_id:
+        return ""
+    return f"{_MADE_BY[job.backend]} ({job.model_id})" if job.backend in _MADE_BY else job.model_id
+
+
+def jobs_table(jobs: list[SyncJob], space_names: dict[str, str] | None = None) -> SyncJob | None:
+    """Jobs, and a picker for the one to show (the latest by default, or the one just started); with `space_names`
+    (space id → name) the jobs are of several spaces and a Space column says whose each is."""
+    rows = [{**({"Space": space_names.get(j.space_id, j.space_id)} if space_names is not None else {}),
+             "Job": j.id, "Backend": j.backend, "Status": j.status.value,
              "Created": j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), "Duration (s)": round(j.duration_s),
-             "Model": j.model_id or "", "Score before": _score(j.score_before), "Score after": _score(j.score_after)}
+             "Model": _job_model(j), "Score before": _score(j.score_before), "Score after": _score(j.score_after)}
             for j in jobs]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [job.id for job in jobs]

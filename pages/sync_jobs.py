@@ -24,9 +24,11 @@ except LMSpaceError as error:  # e.g. sync state needs the embedded store
     st.stop()
 
 plan_panel(manager, space)
-jobs = manager.jobs(space)
+st.subheader("Jobs")
+every_space = st.toggle("All spaces", key="sync_all_spaces", help="The jobs of every space, with a Space column.")
+jobs = manager.jobs(None if every_space else space)
 if jobs:
-    st.subheader("Jobs")
-    job_view(manager, jobs_table(jobs))
+    names = {s.id: s.name for s in workspace.list_spaces()} if every_space else None
+    job_view(manager, jobs_table(jobs, names))
 st.subheader("Models")
 models_panel(manager, space)

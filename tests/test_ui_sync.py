@@ -208,3 +208,20 @@ def test_the_page_says_when_the_next_automatic_sync_comes_and_why_it_waits(tmp_p
     finally:
         st.cache_resource.clear()
         workspace.close()
+
+
+def test_all_spaces_lists_every_spaces_jobs_with_a_space_column_and_local_models_in_words(synced, app_workspace):
+    manager, space = synced
+    hr = app_workspace.create_space("hr")
+    local = manager.store.create_job(hr.scope, "local", "test")
+    manager.store.update_job(local.enterprise_id, local.id, SyncStatus.SUCCEEDED, "done", model_id="8486e786bb414b7b")
+    remote = manager.store.create_job(space.scope, "azure_openai", "test")
+    manager.store.update_job(remote.enterprise_id, remote.id, SyncStatus.FAILED, "no", model_id="gpt-4o-mini.ft-9")
+    at = render()
+    assert "Space" not in next(d.value for d in at.dataframe if "Job" in d.value)  # the picked space's jobs only
+    next(t for t in at.toggle if t.label == "All spaces").set_value(True).run(timeout=30)
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "Job" in d.value)
+    rows = dict(zip(table["Job"], zip(table["Space"], table["Model"], strict=True), strict=True))
+    assert rows == {local.id: ("hr", "fine-tuned embedding model (8486e786bb414b7b)"),
+                    remote.id: ("travel", "gpt-4o-mini.ft-9")}
