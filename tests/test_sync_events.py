@@ -101,7 +101,6 @@ def test_the_asgi_app_serves_the_handshake_and_deliveries(handled):
     assert missing.status_code == 404
 
 
-
 def test_with_an_event_key_a_request_without_it_is_refused(handled):
     handler, manager, space = handled
 

@@ -22,7 +22,6 @@ from lmspace_core.workspace import Workspace, build_sync_store
 from tests.conftest import azure_environment, write_config
 
 
-
 @pytest.fixture
 def spaces(settings, backend) -> dict[str, Scope]:
     """Spaces of the same name in two enterprises, and a second space in the first."""

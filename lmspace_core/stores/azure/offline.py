@@ -265,7 +265,6 @@ class Outbox:
                 self.file.queue(target, method, summary, args)
                 return queued_result()
 
-
     def write_now(self, target: str, method: str, args: tuple) -> Any:
         """Run a write that must never wait in the outbox (a copy being made), after what is queued has been replayed;
         it fails, as Azure's answer does, when Azure cannot be reached or earlier writes cannot be sent yet."""
