@@ -14,11 +14,14 @@ from tests.conftest import write_config
 from tests.sync_data import ROUTES
 from tests.test_browser import browser, dashboard_server  # noqa: F401  (browser: the module-scoped Chromium fixture)
 
+# 8 training pairs in batches of 2 for 10 epochs: 40 steps, about 20 s of training on an idle machine, so the page
+# (refreshed every second) sees the job running and its curve growing; 2 epochs of 4 pairs (4 steps) could end
+# between two refreshes, and then the test waited for a curve that never grows.
 SETTINGS = """sync:
   min_examples: 4
   local:
-    epochs: 2
-    batch_size: 4
+    epochs: 10
+    batch_size: 2
     learning_rate: 0.00005
 """
 
