@@ -148,7 +148,8 @@ def test_a_refused_automatic_sync_is_not_queued_again_until_its_delta_has_grown(
     assert outlook.state == "held" and outlook.changes_needed == 2
     assert outlook.text.startswith("Automatic sync is waiting: dataset refused: only 4 training example(s); "
                                    "fine-tuning needs at least 100")
-    retry_at = outlook.retry_at.astimezone().strftime("%H:%M")
+    local = outlook.retry_at.astimezone()  # a time today reads HH:MM; one after midnight carries its date
+    retry_at = f"{local:%H:%M}" if local.date() == datetime.now().astimezone().date() else f"{local:%Y-%m-%d %H:%M}"
     assert f"next automatic try after 2 more changes or at {retry_at}." in outlook.text
 
     grown = workspace.ingest(space, {**policy(4), **policy(5)})
